@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+interface IPairLike {
+    function token0() external view returns (address);
+    function token1() external view returns (address);
+    function getReserves() external view returns (uint112, uint112, uint32);
+    function swap(uint256 amount0Out, uint256 amount1Out, address to, bytes calldata data) external;
+}
+
+interface ITokenLike {
+    function balanceOf(address owner) external view returns (uint256);
+    function transfer(address to, uint256 value) external returns (bool);
+}
+
+/// @title Arbitrage executor, shaped like the contracts real V2 arbitrage bots use.
+/// @notice Tokens travel pair to pair: the executor pays the first pair, each
+/// pair's `to` is the next pair, the last pair pays the executor. Amounts are
+/// computed on chain from getReserves, so a stale opportunity ends in a revert
+/// (final balance < initial + minProfit) instead of a loss.
+contract ArbExecutor {
+    struct Cycle {
+        address[] pairs;
+        uint16[] feesBps;
+        address tokenIn;
+        uint256 amountIn;
+        uint256 minProfit;
+        bool flash;
+    }
+
+    address public owner;
+    // Pair allowed to call uniswapV2Call during a flash cycle (zero otherwise).
+    address private _flashPair;
+
+    event CycleExecuted(address indexed tokenIn, uint256 amountIn, uint256 profit, bool flash);
+
+    modifier onlyOwner() {
+        require(msg.sender == owner, "ARB: not owner");
+        _;
+    }
+
+    constructor(address owner_) {
+        owner = owner_ == address(0) ? msg.sender : owner_;
+    }
+
+    receive() external payable {}
+
+    function executeCycle(
+        address[] calldata pairs,
+        uint16[] calldata feesBps,
+        address tokenIn,
+        uint256 amountIn,
+        uint256 minProfit
+    ) external onlyOwner returns (uint256 profit) {
+        profit = _runCycle(pairs, feesBps, tokenIn, amountIn, minProfit, false);
+    }
+
+    /// @notice Same cycle, but the input is borrowed from the first pair via
+    /// its flash-swap callback and repaid at the end (needs no capital).
+    function executeFlashCycle(
+        address[] calldata pairs,
+        uint16[] calldata feesBps,
+        address tokenIn,
+        uint256 amountIn,
+        uint256 minProfit
+    ) external onlyOwner returns (uint256 profit) {
+        profit = _runCycle(pairs, feesBps, tokenIn, amountIn, minProfit, true);
+    }
+
+    /// @notice Several cycles in one transaction; then pays `coinbaseWei` of
+    /// native coin to block.coinbase (builder tip), funded by msg.value or the
+    /// contract's own balance.
+    function executeCycles(Cycle[] calldata cycles, uint256 coinbaseWei)
+        external
+        payable
+        onlyOwner
+        returns (uint256[] memory profits)
+    {
+        profits = new uint256[](cycles.length);
+        for (uint256 i; i < cycles.length; i++) {
+            Cycle calldata c = cycles[i];
+            profits[i] = _runCycle(c.pairs, c.feesBps, c.tokenIn, c.amountIn, c.minProfit, c.flash);
+        }
+        if (coinbaseWei > 0) {
+            (bool ok, ) = block.coinbase.call{value: coinbaseWei}("");
+            require(ok, "ARB: coinbase");
+        }
+    }
+
+    function withdraw(address token, uint256 amount) external onlyOwner {
+        if (token == address(0)) {
+            (bool ok, ) = owner.call{value: amount}("");
+            require(ok, "ARB: native");
+        } else {
+            require(ITokenLike(token).transfer(owner, amount), "ARB: transfer");
+        }
+    }
+
+    function setOwner(address newOwner) external onlyOwner {
+        owner = newOwner;
+    }
+
+    // --- internals ---
+
+    function _runCycle(
+        address[] calldata pairs,
+        uint16[] calldata feesBps,
+        address tokenIn,
+        uint256 amountIn,
+        uint256 minProfit,
+        bool flash
+    ) private returns (uint256 profit) {
+        uint256 n = pairs.length;
+        require(n >= 2 && feesBps.length == n, "ARB: bad cycle");
+        require(amountIn > 0, "ARB: amountIn");
+        uint256 before = ITokenLike(tokenIn).balanceOf(address(this));
+        if (flash) {
+            _startFlash(pairs, feesBps, tokenIn, amountIn);
+        } else {
+            require(ITokenLike(tokenIn).transfer(pairs[0], amountIn), "ARB: transfer in");
+            _swapHops(pairs, feesBps, tokenIn);
+        }
+        uint256 afterBal = ITokenLike(tokenIn).balanceOf(address(this));
+        require(afterBal >= before + minProfit, "ARB: unprofitable");
+        profit = afterBal - before;
+        emit CycleExecuted(tokenIn, amountIn, profit, flash);
+    }
+
+    function _startFlash(
+        address[] calldata pairs,
+        uint16[] calldata feesBps,
+        address tokenIn,
+        uint256 amountIn
+    ) private {
+        (, uint256 out0, bool zeroForOne) = _quoteHop(pairs[0], feesBps[0], tokenIn, amountIn);
+        _flashPair = pairs[0];
+        bytes memory data = abi.encode(pairs, feesBps, tokenIn, amountIn);
+        IPairLike(pairs[0]).swap(zeroForOne ? 0 : out0, zeroForOne ? out0 : 0, pairs[1], data);
+        require(_flashPair == address(0), "ARB: no callback");
+    }
+
+    /// @dev Flash-swap callback from the first pair: run hops 1..n-1, then repay.
+    function uniswapV2Call(address sender, uint256 amount0, uint256 amount1, bytes calldata data) external {
+        require(msg.sender == _flashPair && sender == address(this), "ARB: callback");
+        _flashPair = address(0);
+        (address[] memory pairs, uint16[] memory feesBps, address tokenIn, uint256 amountIn) = abi.decode(
+            data,
+            (address[], uint16[], address, uint256)
+        );
+        address mid = amount0 > 0 ? IPairLike(msg.sender).token0() : IPairLike(msg.sender).token1();
+        _swapHopsMem(pairs, feesBps, 1, mid);
+        require(ITokenLike(tokenIn).transfer(msg.sender, amountIn), "ARB: repay");
+    }
+
+    function _quoteHop(address pair, uint16 feeBps, address tokenIn, uint256 amountIn)
+        private
+        view
+        returns (address tokenOut, uint256 amountOut, bool zeroForOne)
+    {
+        address t0 = IPairLike(pair).token0();
+        (uint112 r0, uint112 r1, ) = IPairLike(pair).getReserves();
+        zeroForOne = tokenIn == t0;
+        if (!zeroForOne) require(tokenIn == IPairLike(pair).token1(), "ARB: token not in pair");
+        (uint256 rIn, uint256 rOut) = zeroForOne ? (uint256(r0), uint256(r1)) : (uint256(r1), uint256(r0));
+        tokenOut = zeroForOne ? IPairLike(pair).token1() : t0;
+        uint256 inWithFee = amountIn * (10000 - feeBps);
+        amountOut = (inWithFee * rOut) / (rIn * 10000 + inWithFee);
+        require(amountOut > 0, "ARB: zero out");
+    }
+
+    /// @dev Swap through pairs[start..]; the input already sits in pairs[start].
+    /// The amount each pair received is read as balance - reserve, so the
+    /// maths stays right even for fee-on-transfer tokens.
+    function _swapHops(address[] calldata pairs, uint16[] calldata feesBps, address tokenIn) private {
+        address token = tokenIn;
+        uint256 n = pairs.length;
+        for (uint256 i; i < n; i++) {
+            token = _swapOne(pairs[i], feesBps[i], token, i + 1 < n ? pairs[i + 1] : address(this));
+        }
+    }
+
+    function _swapHopsMem(address[] memory pairs, uint16[] memory feesBps, uint256 start, address tokenIn) private {
+        address token = tokenIn;
+        uint256 n = pairs.length;
+        for (uint256 i = start; i < n; i++) {
+            token = _swapOne(pairs[i], feesBps[i], token, i + 1 < n ? pairs[i + 1] : address(this));
+        }
+    }
+
+    function _swapOne(address pair, uint16 feeBps, address tokenIn, address to) private returns (address tokenOut) {
+        address t0 = IPairLike(pair).token0();
+        address t1 = IPairLike(pair).token1();
+        (uint112 r0, uint112 r1, ) = IPairLike(pair).getReserves();
+        bool zeroForOne = tokenIn == t0;
+        require(zeroForOne || tokenIn == t1, "ARB: token not in pair");
+        (uint256 rIn, uint256 rOut) = zeroForOne ? (uint256(r0), uint256(r1)) : (uint256(r1), uint256(r0));
+        uint256 received = ITokenLike(tokenIn).balanceOf(pair) - rIn;
+        uint256 inWithFee = received * (10000 - feeBps);
+        uint256 out = (inWithFee * rOut) / (rIn * 10000 + inWithFee);
+        require(out > 0, "ARB: zero out");
+        IPairLike(pair).swap(zeroForOne ? 0 : out, zeroForOne ? out : 0, to, new bytes(0));
+        tokenOut = zeroForOne ? t1 : t0;
+    }
+}
