@@ -1,0 +1,61 @@
+# ArbMonitor — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test test-postgres lint format devnet superuser migrate setup bench clean
+
+# Virtualenv with the pinned requirements; reinstalled when the pins change.
+$(STAMP): requirements.txt constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	@touch $@
+
+# anvil and solc from npm, exactly as package-lock.json pins them.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(STAMP) $(NPM_STAMP)
+
+## run: set everything up and run the whole monitor (embedded Redis, SQLite, devnet) until Ctrl-C
+run: setup
+	$(PY) -m arbmonitor.run
+
+## test: the whole suite on SQLite and an embedded Redis (nothing else needs to run)
+test: setup
+	$(PY) -m pytest
+
+## test-postgres: the suite against this machine's PostgreSQL and Redis
+test-postgres: setup
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 $(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy arbmonitor chains opportunities transactions streaming
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## devnet: both local chains with the market simulator, until Ctrl-C
+devnet: setup
+	$(PY) -m devnet up
+
+migrate: setup
+	DEBUG=1 $(PY) manage.py migrate
+
+superuser: setup
+	DEBUG=1 $(PY) manage.py createsuperuser
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,39 @@
+"""Links from admin lists to the chain's block explorer."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from chains.models import Chain
+
+
+def short_hex(value: str, head: int = 10, tail: int = 6) -> str:
+    return value if len(value) <= head + tail + 1 else f"{value[:head]}…{value[-tail:]}"
+
+
+def explorer_link(chain: Chain, kind: str, value: str | None) -> str:
+    """An <a> to the explorer page of an address/tx/block, or the plain value when no explorer is set."""
+    if not value:
+        return "-"
+    url = chain.explorer_link(kind, value)
+    if url is None:
+        return format_html('<code title="{}">{}</code>', value, short_hex(value))
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener" title="{}"><code>{}</code></a>', url, value, short_hex(value)
+    )
+
+
+class DetectionAdmin(admin.ModelAdmin):
+    """Detections come from the chain: browsable and deletable, never edited or added by hand."""
+
+    show_full_result_count = False  # COUNT(*) over millions of rows on every page is the slow part
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

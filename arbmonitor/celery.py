@@ -1,0 +1,56 @@
+"""The Celery app. Beat's schedule is built from the enabled chains' block times."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbmonitor.settings")
+
+app = Celery("arbmonitor")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
+
+# Per-chain periodic tasks: (task name, schedule key prefix). Each runs once per
+# block interval; a per-chain lock inside the task keeps runs from overlapping.
+CHAIN_SCAN_TASKS: list[tuple[str, str]] = [
+    ("opportunities.tasks.scan_pools", "scan-pools"),
+    ("transactions.tasks.scan_transactions", "scan-transactions"),
+]
+
+
+def beat_schedule_for(chains: list[Any]) -> dict[str, dict[str, Any]]:
+    """One entry per (enabled chain, scan task), firing every block interval.
+
+    ``chains`` are registry entries with ``chain_id`` and ``block_time``. The
+    task's expiry equals its interval: a run that could not start before the
+    next one is due is dropped rather than piling up behind a slow worker.
+    """
+    schedule: dict[str, dict[str, Any]] = {}
+    for chain in chains:
+        interval = max(float(chain.block_time), 0.2)
+        for task, prefix in CHAIN_SCAN_TASKS:
+            schedule[f"{prefix}-{chain.chain_id}"] = {
+                "task": task,
+                "schedule": interval,
+                "args": (chain.chain_id,),
+                "options": {"expires": interval * 2},
+            }
+    return schedule
+
+
+@app.on_after_configure.connect
+def _install_beat_schedule(sender: Celery, **_: Any) -> None:
+    from chains.config import registry_enabled_chains
+
+    try:
+        chains = registry_enabled_chains()
+    except Exception as exc:  # a beat without chains is useless, but a worker is fine
+        logger.warning("no chain registry loaded, beat schedule is empty: %s", exc)
+        return
+    sender.conf.beat_schedule = beat_schedule_for(chains)

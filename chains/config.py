@@ -1,0 +1,211 @@
+"""The chain registry: which chains to watch, their RPCs, DEXes and tokens.
+
+A chain is added by configuration alone: a JSON file in the schema below (the
+devnet writes one per chain; ``chains/registry/*.json`` hold BSC and Polygon
+mainnet), listed in ``CHAIN_REGISTRY_FILES``. RPC endpoints usually come from the
+environment so that secrets stay out of files::
+
+    CHAIN_56_RPC_URLS=https://a.example,https://b.example   # failover order
+    CHAIN_56_WS_URLS=wss://a.example
+    CHAIN_56_LOG_SOURCE=eth_getBlockReceipts                 # or eth_getLogs
+
+Schema (keys not listed are ignored)::
+
+    {"chain_id": 56, "name": "...", "native_symbol": "BNB", "block_time": 0.45,
+     "explorer_url": "https://bscscan.com", "rpc_urls": [...], "ws_urls": [...],
+     "log_source": "eth_getLogs", "multicall3": "0x...", "wrapped_native": "0x...",
+     "stable_tokens": ["0x..."], "base_tokens": ["0x..."],
+     "tokens": [{"address", "symbol", "decimals"}],
+     "dexes": [{"name", "factory", "fee_bps"}],
+     "pools": [{"address", "dex", "token0", "token1"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from eth_utils import is_address, to_checksum_address
+
+from arbmonitor.env import env_str, env_url_list
+
+LOG_SOURCES = ("eth_getLogs", "eth_getBlockReceipts")
+MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenConfig:
+    address: str
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class DexConfig:
+    name: str
+    factory: str
+    fee_bps: int
+    router: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    address: str
+    dex: str
+    token0: str
+    token1: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainConfig:
+    chain_id: int
+    name: str
+    native_symbol: str
+    block_time: float
+    rpc_urls: tuple[str, ...]
+    ws_urls: tuple[str, ...] = ()
+    explorer_url: str = ""
+    log_source: str = "eth_getLogs"
+    multicall3: str = MULTICALL3_ADDRESS
+    wrapped_native: str | None = None
+    stable_tokens: tuple[str, ...] = ()
+    base_tokens: tuple[str, ...] = ()
+    tokens: tuple[TokenConfig, ...] = ()
+    dexes: tuple[DexConfig, ...] = ()
+    pools: tuple[PoolConfig, ...] = ()
+    source: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def dex_by_factory(self, factory: str) -> DexConfig | None:
+        factory = factory.lower()
+        return next((d for d in self.dexes if d.factory.lower() == factory), None)
+
+
+def _address(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise ImproperlyConfigured(f"{where}: {value!r} is not an address")
+    return to_checksum_address(value)
+
+
+def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in data:
+        raise ImproperlyConfigured(f"{where}: missing {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ImproperlyConfigured(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def chain_config_parse(
+    data: Mapping[str, Any], *, source: str = "<memory>", environ: Mapping[str, str] | None = None
+) -> ChainConfig:
+    """Validate one registry entry and apply the CHAIN_<id>_* environment overrides."""
+    where = source
+    chain_id = _require(data, "chain_id", int, where)
+    if chain_id <= 0:
+        raise ImproperlyConfigured(f"{where}: chain_id must be positive")
+    where = f"{source} (chain {chain_id})"
+    prefix = f"CHAIN_{chain_id}_"
+    rpc_urls = env_url_list(
+        prefix + "RPC_URLS", list(data.get("rpc_urls") or []), schemes=("http", "https", "ws", "wss"), environ=environ
+    )
+    ws_urls = env_url_list(prefix + "WS_URLS", list(data.get("ws_urls") or []), schemes=("ws", "wss"), environ=environ)
+    log_source = env_str(prefix + "LOG_SOURCE", str(data.get("log_source") or "eth_getLogs"), environ=environ)
+    if log_source not in LOG_SOURCES:
+        raise ImproperlyConfigured(f"{prefix}LOG_SOURCE / log_source must be one of {LOG_SOURCES}, got {log_source!r}")
+    block_time = _require(data, "block_time", (int, float), where)
+    if block_time <= 0:
+        raise ImproperlyConfigured(f"{where}: block_time must be positive")
+    tokens = tuple(
+        TokenConfig(
+            address=_address(t.get("address"), f"{where} token"),
+            symbol=str(t.get("symbol", "")),
+            decimals=int(_require(t, "decimals", int, f"{where} token {t.get('symbol')}")),
+        )
+        for t in data.get("tokens") or []
+    )
+    dexes = tuple(
+        DexConfig(
+            name=str(_require(d, "name", str, f"{where} dex")),
+            factory=_address(d.get("factory"), f"{where} dex {d.get('name')} factory"),
+            fee_bps=int(_require(d, "fee_bps", int, f"{where} dex {d.get('name')}")),
+            router=_address(d["router"], f"{where} dex router") if d.get("router") else None,
+        )
+        for d in data.get("dexes") or []
+    )
+    for dex in dexes:
+        if not 0 <= dex.fee_bps < 10_000:
+            raise ImproperlyConfigured(f"{where}: dex {dex.name} fee_bps must be in [0, 10000)")
+    pools = tuple(
+        PoolConfig(
+            address=_address(p.get("address"), f"{where} pool"),
+            dex=str(p.get("dex", "")),
+            token0=_address(p.get("token0"), f"{where} pool token0"),
+            token1=_address(p.get("token1"), f"{where} pool token1"),
+        )
+        for p in data.get("pools") or []
+    )
+    known = {"chain_id", "name", "native_symbol", "block_time", "explorer_url", "rpc_urls", "ws_urls", "log_source"}
+    known |= {"multicall3", "wrapped_native", "stable_tokens", "base_tokens", "tokens", "dexes", "pools"}
+    return ChainConfig(
+        chain_id=chain_id,
+        name=str(data.get("name") or f"chain {chain_id}"),
+        native_symbol=str(data.get("native_symbol") or "ETH"),
+        block_time=float(block_time),
+        rpc_urls=tuple(rpc_urls),
+        ws_urls=tuple(ws_urls),
+        explorer_url=str(data.get("explorer_url") or ""),
+        log_source=log_source,
+        multicall3=_address(data.get("multicall3") or MULTICALL3_ADDRESS, f"{where} multicall3"),
+        wrapped_native=_address(data["wrapped_native"], f"{where} wrapped_native")
+        if data.get("wrapped_native")
+        else None,
+        stable_tokens=tuple(_address(a, f"{where} stable_tokens") for a in data.get("stable_tokens") or []),
+        base_tokens=tuple(_address(a, f"{where} base_tokens") for a in data.get("base_tokens") or []),
+        tokens=tokens,
+        dexes=dexes,
+        pools=pools,
+        source=source,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def registry_load(
+    paths: Sequence[str | Path] | None = None, *, environ: Mapping[str, str] | None = None
+) -> dict[int, ChainConfig]:
+    """Load every registry file; later files override earlier ones for the same chain id."""
+    paths = list(settings.CHAIN_REGISTRY_FILES if paths is None else paths)
+    chains: dict[int, ChainConfig] = {}
+    for path in paths:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ImproperlyConfigured(
+                f"chain registry file {path} does not exist (CHAIN_REGISTRY_FILES; start the devnet with `make devnet`)"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise ImproperlyConfigured(f"chain registry file {path} is not valid JSON: {exc}") from None
+        entries = data if isinstance(data, list) else [data]
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise ImproperlyConfigured(f"chain registry file {path}: each entry must be an object")
+            config = chain_config_parse(entry, source=str(path), environ=environ)
+            chains[config.chain_id] = config
+    return chains
+
+
+def registry_enabled_chains(environ: Mapping[str, str] | None = None) -> list[ChainConfig]:
+    """The chains to scan: ENABLED_CHAINS if set, else every chain in the registry."""
+    chains = registry_load(environ=environ if environ is not None else os.environ)
+    enabled = list(settings.ENABLED_CHAINS)
+    missing = [c for c in enabled if c not in chains]
+    if missing:
+        raise ImproperlyConfigured(f"ENABLED_CHAINS names chains with no registry entry: {missing}")
+    return [chains[c] for c in enabled] if enabled else list(chains.values())

@@ -1,0 +1,45 @@
+"""Writes for the chains app: the registry into rows, cursors."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from chains.config import ChainConfig
+from chains.models import Chain, Dex, Pool, Token
+
+
+@transaction.atomic
+def chain_registry_sync(*, config: ChainConfig, enabled: bool = True) -> Chain:
+    """Upsert a registry entry's chain, tokens, DEXes and pools; idempotent.
+
+    Reserves and cursors are left alone: they belong to the scanners.
+    """
+    chain, _ = Chain.objects.update_or_create(
+        chain_id=config.chain_id,
+        defaults={
+            "name": config.name,
+            "native_symbol": config.native_symbol,
+            "block_time": config.block_time,
+            "explorer_url": config.explorer_url,
+            "enabled": enabled,
+        },
+    )
+    tokens: dict[str, Token] = {}
+    for token in config.tokens:
+        tokens[token.address], _ = Token.objects.update_or_create(
+            chain=chain, address=token.address, defaults={"symbol": token.symbol, "decimals": token.decimals}
+        )
+    dexes: dict[str, Dex] = {}
+    for dex in config.dexes:
+        dexes[dex.name], _ = Dex.objects.update_or_create(
+            chain=chain, factory_address=dex.factory, defaults={"name": dex.name, "fee_bps": dex.fee_bps}
+        )
+    for pool in config.pools:
+        token0 = tokens.get(pool.token0) or Token.objects.get_or_create(chain=chain, address=pool.token0)[0]
+        token1 = tokens.get(pool.token1) or Token.objects.get_or_create(chain=chain, address=pool.token1)[0]
+        Pool.objects.update_or_create(
+            chain=chain,
+            address=pool.address,
+            defaults={"dex": dexes.get(pool.dex), "token0": token0, "token1": token1},
+        )
+    return chain

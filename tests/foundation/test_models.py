@@ -1,0 +1,63 @@
+"""Constraints that keep detections unique and amounts exact."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from chains.models import Pool, Token
+from opportunities.models import Opportunity
+from tests.factories import ArbitrageTransactionFactory, ChainFactory, OpportunityFactory, PoolFactory, TokenFactory
+from transactions.models import ArbitrageTransaction
+
+pytestmark = pytest.mark.django_db
+
+
+def test_duplicate_tx_hash_on_one_chain_is_rejected() -> None:
+    first = ArbitrageTransactionFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ArbitrageTransactionFactory(chain=first.chain, tx_hash=first.tx_hash)
+    assert ArbitrageTransaction.objects.count() == 1
+
+
+def test_same_tx_hash_on_another_chain_is_allowed() -> None:
+    first = ArbitrageTransactionFactory()
+    polygon = ChainFactory(chain_id=137, name="Polygon PoS", native_symbol="POL")
+    ArbitrageTransactionFactory(chain=polygon, tx_hash=first.tx_hash)
+    assert ArbitrageTransaction.objects.filter(tx_hash=first.tx_hash).count() == 2
+
+
+def test_one_opportunity_per_pool_and_block() -> None:
+    opportunity = OpportunityFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OpportunityFactory(pool=opportunity.pool, block_number=opportunity.block_number)
+    OpportunityFactory(pool=opportunity.pool, block_number=opportunity.block_number + 1)
+    assert Opportunity.objects.count() == 2
+
+
+def test_token_and_pool_addresses_are_unique_per_chain() -> None:
+    token = TokenFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TokenFactory(chain=token.chain, address=token.address)
+    pool = PoolFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PoolFactory(chain=pool.chain, address=pool.address)
+    assert Token.objects.filter(address=token.address).count() == 1
+    assert Pool.objects.filter(address=pool.address).count() == 1
+
+
+def test_raw_amounts_round_trip_exactly_at_uint256_scale() -> None:
+    max_uint112 = 2**112 - 1
+    pool = PoolFactory(reserve0=Decimal(max_uint112), reserve1=Decimal(1))
+    pool.refresh_from_db()
+    assert int(pool.reserve0) == max_uint112
+    tx = ArbitrageTransactionFactory(profit_raw=Decimal(-(2**255)))
+    tx.refresh_from_db()
+    assert int(tx.profit_raw) == -(2**255)
+
+
+def test_pool_name_is_token0_dash_token1() -> None:
+    pool = PoolFactory(token0__symbol="WBNB", token1__symbol="BUSD")
+    assert pool.name == "WBNB-BUSD"

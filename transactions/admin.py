@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from arbmonitor.admin_utils import DetectionAdmin, explorer_link
+from transactions.models import ArbitrageCycle, ArbitrageTransaction
+
+
+class StrategyFilter(admin.SimpleListFilter):
+    """Strategies present in the data (2-hop, 3-hop, …), without a scan of the whole table."""
+
+    title = "strategy"
+    parameter_name = "strategy"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(f"{n}-hop", f"{n}-hop") for n in range(2, 7)] + [("multi", "several cycles")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ArbitrageTransaction]
+    ) -> QuerySet[ArbitrageTransaction]:
+        value = self.value()
+        if value == "multi":
+            return queryset.filter(strategy__contains="+")
+        if value:
+            return queryset.filter(strategy=value)
+        return queryset
+
+
+class ArbitrageCycleInline(admin.TabularInline):
+    model = ArbitrageCycle
+    extra = 0
+    can_delete = False
+    fields = ["index", "start_token", "start_amount", "end_amount", "profit_raw", "profit_usd", "pools", "tokens"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ArbitrageTransaction)
+class ArbitrageTransactionAdmin(DetectionAdmin):
+    list_display = [
+        "detected_at",
+        "chain",
+        "tx_link",
+        "from_link",
+        "strategy",
+        "swap_count",
+        "profit_gross_usd",
+        "gas_cost_usd",
+        "profit_net_usd",
+        "block_number",
+    ]
+    list_filter = ["chain", StrategyFilter, "swap_count"]
+    search_fields = ["=tx_hash", "=from_address", "pools_involved", "tokens_involved"]
+    date_hierarchy = "detected_at"
+    ordering = ["-detected_at", "-id"]
+    list_select_related = ["chain"]
+    readonly_fields = [f.name for f in ArbitrageTransaction._meta.fields]
+    inlines = [ArbitrageCycleInline]
+
+    @admin.display(description="transaction", ordering="tx_hash")
+    def tx_link(self, obj: ArbitrageTransaction) -> str:
+        return explorer_link(obj.chain, "tx", obj.tx_hash)
+
+    @admin.display(description="from")
+    def from_link(self, obj: ArbitrageTransaction) -> str:
+        return explorer_link(obj.chain, "address", obj.from_address)

@@ -1,0 +1,31 @@
+"""The spec's transaction ``data`` object, field for field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbmonitor.timeutil import utc_isoformat
+from transactions.models import ArbitrageTransaction
+
+
+def transaction_data(tx: ArbitrageTransaction) -> dict[str, Any]:
+    """Serialize a stored arbitrage transaction as the WebSocket spec's ``data`` object."""
+    return {
+        "id": tx.pk,
+        "chain_id": tx.chain_id,
+        "tx_hash": tx.tx_hash,
+        "from_address": tx.from_address,
+        "block_number": tx.block_number,
+        "block_timestamp": utc_isoformat(tx.block_timestamp),
+        "gas_price_gwei": float(tx.gas_price_gwei),
+        "gas_used": tx.gas_used,
+        "gas_cost_native": float(tx.gas_cost_native),
+        "gas_cost_usd": float(tx.gas_cost_usd),
+        "swap_count": tx.swap_count,
+        "strategy": tx.strategy,
+        "profit_gross_usd": float(tx.profit_gross_usd),
+        "profit_net_usd": float(tx.profit_net_usd),
+        "pools_involved": list(tx.pools_involved),
+        "tokens_involved": list(tx.tokens_involved),
+        "detected_at": utc_isoformat(tx.detected_at),
+    }
