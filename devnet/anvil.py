@@ -37,7 +37,7 @@ from devnet import REPO_ROOT
 # real chain.
 DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
 DEFAULT_ACCOUNTS = 20
-DEFAULT_BALANCE_ETHER = 10_000_000
+DEFAULT_BALANCE_ETHER = 1_000_000_000
 DEFAULT_BLOCK_TIME = {56: 1.0, 137: 2.0}
 DEFAULT_GAS_LIMIT = 140_000_000
 
