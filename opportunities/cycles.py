@@ -25,10 +25,13 @@ from chains.v2math import FEE_DENOMINATOR, get_amount_out
 # found when there are at most this many; beyond that (huge, flat pools) only a
 # window around x* is searched and the result is within a few wei of optimal.
 EXACT_ENUMERATION_LIMIT = 256
-APPROXIMATE_WINDOW = 16
+APPROXIMATE_WINDOW = 4
 # Float pre-filter margin on the sum of log marginal rates. Float error on a
 # 4-hop sum is ~1e-15; 1e-9 guarantees no profitable cycle is filtered out.
 LOG_RATE_MARGIN = 1e-9
+# Ranking uses the real-valued optimum computed in floats (relative error ~1e-15);
+# a candidate is skipped only when even this inflated estimate cannot win.
+ESTIMATE_MARGIN = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,7 @@ class PoolGraph:
     base_tokens: tuple[str, ...]
     _pools: dict[str, Pool] = field(default_factory=dict)
     _log_rates: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _float_reserves: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     _pair_pools: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _neighbours: dict[str, set[str]] = field(default_factory=dict)
     _base_rank: dict[str, int] = field(default_factory=dict)
@@ -259,7 +263,9 @@ class PoolGraph:
             # An empty pool cannot be traded through; -inf keeps it out of every cycle.
             self._log_rates[pool.address] = (-math.inf, -math.inf)
             return
-        log_fee = math.log((FEE_DENOMINATOR - pool.fee_bps) / FEE_DENOMINATOR)
+        gamma = (FEE_DENOMINATOR - pool.fee_bps) / FEE_DENOMINATOR
+        self._float_reserves[pool.address] = (float(pool.reserve0), float(pool.reserve1), gamma)
+        log_fee = math.log(gamma)
         log_ratio = math.log(pool.reserve1) - math.log(pool.reserve0)
         self._log_rates[pool.address] = (log_fee + log_ratio, log_fee - log_ratio)
 
@@ -352,18 +358,24 @@ class PoolGraph:
     ) -> dict[str, CycleResult]:
         """Best profitable cycle through each changed pool, with its optimal integer input.
 
-        Cost is O(Σ cycles through changed pools); results shared by several
-        changed pools are computed once. Cycles are ranked by profit × value of
-        the start token when ``token_value`` prices it; cycles from unpriced
-        start tokens rank below priced ones, by base-token priority then profit.
+        Cost is O(Σ cycles through changed pools): a float log-rate filter drops
+        cycles that cannot profit, survivors are ranked by their real-valued
+        optimum, and only the best few are refined exactly (branch and bound:
+        stop when no remaining estimate can beat the best exact profit).
+        Refinements shared by several changed pools are computed once.
+
+        Ranking: profit × value of the start token when ``token_value`` prices
+        it; cycles from unpriced start tokens rank below priced ones, by
+        base-token priority then profit.
         """
         log_rates = self._log_rates
+        float_reserves = self._float_reserves
         memo: dict[tuple[_Step, ...], tuple[int, int] | None] = {}
         results: dict[str, CycleResult] = {}
         for address in dict.fromkeys(changed):
             if address not in self._pools:
                 continue
-            candidates: list[tuple[tuple, tuple[_Step, ...], tuple[int, int, int]]] = []
+            candidates: list[tuple[tuple, tuple[_Step, ...]]] = []
             for path in self.cycle_paths(address):
                 log_sum = 0.0
                 for pool_address, zero_for_one in path:
@@ -371,20 +383,26 @@ class PoolGraph:
                 if log_sum <= -LOG_RATE_MARGIN:
                     continue
                 for rotated in self._rotations(path, token_value):
-                    composition = _compose(self._raw_hops(rotated))
-                    bound = profit_upper_bound(*composition)
-                    if bound > 0:
-                        start = self._token_in(rotated[0])
-                        candidates.append((self._rank(start, bound, token_value), rotated, composition))
+                    k = m = n = 0.0
+                    for position, (pool_address, zero_for_one) in enumerate(rotated):
+                        reserve0, reserve1, gamma = float_reserves[pool_address]
+                        r_in, r_out = (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
+                        if position == 0:
+                            k, m, n = gamma * r_out, r_in, gamma
+                        else:
+                            k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
+                    estimate = (math.sqrt(k) - math.sqrt(m)) ** 2 / n if k > m else 0.0
+                    start = self._token_in(rotated[0])
+                    candidates.append((self._rank(start, estimate * (1 + ESTIMATE_MARGIN), token_value), rotated))
             candidates.sort(key=lambda item: item[0], reverse=True)
             best: tuple[tuple, tuple[_Step, ...], tuple[int, int]] | None = None
-            for bound_rank, rotated, composition in candidates:
-                if best is not None and bound_rank <= best[0]:
-                    break  # branch and bound: no remaining cycle can beat the best
+            for estimate_rank, rotated in candidates:
+                if best is not None and estimate_rank <= best[0]:
+                    break
                 if rotated in memo:
                     found = memo[rotated]
                 else:
-                    found = memo[rotated] = _best_input_raw(self._raw_hops(rotated), composition)
+                    found = memo[rotated] = _best_input_raw(self._raw_hops(rotated))
                 if found is None:
                     continue
                 amount_in, amount_out = found
@@ -410,7 +428,7 @@ class PoolGraph:
         ranked = min(range(len(starts)), key=lambda i: (self._base_rank.get(starts[i], len(self._base_rank)), i))
         return [path[ranked:] + path[:ranked]]
 
-    def _rank(self, start: str, profit: int, token_value: Mapping[str, float] | None) -> tuple:
+    def _rank(self, start: str, profit: float, token_value: Mapping[str, float] | None) -> tuple:
         if token_value is not None:
             value = token_value.get(start, 0)
             if value > 0:
