@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,6 +136,12 @@ SCAN_MAX_BLOCKS_PER_RUN = env_int("SCAN_MAX_BLOCKS_PER_RUN", 200, minimum=1)
 SCAN_LOG_CHUNK_BLOCKS = env_int("SCAN_LOG_CHUNK_BLOCKS", 2000, minimum=1)
 SCAN_REORG_DEPTH = env_int("SCAN_REORG_DEPTH", 64, minimum=1)
 OPPORTUNITY_MIN_PROFIT_USD = env_float("OPPORTUNITY_MIN_PROFIT_USD", 1.0, minimum=0)
+# Gas assumed per cycle by hop count (2-hop, 3-hop; longer cycles add GAS_PER_EXTRA_HOP each),
+# priced at the block's base fee plus a priority tip; profit_usd is net of it.
+GAS_2HOP = env_int("GAS_2HOP", 150_000, minimum=0)
+GAS_3HOP = env_int("GAS_3HOP", 200_000, minimum=0)
+GAS_PER_EXTRA_HOP = env_int("GAS_PER_EXTRA_HOP", 50_000, minimum=0)
+GAS_PRIORITY_FEE_WEI = env_int("GAS_PRIORITY_FEE_WEI", 0, minimum=0)
 CAPTURE_WINDOW_BLOCKS = env_int("CAPTURE_WINDOW_BLOCKS", 3, minimum=0)
 
 # --- streaming ----------------------------------------------------------------------
@@ -160,6 +167,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectstatic
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)

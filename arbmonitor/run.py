@@ -1,0 +1,158 @@
+"""`make run`: the whole monitor as one supervised group of processes.
+
+Starts (or reuses) what the processes need — the var/ directory, the database
+schema, static files, a demo admin login, the embedded Redis unless REDIS_URL
+is set — then runs the devnet with its market simulator, the web server, a
+Celery worker and Celery beat under honcho. Every line of output is prefixed
+with its process name and also appended to var/log/run.log. Ctrl-C (or any
+child exiting) stops every child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+DEMO_USERNAME = "admin"
+
+
+class _Tee:
+    """Honcho's printer writes here: the terminal and var/log/run.log."""
+
+    def __init__(self, *streams: TextIO) -> None:
+        self.streams = streams
+
+    def write(self, data: str) -> int:
+        for stream in self.streams:
+            stream.write(data)
+            stream.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return self.streams[0].isatty()
+
+
+def _manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, str(BASE_DIR / "manage.py"), *args], env=env, check=True, cwd=BASE_DIR)
+
+
+def demo_login(var_dir: Path, env: dict[str, str]) -> str:
+    """Create (once) the demo superuser; its password lives in var/demo-admin-password."""
+    password_file = var_dir / "demo-admin-password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(12) + "\n")
+        password_file.chmod(0o600)
+    password = password_file.read_text().strip()
+    code = (
+        "from django.contrib.auth import get_user_model as g; U = g(); "
+        f"u, _ = U.objects.get_or_create(username={DEMO_USERNAME!r}, defaults={{'is_staff': True, 'is_superuser': True}}); "
+        f"u.is_staff = u.is_superuser = True; u.set_password({password!r}); u.save()"
+    )
+    _manage("shell", "-c", code, env=env)
+    return password
+
+
+def web_command(server: str, host: str, port: int) -> str:
+    if server == "daphne":
+        return f"{shlex.quote(PYTHON)} -m daphne -b {host} -p {port} arbmonitor.asgi:application"
+    return f"{shlex.quote(PYTHON)} -m uvicorn arbmonitor.asgi:application --host {host} --port {port} --no-access-log"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m arbmonitor.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("WEB_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", "8000")))
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default=os.environ.get("WEB_SERVER", "uvicorn"))
+    parser.add_argument(
+        "--no-devnet", action="store_true", help="do not start the local chains (use CHAIN_REGISTRY_FILES)"
+    )
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    from honcho.manager import Manager
+    from honcho.printer import Printer
+
+    from arbmonitor.embedded_redis import EmbeddedRedis
+
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "1")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    var_dir = Path(env.get("ARBMONITOR_VAR_DIR", BASE_DIR / "var"))
+    (var_dir / "log").mkdir(parents=True, exist_ok=True)
+
+    redis: EmbeddedRedis | None = None
+    if not env.get("REDIS_URL"):
+        redis = EmbeddedRedis().start()
+        env["REDIS_URL"] = redis.url
+    try:
+        print("• migrating the database", flush=True)
+        _manage("migrate", "--noinput", "-v0", env=env)
+        _manage("collectstatic", "--noinput", "-v0", env=env)
+        password = demo_login(var_dir, env)
+
+        log = (var_dir / "log" / "run.log").open("a", encoding="utf-8")
+        manager = Manager(Printer(_Tee(sys.stdout, log)))
+        prepare = f"{shlex.quote(PYTHON)} -m arbmonitor.run_prepare"
+        wait = f"{prepare} --wait-only"
+        if not args.no_devnet:
+            manager.add_process("devnet", f"{shlex.quote(PYTHON)} -m devnet up", env=env, cwd=str(BASE_DIR))
+        manager.add_process("web", web_command(args.server, args.host, args.port), env=env, cwd=str(BASE_DIR))
+        celery = f"{shlex.quote(PYTHON)} -m celery -A arbmonitor"
+        manager.add_process(
+            "worker",
+            f"{prepare} && exec {celery} worker -l INFO --concurrency {args.worker_concurrency} -n worker@%h",
+            env=env,
+            cwd=str(BASE_DIR),
+        )
+        manager.add_process(
+            "beat",
+            f"{wait} && exec {celery} beat -l INFO -s {shlex.quote(str(var_dir / 'celerybeat-schedule'))}",
+            env=env,
+            cwd=str(BASE_DIR),
+        )
+
+        base = f"http://{args.host}:{args.port}"
+        ws = f"ws://{args.host}:{args.port}/ws/v1/stream"
+        print(
+            "\n".join(
+                [
+                    "",
+                    "ArbMonitor is starting (Ctrl-C stops everything):",
+                    f"  admin      {base}/admin/   login: {DEMO_USERNAME} / {password}",
+                    f"  websocket  {ws}",
+                    f"    websocat {ws}",
+                    '      then send {"type":"subscribe","channel":"opportunities","filters":{}}',
+                    f"    {Path(PYTHON).name} -m streaming.client {ws}",
+                    f"  redis      {env['REDIS_URL']}{' (embedded)' if redis else ''}",
+                    f"  logs       {var_dir / 'log' / 'run.log'}",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+        started = time.monotonic()
+        manager.loop()
+        print(f"• stopped after {time.monotonic() - started:.0f}s", flush=True)
+        return 0 if manager.returncode in (0, None, 130, -2) else int(manager.returncode)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if redis is not None:
+            redis.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
