@@ -122,7 +122,8 @@ class Chain:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
         reply = self.session.post(self.rpc_url, json=body, timeout=self.timeout).json()
         if "error" in reply:
-            raise RpcError(f"{method}: {reply['error'].get('message', reply['error'])}")
+            err = reply["error"]
+            raise RpcError(f"{method}: {err.get('message', err)} {err.get('data', '')}".rstrip())
         return reply["result"]
 
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:

@@ -55,8 +55,11 @@ contract ArbExecutor {
         profit = _runCycle(pairs, feesBps, tokenIn, amountIn, minProfit, false);
     }
 
-    /// @notice Same cycle, but the input is borrowed from the first pair via
-    /// its flash-swap callback and repaid at the end (needs no capital).
+    /// @notice Same cycle, but the first pair lends its output up front
+    /// (flash swap to this contract, which forwards it to the second pair);
+    /// the other hops run inside uniswapV2Call and the first pair is repaid
+    /// with `amountIn` of tokenIn at the end, so its Swap log comes last.
+    /// Needs no capital.
     function executeFlashCycle(
         address[] calldata pairs,
         uint16[] calldata feesBps,
@@ -135,7 +138,8 @@ contract ArbExecutor {
         (, uint256 out0, bool zeroForOne) = _quoteHop(pairs[0], feesBps[0], tokenIn, amountIn);
         _flashPair = pairs[0];
         bytes memory data = abi.encode(pairs, feesBps, tokenIn, amountIn);
-        IPairLike(pairs[0]).swap(zeroForOne ? 0 : out0, zeroForOne ? out0 : 0, pairs[1], data);
+        // As in V2, the callback goes to `to`, so the borrowed tokens come here first.
+        IPairLike(pairs[0]).swap(zeroForOne ? 0 : out0, zeroForOne ? out0 : 0, address(this), data);
         require(_flashPair == address(0), "ARB: no callback");
     }
 
@@ -148,6 +152,7 @@ contract ArbExecutor {
             (address[], uint16[], address, uint256)
         );
         address mid = amount0 > 0 ? IPairLike(msg.sender).token0() : IPairLike(msg.sender).token1();
+        require(ITokenLike(mid).transfer(pairs[1], amount0 > 0 ? amount0 : amount1), "ARB: forward");
         _swapHopsMem(pairs, feesBps, 1, mid);
         require(ITokenLike(tokenIn).transfer(msg.sender, amountIn), "ARB: repay");
     }
