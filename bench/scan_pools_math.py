@@ -26,9 +26,11 @@ from opportunities.cycles import Pool, PoolGraph
 BASES = ("WBNB", "USDT", "BUSD", "USDC")
 DEXES = (("pancake", 25), ("biswap", 20), ("ape", 20))
 E18 = 10**18
+# profile: (price noise between pools of a pair, max trade as a share of reserves)
+PROFILES = {"stressed": (0.006, 0.02), "calm": (0.0005, 0.003)}
 
 
-def build(pool_count: int, token_count: int, rng: random.Random) -> tuple[PoolGraph, dict[str, float]]:
+def build(pool_count: int, token_count: int, rng: random.Random, noise: float) -> tuple[PoolGraph, dict[str, float]]:
     prices = {"WBNB": 600.0, "USDT": 1.0, "BUSD": 1.0, "USDC": 1.0}
     tokens = [f"T{i:04d}" for i in range(token_count)]
     for token in tokens:
@@ -62,7 +64,7 @@ def build(pool_count: int, token_count: int, rng: random.Random) -> tuple[PoolGr
             if len(pools) >= pool_count:
                 break
             liquidity_usd = 10 ** rng.uniform(3, 7)
-            reserve_a = int(liquidity_usd / prices[a] * E18 * (1 + rng.uniform(-0.006, 0.006)))
+            reserve_a = int(liquidity_usd / prices[a] * E18 * (1 + rng.uniform(-noise, noise)))
             reserve_b = int(liquidity_usd / prices[b] * E18)
             pools.append(Pool(f"0x{len(pools):040x}", dex, a, b, max(reserve_a, 1000), max(reserve_b, 1000), fee))
     graph = PoolGraph.from_pools(pools, BASES)
@@ -70,9 +72,12 @@ def build(pool_count: int, token_count: int, rng: random.Random) -> tuple[PoolGr
     return graph, token_value
 
 
-def run(pool_count: int, token_count: int, changed_counts: list[int], blocks: int, seed: int) -> list[str]:
+def run(
+    profile: str, pool_count: int, token_count: int, changed_counts: list[int], blocks: int, seed: int
+) -> list[str]:
+    noise, trade_size = PROFILES[profile]
     rng = random.Random(seed)
-    graph, token_value = build(pool_count, token_count, rng)
+    graph, token_value = build(pool_count, token_count, rng, noise)
     addresses = [f"0x{i:040x}" for i in range(pool_count)]
     lines = []
     for changed_count in changed_counts:
@@ -83,7 +88,7 @@ def run(pool_count: int, token_count: int, changed_counts: list[int], blocks: in
             changed = rng.sample(addresses, changed_count)
             for address in changed:
                 pool = graph.pool(address)
-                trade = rng.uniform(-0.02, 0.02)
+                trade = rng.uniform(-trade_size, trade_size)
                 reserve0 = int(pool.reserve0 * (1 + trade))
                 reserve1 = pool.reserve0 * pool.reserve1 // reserve0
                 graph.update_reserves(address, reserve0, reserve1)
@@ -92,7 +97,7 @@ def run(pool_count: int, token_count: int, changed_counts: list[int], blocks: in
             timings.append((time.perf_counter() - started) * 1000)
             found.append(len(results))
         lines.append(
-            f"| {pool_count:,} | {token_count} | {changed_count} | {statistics.median(timings):.1f} | "
+            f"| {profile} | {pool_count:,} | {token_count} | {changed_count} | {statistics.median(timings):.1f} | "
             f"{max(timings):.1f} | {statistics.mean(found):.0f} |"
         )
         print(lines[-1], flush=True)
@@ -104,10 +109,11 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    print("| tracked pools | tokens | changed pools | median ms/block | max ms/block | pools with a cycle |")
-    print("|---|---|---|---|---|---|")
-    for pool_count, token_count in ((1_000, 300), (10_000, 400), (50_000, 800)):
-        run(pool_count, token_count, [20, 200, 1000], args.blocks, args.seed)
+    print("| profile | tracked pools | tokens | changed pools | median ms/block | max ms/block | pools with a cycle |")
+    print("|---|---|---|---|---|---|---|")
+    for profile in PROFILES:
+        for pool_count, token_count in ((1_000, 300), (10_000, 400), (50_000, 800)):
+            run(profile, pool_count, token_count, [20, 200, 1000], args.blocks, args.seed)
 
 
 if __name__ == "__main__":
