@@ -58,7 +58,7 @@ def demo_login(var_dir: Path, env: dict[str, str]) -> str:
     password = password_file.read_text().strip()
     code = (
         "from django.contrib.auth import get_user_model as g; U = g(); "
-        f"u, _ = U.objects.get_or_create(username={DEMO_USERNAME!r}, defaults={{'is_staff': True, 'is_superuser': True}}); "
+        f"u, _ = U.objects.get_or_create(username={DEMO_USERNAME!r}); "
         f"u.is_staff = u.is_superuser = True; u.set_password({password!r}); u.save()"
     )
     _manage("shell", "-c", code, env=env)
