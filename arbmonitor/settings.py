@@ -135,6 +135,17 @@ RPC_MAX_RETRIES = env_int("RPC_MAX_RETRIES", 4, minimum=0)
 SCAN_MAX_BLOCKS_PER_RUN = env_int("SCAN_MAX_BLOCKS_PER_RUN", 200, minimum=1)
 SCAN_LOG_CHUNK_BLOCKS = env_int("SCAN_LOG_CHUNK_BLOCKS", 2000, minimum=1)
 SCAN_REORG_DEPTH = env_int("SCAN_REORG_DEPTH", 64, minimum=1)
+# Chain access (chains/rpc.py): backoff with full jitter between failover rounds,
+# capped (a server's Retry-After is honoured up to the cap); JSON-RPC batch size;
+# Multicall3 sub-calls per eth_call.
+RPC_BACKOFF_BASE_SECONDS = env_float("RPC_BACKOFF_BASE_SECONDS", 0.25, minimum=0)
+RPC_BACKOFF_MAX_SECONDS = env_float("RPC_BACKOFF_MAX_SECONDS", 8.0, minimum=0)
+RPC_BATCH_SIZE = env_int("RPC_BATCH_SIZE", 100, minimum=1)
+RPC_MULTICALL_CHUNK = env_int("RPC_MULTICALL_CHUNK", 500, minimum=1)
+# Scanning (chains/scanning.py): lock expiry, and where a chain's first scan starts
+# when its registry entry has neither scan_start_block nor deployed_at_block.
+SCAN_LOCK_TIMEOUT_SECONDS = env_float("SCAN_LOCK_TIMEOUT_SECONDS", 300.0, minimum=1)
+SCAN_START_LOOKBACK_BLOCKS = env_int("SCAN_START_LOOKBACK_BLOCKS", 20, minimum=0)
 OPPORTUNITY_MIN_PROFIT_USD = env_float("OPPORTUNITY_MIN_PROFIT_USD", 1.0, minimum=0)
 # Gas assumed per cycle by hop count (2-hop, 3-hop; longer cycles add GAS_PER_EXTRA_HOP each),
 # priced at the block's base fee plus a priority tip; profit_usd is net of it.

@@ -1,0 +1,144 @@
+"""Uniswap-V2-style and ERC-20 event topics and decoders (pure: no I/O).
+
+Topics are computed with keccak here, never copied; tests compare them with
+docs/chain-facts.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import keccak, to_checksum_address
+
+from chains.rpc import LogRecord
+
+
+def event_topic(signature: str) -> str:
+    """topic0 of an event signature such as ``Sync(uint112,uint112)``, 0x-prefixed lowercase."""
+    return "0x" + keccak(text=signature).hex()
+
+
+SYNC_SIGNATURE = "Sync(uint112,uint112)"
+SWAP_SIGNATURE = "Swap(address,uint256,uint256,uint256,uint256,address)"
+PAIR_CREATED_SIGNATURE = "PairCreated(address,address,address,uint256)"
+TRANSFER_SIGNATURE = "Transfer(address,address,uint256)"
+MINT_SIGNATURE = "Mint(address,uint256,uint256)"
+BURN_SIGNATURE = "Burn(address,uint256,uint256,address)"
+
+SYNC_TOPIC = event_topic(SYNC_SIGNATURE)
+SWAP_TOPIC = event_topic(SWAP_SIGNATURE)
+PAIR_CREATED_TOPIC = event_topic(PAIR_CREATED_SIGNATURE)
+TRANSFER_TOPIC = event_topic(TRANSFER_SIGNATURE)
+MINT_TOPIC = event_topic(MINT_SIGNATURE)
+BURN_TOPIC = event_topic(BURN_SIGNATURE)
+
+
+class EventDecodeError(ValueError):
+    """A log does not have the shape of the event it was decoded as."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwapEvent:
+    pool: str
+    sender: str
+    to: str
+    amount0_in: int
+    amount1_in: int
+    amount0_out: int
+    amount1_out: int
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncEvent:
+    pool: str
+    reserve0: int
+    reserve1: int
+    block_number: int
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class PairCreatedEvent:
+    factory: str
+    token0: str
+    token1: str
+    pair: str
+    index: int
+    block_number: int
+
+
+def _words(data: bytes, count: int, what: str) -> list[int]:
+    if len(data) < 32 * count:
+        raise EventDecodeError(f"{what}: data has {len(data)} bytes, expected {32 * count}")
+    return [int.from_bytes(data[i * 32 : (i + 1) * 32], "big") for i in range(count)]
+
+
+def _topic_address(topic: str) -> str:
+    return to_checksum_address("0x" + topic[-40:])
+
+
+def _word_address(word: int) -> str:
+    return to_checksum_address(word.to_bytes(32, "big")[-20:])
+
+
+def _expect(log: LogRecord, topic: str, indexed: int, what: str) -> None:
+    if not log.topics or log.topics[0] != topic:
+        raise EventDecodeError(f"{what}: log {log.tx_hash}#{log.log_index} has topic0 {log.topic0}")
+    if len(log.topics) != indexed + 1:
+        raise EventDecodeError(f"{what}: log {log.tx_hash}#{log.log_index} has {len(log.topics) - 1} indexed topics")
+
+
+def decode_sync(log: LogRecord) -> tuple[int, int]:
+    """(reserve0, reserve1) of a V2 ``Sync`` log."""
+    _expect(log, SYNC_TOPIC, 0, "Sync")
+    reserve0, reserve1 = _words(log.data, 2, "Sync")
+    return reserve0, reserve1
+
+
+def decode_sync_event(log: LogRecord) -> SyncEvent:
+    reserve0, reserve1 = decode_sync(log)
+    return SyncEvent(log.address, reserve0, reserve1, log.block_number, log.log_index)
+
+
+def decode_swap(log: LogRecord) -> SwapEvent:
+    """A V2 ``Swap(sender indexed, amount0In, amount1In, amount0Out, amount1Out, to indexed)``."""
+    _expect(log, SWAP_TOPIC, 2, "Swap")
+    a0_in, a1_in, a0_out, a1_out = _words(log.data, 4, "Swap")
+    return SwapEvent(
+        pool=log.address,
+        sender=_topic_address(log.topics[1]),
+        to=_topic_address(log.topics[2]),
+        amount0_in=a0_in,
+        amount1_in=a1_in,
+        amount0_out=a0_out,
+        amount1_out=a1_out,
+        block_number=log.block_number,
+        block_hash=log.block_hash,
+        tx_hash=log.tx_hash,
+        tx_index=log.tx_index,
+        log_index=log.log_index,
+    )
+
+
+def decode_pair_created(log: LogRecord) -> tuple[str, str, str, int]:
+    """(token0, token1, pair, index) of a V2 factory ``PairCreated`` log (index = allPairs.length after)."""
+    _expect(log, PAIR_CREATED_TOPIC, 2, "PairCreated")
+    pair_word, index = _words(log.data, 2, "PairCreated")
+    return _topic_address(log.topics[1]), _topic_address(log.topics[2]), _word_address(pair_word), index
+
+
+def decode_pair_created_event(log: LogRecord) -> PairCreatedEvent:
+    token0, token1, pair, index = decode_pair_created(log)
+    return PairCreatedEvent(log.address, token0, token1, pair, index, log.block_number)
+
+
+def decode_transfer(log: LogRecord) -> tuple[str, str, int]:
+    """(from, to, value) of an ERC-20 ``Transfer`` (not ERC-721: that one has 3 indexed topics)."""
+    _expect(log, TRANSFER_TOPIC, 2, "Transfer")
+    (value,) = _words(log.data, 1, "Transfer")
+    return _topic_address(log.topics[1]), _topic_address(log.topics[2]), value
