@@ -1,0 +1,106 @@
+"""Capture linking: which executed arbitrage took an opportunity.
+
+An opportunity recorded at block N describes the state after block N, so an
+arbitrage transaction in block B captures the opportunities of the pools it
+traded through that were recorded in blocks ``B - CAPTURE_WINDOW_BLOCKS`` …
+``B - 1`` and not captured yet. The first transaction (lowest block, then the
+order the monitor records them) wins; the update is conditional on
+``captured=False`` so concurrent writers cannot capture an opportunity twice.
+
+The two scanners run independently, so either side can come first: the
+transaction monitor links on insert (``opportunity_capture_link``), and
+``opportunity_capture_sweep`` links opportunities recorded after the
+transaction that took them (the monitor runs it after every scan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from opportunities.models import Opportunity
+
+
+def capture_window() -> int:
+    return int(settings.CAPTURE_WINDOW_BLOCKS)
+
+
+def opportunity_capture_link(
+    *,
+    chain_id: int,
+    pools: Sequence[str],
+    block_number: int,
+    captured_by: str,
+    capture_tx_hash: str,
+    window: int | None = None,
+) -> int:
+    """Mark the open opportunities of ``pools`` in the window before ``block_number`` captured; returns how many."""
+    window = capture_window() if window is None else window
+    if window <= 0 or not pools:
+        return 0
+    return Opportunity.objects.filter(
+        chain_id=chain_id,
+        pool__address__in=list(pools),
+        block_number__gte=block_number - window,
+        block_number__lt=block_number,
+        captured=False,
+    ).update(captured=True, captured_by=captured_by, capture_tx_hash=capture_tx_hash, captured_at=timezone.now())
+
+
+def opportunity_capture_release(*, chain_id: int, tx_hashes: Iterable[str]) -> int:
+    """Undo the captures made by transactions a reorg removed."""
+    hashes = list(tx_hashes)
+    if not hashes:
+        return 0
+    return Opportunity.objects.filter(chain_id=chain_id, capture_tx_hash__in=hashes).update(
+        captured=False, captured_by=None, capture_tx_hash=None, captured_at=None
+    )
+
+
+@transaction.atomic
+def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, window: int | None = None) -> int:
+    """Link open opportunities of blocks ``from_block``…``to_block`` to stored arbitrages that followed them.
+
+    Bounded: reads the opportunities of the range and the arbitrage
+    transactions of the range plus the window, through the (chain, block)
+    indexes; pools are matched in Python (portable across SQLite and PostgreSQL).
+    """
+    from transactions.models import ArbitrageTransaction
+
+    window = capture_window() if window is None else window
+    if window <= 0 or to_block < from_block:
+        return 0
+    open_opportunities = list(
+        Opportunity.objects.filter(
+            chain_id=chain_id, block_number__gte=from_block, block_number__lte=to_block, captured=False
+        )
+        .select_related("pool")
+        .order_by("block_number", "id")
+    )
+    if not open_opportunities:
+        return 0
+    txs = list(
+        ArbitrageTransaction.objects.filter(
+            chain_id=chain_id, block_number__gt=from_block, block_number__lte=to_block + window
+        )
+        .order_by("block_number", "id")
+        .values("block_number", "tx_hash", "from_address", "pools_involved")
+    )
+    linked = 0
+    for opportunity in open_opportunities:
+        address = opportunity.pool.address
+        for tx in txs:
+            if opportunity.block_number < tx["block_number"] <= opportunity.block_number + window and (
+                address in tx["pools_involved"]
+            ):
+                linked += Opportunity.objects.filter(pk=opportunity.pk, captured=False).update(
+                    captured=True,
+                    captured_by=tx["from_address"],
+                    capture_tx_hash=tx["tx_hash"],
+                    captured_at=timezone.now(),
+                )
+                break
+    return linked

@@ -1,0 +1,501 @@
+"""ChainMonitor: the block processor that finds executed arbitrage transactions.
+
+Per block range (one ``BlockBatch`` from ``chains.scanning``):
+
+1. the ``Swap`` logs of every V2-style pool, grouped by transaction in log order;
+2. each pool's tokens, from the database or resolved once on chain and cached
+   (pools of unknown DEXes count like any other);
+3. ``transactions.detection`` chains each transaction's swaps by token flow
+   (flash swaps log their first pair last) into closed cycles; a cycle that
+   did not return more than it put in is a round trip, not an arbitrage;
+4. receipts only for the transactions holding an arbitrage (one batch), for
+   the sender and ``gasUsed × effectiveGasPrice``;
+5. USD prices at the arbitrage's block: ``getReserves`` at that block (one
+   Multicall3 ``eth_call``) of the few pools that price the start tokens and
+   the native coin, cached per block;
+6. optionally the builder tip (see ``coinbase_transfers``);
+7. rows written through ``transactions.services`` (idempotent, broadcast after
+   commit, opportunities linked).
+
+Only logs, receipts, headers, balances and ``eth_call`` are used: it runs on any
+node, no tracing API. Every RPC read happens before the first write, so the
+scanner's database transaction (rows + cursor) stays short.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from eth_abi import decode as abi_decode
+from eth_utils import to_checksum_address
+
+from chains.config import ChainConfig
+from chains.events import SWAP_TOPIC, EventDecodeError, decode_swap
+from chains.models import Dex, Pool, Token
+from chains.pricing import PoolReserves, PriceBook
+from chains.rpc import (
+    BlockHeader,
+    Call,
+    LogRecord,
+    MethodNotSupported,
+    Receipt,
+    ReorgDuringFetch,
+    RpcResponseError,
+    chain_client,
+)
+from chains.scanning import BlockBatch, ScanReport, chain_config_get, scan_run
+from opportunities.capture import opportunity_capture_sweep
+from transactions.detection import DetectedArbitrage, SwapLeg, detect_arbitrages
+from transactions.services import (
+    BlockPrices,
+    TxFacts,
+    arbitrage_is_profitable,
+    transaction_record,
+    transactions_known,
+    transactions_rollback,
+)
+
+logger = logging.getLogger(__name__)
+
+GET_RESERVES = bytes.fromhex("0902f1ac")
+TOKEN0 = bytes.fromhex("0dfe1681")
+TOKEN1 = bytes.fromhex("d21220a7")
+FACTORY = bytes.fromhex("c45a0155")
+DECIMALS = bytes.fromhex("313ce567")
+
+
+def _word_address(data: bytes) -> str:
+    return to_checksum_address(data[12:32])
+
+
+class MonitorClient(Protocol):
+    """The parts of ``chains.rpc.ChainClient`` the monitor uses."""
+
+    def get_receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt]: ...
+    def get_block_headers(self, numbers: Sequence[int]) -> list[BlockHeader]: ...
+    def multicall(self, calls: Sequence[Call], *, block: int | str | None = None) -> list[Any]: ...
+    def batch(self, calls: list[tuple[str, list[Any]]], return_errors: bool = False) -> list[Any]: ...
+    def get_block_receipts(self, block: int | str) -> list[Receipt]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PoolTokens:
+    token0: str
+    token1: str
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A transaction whose Swap logs close at least one profitable cycle."""
+
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    arbitrages: list[DetectedArbitrage]
+
+
+@dataclass(slots=True)
+class MonitorStats:
+    blocks: int = 0
+    swap_logs: int = 0
+    swap_txs: int = 0
+    arbitrage_txs: int = 0
+    recorded: int = 0
+    already_stored: int = 0
+    reverted_or_missing: int = 0
+    pools_resolved: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class _Lru(OrderedDict[Any, Any]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+class ArbitrageMonitor:
+    """``BlockProcessor`` of kind ``transactions`` (see ``chains.scanning``)."""
+
+    kind = "transactions"
+
+    def __init__(
+        self,
+        *,
+        config: ChainConfig,
+        client: MonitorClient,
+        measure_coinbase: bool | None = None,
+        broadcast: bool = True,
+        tolerance: float | None = None,
+    ) -> None:
+        self.config = config
+        self.chain_id = config.chain_id
+        self.client = client
+        self.measure_coinbase = settings.TX_MEASURE_COINBASE if measure_coinbase is None else measure_coinbase
+        self.broadcast = broadcast
+        self.tolerance = settings.TX_MATCH_TOLERANCE if tolerance is None else tolerance
+        self.stats = MonitorStats()
+        self._pools: dict[str, PoolTokens | None] = {}
+        self._reserves_at: _Lru = _Lru(256)  # (block, pools) -> {pool: (r0, r1)}
+        quotes = [*config.stable_tokens, *config.base_tokens]
+        if config.wrapped_native:
+            quotes.append(config.wrapped_native)
+        self.quote_tokens = frozenset(quotes)
+
+    # ------------------------------------------------------------------ BlockProcessor protocol
+    def topics(self) -> list[list[str]]:
+        return [[SWAP_TOPIC]]
+
+    def process(self, batch: BlockBatch) -> int:
+        """Handle one scanned range; returns the number of arbitrage transactions stored.
+
+        A backfill batch (``live=False``) is stored and linked but not broadcast:
+        subscribers want what happens now, not history.
+        """
+        self.stats.blocks += len(batch.headers)
+        return self.process_logs(
+            batch.logs, headers={h.number: h for h in batch.headers}, broadcast=self.broadcast and batch.live
+        )
+
+    def rollback(self, chain_id: int, from_block: int) -> None:
+        transactions_rollback(chain_id=chain_id, from_block=from_block)
+        self._reserves_at.clear()
+
+    # ------------------------------------------------------------------ the steps
+    def process_logs(
+        self,
+        logs: Iterable[LogRecord],
+        *,
+        headers: Mapping[int, BlockHeader] | None = None,
+        broadcast: bool | None = None,
+    ) -> int:
+        """Detect, fetch, price and record; every read happens before the first write."""
+        candidates = self.detect(logs)
+        if not candidates:
+            return 0
+        known = transactions_known(chain_id=self.chain_id, tx_hashes=[c.tx_hash for c in candidates])
+        self.stats.already_stored += len(known)
+        candidates = [c for c in candidates if c.tx_hash not in known]
+        if not candidates:
+            return 0
+        receipts = self.client.get_receipts([c.tx_hash for c in candidates])
+        landed: list[tuple[Candidate, Receipt]] = []
+        for candidate in candidates:
+            receipt = receipts.get(candidate.tx_hash)
+            if receipt is None or receipt.status != 1:
+                self.stats.reverted_or_missing += 1  # a node that lost the tx: the reorg check will tell
+                continue
+            if receipt.block_hash != candidate.block_hash:
+                raise ReorgDuringFetch(f"{candidate.tx_hash}: receipt block {receipt.block_hash} != log block")
+            landed.append((candidate, receipt))
+        if not landed:
+            return 0
+        blocks = sorted({c.block_number for c, _ in landed})
+        headers = dict(headers or {})
+        missing = [n for n in blocks if n not in headers]
+        if missing:
+            headers.update({h.number: h for h in self.client.get_block_headers(missing)})
+        for number in blocks:
+            if headers[number].hash != next(c.block_hash for c, _ in landed if c.block_number == number):
+                raise ReorgDuringFetch(f"block {number}: header hash differs from the logs' block hash")
+        tips = self.coinbase_transfers(landed, headers) if self.measure_coinbase else {}
+        prices = {
+            number: self.prices_at(
+                number, {a.start_token for c, _ in landed if c.block_number == number for a in c.arbitrages}
+            )
+            for number in blocks
+        }
+        stored = 0
+        for candidate, receipt in landed:
+            header = headers[candidate.block_number]
+            facts = TxFacts(
+                tx_hash=candidate.tx_hash,
+                from_address=receipt.from_address,
+                block_number=candidate.block_number,
+                block_hash=candidate.block_hash,
+                block_timestamp=datetime.fromtimestamp(header.timestamp, tz=UTC),
+                gas_used=receipt.gas_used,
+                effective_gas_price=receipt.effective_gas_price,
+                coinbase_transfer_wei=tips.get(candidate.tx_hash),
+            )
+            _, created = transaction_record(
+                chain_id=self.chain_id,
+                facts=facts,
+                arbitrages=candidate.arbitrages,
+                prices=prices[candidate.block_number],
+                broadcast=self.broadcast if broadcast is None else broadcast,
+            )
+            stored += created
+        self.stats.recorded += stored
+        return stored
+
+    def detect(self, logs: Iterable[LogRecord]) -> list[Candidate]:
+        """Swap logs → per transaction (log order) → profitable closed cycles."""
+        by_tx: dict[str, list[LogRecord]] = defaultdict(list)
+        for log in logs:
+            if log.topic0 == SWAP_TOPIC:
+                by_tx[log.tx_hash].append(log)
+        if not by_tx:
+            return []
+        self.stats.swap_logs += sum(len(v) for v in by_tx.values())
+        self.stats.swap_txs += len(by_tx)
+        # A transaction needs two swaps to hold a cycle: only those pools need tokens.
+        multi = {
+            tx: sorted(tx_logs, key=lambda log: log.log_index) for tx, tx_logs in by_tx.items() if len(tx_logs) >= 2
+        }
+        tokens = self.pool_tokens({log.address for tx_logs in multi.values() for log in tx_logs})
+        candidates: list[Candidate] = []
+        for tx_hash, tx_logs in multi.items():
+            legs = []
+            for log in tx_logs:
+                pool = tokens.get(log.address)
+                if pool is None:
+                    continue  # not a V2 pair (or unresolvable): its legs cannot be chained
+                try:
+                    swap = decode_swap(log)
+                except EventDecodeError:
+                    continue
+                legs.append(
+                    SwapLeg(
+                        log.log_index,
+                        log.address,
+                        pool.token0,
+                        pool.token1,
+                        swap.amount0_in,
+                        swap.amount1_in,
+                        swap.amount0_out,
+                        swap.amount1_out,
+                        swap.sender,
+                        swap.to,
+                    )
+                )
+            arbitrages = [a for a in detect_arbitrages(legs, tolerance=self.tolerance) if arbitrage_is_profitable(a)]
+            if arbitrages:
+                first = tx_logs[0]
+                candidates.append(Candidate(tx_hash, first.block_number, first.block_hash, arbitrages))
+        candidates.sort(key=lambda c: (c.block_number, by_tx[c.tx_hash][0].log_index))
+        self.stats.arbitrage_txs += len(candidates)
+        return candidates
+
+    # ------------------------------------------------------------------ pools
+    def pool_tokens(self, addresses: Iterable[str]) -> dict[str, PoolTokens]:
+        """token0/token1 of each pool: cache, then the database, then one Multicall3 read for the rest."""
+        wanted = set(addresses)
+        missing = [a for a in wanted if a not in self._pools]
+        if missing:
+            for i in range(0, len(missing), 500):
+                rows = Pool.objects.filter(chain_id=self.chain_id, address__in=missing[i : i + 500]).values_list(
+                    "address", "token0__address", "token1__address"
+                )
+                for address, token0, token1 in rows:
+                    self._pools[address] = PoolTokens(token0, token1)
+            unresolved = [a for a in missing if a not in self._pools]
+            if unresolved:
+                self._pools.update(self.resolve_pools(unresolved))
+        return {a: p for a in wanted if (p := self._pools.get(a)) is not None}
+
+    def resolve_pools(self, addresses: Sequence[str]) -> dict[str, PoolTokens | None]:
+        """Pools not in the database: token0()/token1()/factory() in one Multicall3 read, then stored.
+
+        A pool whose factory is no configured DEX is stored with ``dex=None``
+        (unknown DEX) and still counts. Addresses that do not answer
+        token0()/token1() are not V2 pairs: cached as None, never asked again.
+        """
+        calls = [Call(a, selector) for a in addresses for selector in (TOKEN0, TOKEN1, FACTORY)]
+        results = self.client.multicall(calls)
+        found: dict[str, tuple[str, str, str | None]] = {}
+        for i, address in enumerate(addresses):
+            t0, t1, factory = results[3 * i : 3 * i + 3]
+            if not (t0.success and t1.success and len(t0.data) >= 32 and len(t1.data) >= 32):
+                continue
+            factory_address = _word_address(factory.data) if factory.success and len(factory.data) >= 32 else None
+            found[address] = (_word_address(t0.data), _word_address(t1.data), factory_address)
+        out: dict[str, PoolTokens | None] = {a: None for a in addresses}
+        if not found:
+            return out
+        tokens = {t for t0, t1, _ in found.values() for t in (t0, t1)}
+        known = set(Token.objects.filter(chain_id=self.chain_id, address__in=tokens).values_list("address", flat=True))
+        new_tokens = sorted(tokens - known)
+        decimals: dict[str, int | None] = {}
+        if new_tokens:
+            for token, result in zip(
+                new_tokens, self.client.multicall([Call(t, DECIMALS) for t in new_tokens]), strict=True
+            ):
+                value = int.from_bytes(result.data[:32], "big") if result.success and len(result.data) >= 32 else None
+                decimals[token] = value if value is not None and value <= 255 else None
+        dexes = {d.factory_address: d for d in Dex.objects.filter(chain_id=self.chain_id)}
+        with transaction.atomic():
+            token_rows = {
+                t: Token.objects.get_or_create(
+                    chain_id=self.chain_id, address=t, defaults={"decimals": decimals.get(t)}
+                )[0]
+                for t in tokens
+            }
+            for address, (t0, t1, factory_address) in found.items():
+                Pool.objects.get_or_create(
+                    chain_id=self.chain_id,
+                    address=address,
+                    defaults={
+                        "token0": token_rows[t0],
+                        "token1": token_rows[t1],
+                        "dex": dexes.get(factory_address or ""),
+                    },
+                )
+                out[address] = PoolTokens(t0, t1)
+        self.stats.pools_resolved += len(found)
+        return out
+
+    # ------------------------------------------------------------------ prices at the block
+    def pricing_pools(self, tokens: Iterable[str]) -> list[tuple[str, str, str]]:
+        """(pool, token0, token1) of the pools that can price ``tokens`` and the native coin.
+
+        Only pools between a wanted token or a quote token (stable, wrapped
+        native, base) and a quote token: a handful per chain, whatever its size.
+        """
+        wanted = set(tokens) | self.quote_tokens
+        quotes = list(self.quote_tokens)
+        rows = Pool.objects.filter(chain_id=self.chain_id).filter(
+            (Q(token0__address__in=quotes) & Q(token1__address__in=wanted))
+            | (Q(token1__address__in=quotes) & Q(token0__address__in=wanted))
+        )
+        return list(rows.values_list("address", "token0__address", "token1__address"))
+
+    def reserves_at(self, block_number: int, pools: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """getReserves of ``pools`` at the end of ``block_number``: one Multicall3 eth_call, cached."""
+        key = (block_number, tuple(sorted(pools)))
+        cached = self._reserves_at.get(key)
+        if cached is not None:
+            return cached
+        try:
+            results = self.client.multicall([Call(p, GET_RESERVES) for p in key[1]], block=block_number)
+        except RpcResponseError as exc:
+            # A pruned (non-archive) node has no state that old: price at the reserves the pool scanner keeps.
+            logger.warning("chain %s: no state at block %s (%s); current reserves", self.chain_id, block_number, exc)
+            rows = Pool.objects.filter(chain_id=self.chain_id, address__in=key[1])
+            return {a: (int(r0), int(r1)) for a, r0, r1 in rows.values_list("address", "reserve0", "reserve1")}
+        reserves: dict[str, tuple[int, int]] = {}
+        for pool, result in zip(key[1], results, strict=True):
+            if result.success and len(result.data) >= 96:
+                r0, r1, _ = abi_decode(["uint112", "uint112", "uint32"], result.data[:96])
+                reserves[pool] = (int(r0), int(r1))
+        self._reserves_at.put(key, reserves)
+        return reserves
+
+    def prices_at(self, block_number: int, tokens: Iterable[str]) -> BlockPrices:
+        """USD of ``tokens`` and of the native coin at ``block_number`` (end of block state)."""
+        tokens = set(tokens)
+        pools = self.pricing_pools(tokens)
+        reserves = self.reserves_at(block_number, [p for p, _, _ in pools]) if pools else {}
+        all_tokens = tokens | {t for _, t0, t1 in pools for t in (t0, t1)}
+        decimals = dict(
+            Token.objects.filter(
+                chain_id=self.chain_id, address__in=list(all_tokens), decimals__isnull=False
+            ).values_list("address", "decimals")
+        )
+        if not self.config.wrapped_native:
+            return BlockPrices(native_usd=None, decimals=decimals)
+        book = PriceBook(
+            decimals=decimals,
+            stable_tokens=self.config.stable_tokens,
+            wrapped_native=self.config.wrapped_native,
+            base_tokens=self.config.base_tokens,
+            min_liquidity_usd=Decimal(str(settings.TX_PRICE_MIN_LIQUIDITY_USD)),
+            pools=[PoolReserves(p, t0, t1, *reserves[p]) for p, t0, t1 in pools if p in reserves],
+        )
+        token_usd = {t: price for t in tokens if (price := book.price_usd(t)) is not None}
+        return BlockPrices(native_usd=book.native_price_usd(), token_usd=token_usd, decimals=decimals)
+
+    # ------------------------------------------------------------------ builder tips
+    def coinbase_transfers(
+        self, landed: Sequence[tuple[Candidate, Receipt]], headers: Mapping[int, BlockHeader]
+    ) -> dict[str, int]:
+        """Native paid straight to the block producer, measured per block without tracing.
+
+        tip = coinbase balance(N) − balance(N−1) − the fees the block paid it
+        (Σ (effectiveGasPrice − baseFee) × gasUsed over the block's receipts;
+        chains whose fees do not go to the coinbase, like BSC's system-contract
+        scheme, set ``"coinbase_receives_fees": false`` in the registry) + the
+        gas the coinbase itself spent. The tip can only be attributed when the
+        block holds one arbitrage; a block with several gets 0 for each when
+        nothing was paid and stays unmeasured (None) otherwise. Other senders
+        paying the coinbase in the same block are counted too: an upper bound.
+        Costs one eth_getBlockReceipts and two eth_getBalance per arbitrage block.
+        """
+        by_block: dict[int, list[str]] = defaultdict(list)
+        for candidate, _ in landed:
+            by_block[candidate.block_number].append(candidate.tx_hash)
+        receives_fees = bool(self.config.extra.get("coinbase_receives_fees", True))
+        calls: list[tuple[str, list[Any]]] = []
+        for number in by_block:
+            miner = headers[number].miner
+            calls += [("eth_getBalance", [miner, hex(number)]), ("eth_getBalance", [miner, hex(number - 1)])]
+            calls.append(("eth_getBlockReceipts", [hex(number)]))
+        try:
+            replies = self.client.batch(calls, return_errors=True)
+        except MethodNotSupported:
+            replies = [None] * len(calls)
+        tips: dict[str, int] = {}
+        for i, (number, hashes) in enumerate(by_block.items()):
+            after, before, receipts = replies[3 * i : 3 * i + 3]
+            if isinstance(after, Exception) or isinstance(before, Exception) or after is None or before is None:
+                continue
+            if isinstance(receipts, Exception) or receipts is None:
+                continue
+            header = headers[number]
+            base_fee = header.base_fee_per_gas or 0
+            fees = 0
+            spent = 0
+            for raw in receipts:
+                gas_used = int(raw["gasUsed"], 16)
+                price = int(raw.get("effectiveGasPrice") or "0x0", 16)
+                if receives_fees:
+                    fees += max(price - base_fee, 0) * gas_used
+                if raw.get("from", "").lower() == header.miner.lower():
+                    spent += price * gas_used
+            surplus = int(after, 16) - int(before, 16) - fees + spent
+            if surplus <= 0:
+                tips.update(dict.fromkeys(hashes, 0))
+            elif len(hashes) == 1:
+                tips[hashes[0]] = surplus
+        return tips
+
+
+# ---------------------------------------------------------------------- entry points
+
+_MONITORS: dict[tuple[int, int], ArbitrageMonitor] = {}
+
+
+def monitor_for(config: ChainConfig, client: MonitorClient) -> ArbitrageMonitor:
+    """One monitor per (chain, client) per process, so its pool cache survives between runs."""
+    key = (config.chain_id, id(client))
+    monitor = _MONITORS.get(key)
+    if monitor is None or monitor.config != config:
+        monitor = _MONITORS[key] = ArbitrageMonitor(config=config, client=client)
+    return monitor
+
+
+def monitor_scan(*, chain_id: int, max_blocks: int | None = None) -> ScanReport:
+    """The live scan: the shared ``scan_run`` loop with this processor, then the capture sweep."""
+    config = chain_config_get(chain_id)
+    client = chain_client(config)
+    report = scan_run(chain_id, monitor_for(config, client), max_blocks=max_blocks, config=config, client=client)
+    if report.to_block is not None and report.from_block is not None:
+        window = int(settings.CAPTURE_WINDOW_BLOCKS)
+        opportunity_capture_sweep(
+            chain_id=chain_id, from_block=max(report.from_block - window, 0), to_block=report.to_block
+        )
+    return report
