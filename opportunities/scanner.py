@@ -1,0 +1,579 @@
+"""PoolScanner: the block processor that turns Sync logs into opportunities.
+
+Per chain and per worker process, a ``ChainMarket`` keeps every tradable pool in
+a ``PoolGraph`` and every priced pool in a ``PriceBook``, loaded from the
+database on first use and then updated from Sync logs block by block. For each
+block only the pools whose reserves changed in that block are re-evaluated: the
+best 2-/3-hop cycle through each, priced in USD from the chain itself, net of
+an estimated gas cost (gas units per hop count × the block's base fee + tip).
+Pools whose best cycle clears ``OPPORTUNITY_MIN_PROFIT_USD`` become opportunity
+rows for that (pool, block), written in the scanning transaction and broadcast
+after it commits.
+
+The in-memory market is only trusted when it sits exactly at the cursor the
+batch continues from; anything else (another worker advanced the cursor, a
+rolled-back transaction, a reorg) rebuilds it from the database, whose pool
+reserves and cursor move together.
+
+Tokens with unknown decimals and fee-on-transfer tokens are never traded
+through (their pools stay out of the graph); pools of unknown DEXes (no fee)
+neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any
+
+from django.conf import settings
+
+from chains.events import SYNC_TOPIC, decode_sync
+from chains.models import Pool as PoolModel
+from chains.pricing import PoolReserves, PriceBook
+from opportunities.cycles import CycleResult, Pool, PoolGraph, best_cycle_input, imbalance_pct
+from opportunities.selectors import PoolRow, TokenRow, scanner_pools, scanner_tokens
+from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
+
+logger = logging.getLogger(__name__)
+
+_WEI_PER_NATIVE = Decimal(10**18)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPolicy:
+    """What counts as an opportunity: the profit floor and the gas model."""
+
+    min_profit_usd: Decimal
+    gas_2hop: int = 150_000
+    gas_3hop: int = 200_000
+    gas_per_extra_hop: int = 50_000
+    priority_fee_wei: int = 0
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> ScanPolicy:
+        values: dict[str, Any] = {
+            "min_profit_usd": Decimal(str(settings.OPPORTUNITY_MIN_PROFIT_USD)),
+            "gas_2hop": settings.GAS_2HOP,
+            "gas_3hop": settings.GAS_3HOP,
+            "gas_per_extra_hop": settings.GAS_PER_EXTRA_HOP,
+            "priority_fee_wei": settings.GAS_PRIORITY_FEE_WEI,
+        }
+        values.update(overrides)
+        if not isinstance(values["min_profit_usd"], Decimal):
+            values["min_profit_usd"] = Decimal(str(values["min_profit_usd"]))
+        return cls(**values)
+
+    def gas_units(self, hops: int) -> int:
+        if hops <= 2:
+            return self.gas_2hop
+        return self.gas_3hop + (hops - 3) * self.gas_per_extra_hop
+
+    def gas_price_wei(self, base_fee_wei: int | None) -> int:
+        return (base_fee_wei or 0) + self.priority_fee_wei
+
+
+# --------------------------------------------------------------------------- market
+
+
+@dataclass(frozen=True, slots=True)
+class MarketConfig:
+    """The chain facts the market needs (from ``chains.config.ChainConfig``)."""
+
+    chain_id: int
+    wrapped_native: str | None
+    stable_tokens: tuple[str, ...]
+    base_tokens: tuple[str, ...]
+
+    @classmethod
+    def from_chain_config(cls, config: Any) -> MarketConfig:
+        return cls(
+            chain_id=config.chain_id,
+            wrapped_native=config.wrapped_native,
+            stable_tokens=tuple(config.stable_tokens),
+            base_tokens=tuple(config.base_tokens),
+        )
+
+
+def _norm(address: str) -> str:
+    return address.lower()
+
+
+class ChainMarket:
+    """A chain's tracked pools in memory, at one block. Pure: no Django, no I/O.
+
+    Addresses are compared lower-case internally; rows keep the stored spelling.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: MarketConfig,
+        tokens: Mapping[str, TokenRow],
+        pools: Iterable[PoolRow] = (),
+        block_number: int | None = None,
+    ) -> None:
+        self.config = config
+        self.block_number = block_number
+        self.tokens: dict[str, TokenRow] = {_norm(a): t for a, t in tokens.items()}
+        base = tuple(_norm(t) for t in config.base_tokens)
+        stables = tuple(_norm(t) for t in config.stable_tokens)
+        native = _norm(config.wrapped_native) if config.wrapped_native else ""
+        # Prices need stables and the wrapped native among the bases: a triangle through them is a 3-hop cycle too.
+        graph_bases = base or tuple(t for t in dict.fromkeys((native, *stables)) if t)
+        self.graph = PoolGraph(base_tokens=graph_bases)
+        self.prices = PriceBook(
+            decimals={a: t.decimals for a, t in self.tokens.items() if t.decimals is not None},
+            stable_tokens=stables,
+            wrapped_native=native,
+            base_tokens=base,
+        )
+        self.rows: dict[str, PoolRow] = {}  # every known pool, tradable or not
+        self.max_pool_id = 0
+        self.skipped: dict[str, str] = {}  # pool -> why it is not traded through
+        self.add_pools(pools)
+
+    # ---- maintenance
+
+    def add_tokens(self, tokens: Mapping[str, TokenRow]) -> None:
+        for address, token in tokens.items():
+            key = _norm(address)
+            if key not in self.tokens:
+                self.tokens[key] = token
+                if token.decimals is not None:
+                    self.prices.set_decimals(key, token.decimals)
+
+    def add_pools(self, pools: Iterable[PoolRow]) -> None:
+        for row in pools:
+            key = _norm(row.address)
+            self.max_pool_id = max(self.max_pool_id, row.id)
+            if key in self.rows:
+                continue
+            self.rows[key] = row
+            t0, t1 = _norm(row.token0), _norm(row.token1)
+            self.prices.add_pool(PoolReserves(key, t0, t1, row.reserve0, row.reserve1))
+            reason = self._skip_reason(row, t0, t1)
+            if reason:
+                self.skipped[key] = reason
+                continue
+            self.graph.add_pool(Pool(key, row.dex, t0, t1, row.reserve0, row.reserve1, int(row.fee_bps or 0)))
+
+    def _skip_reason(self, row: PoolRow, t0: str, t1: str) -> str:
+        if row.fee_bps is None:
+            return "unknown DEX fee"
+        if t0 == t1:
+            return "same token twice"
+        for token in (t0, t1):
+            info = self.tokens.get(token)
+            if info is None or info.decimals is None:
+                return f"token {token} has unknown decimals"
+            if info.fee_on_transfer:
+                return f"token {token} takes a fee on transfer"
+        return ""
+
+    def apply_sync(self, address: str, reserve0: int, reserve1: int) -> bool:
+        """Apply a Sync; True if a tradable pool's reserves changed."""
+        key = _norm(address)
+        row = self.rows.get(key)
+        if row is None:
+            return False
+        self.prices.update_reserves(key, reserve0, reserve1)
+        if key not in self.graph:
+            return False
+        pool = self.graph.pool(key)
+        if pool.reserve0 == reserve0 and pool.reserve1 == reserve1:
+            return False
+        self.graph.update_reserves(key, reserve0, reserve1)
+        return True
+
+    # ---- evaluation
+
+    def evaluate(
+        self,
+        changed: Iterable[str],
+        *,
+        block_number: int,
+        block_hash: str,
+        base_fee_wei: int | None,
+        policy: ScanPolicy,
+    ) -> list[OpportunityDraft]:
+        """Opportunities of one block: the changed pools whose best net cycle clears the floor."""
+        changed = [_norm(a) for a in changed]
+        changed = [a for a in dict.fromkeys(changed) if a in self.graph]
+        if not changed:
+            return []
+        token_value = self.prices.usd_per_raw_unit()
+        if not token_value:
+            return []
+        native_usd = self.prices.native_price_usd()
+        gas_price = policy.gas_price_wei(base_fee_wei)
+        results = self.graph.scan(changed, token_value=token_value)
+        drafts: list[OpportunityDraft] = []
+        gas_cost_cache: dict[int, tuple[Decimal, Decimal] | None] = {}
+
+        def gas_cost(hops: int) -> tuple[Decimal, Decimal] | None:
+            """(native, usd) cost of a cycle of ``hops`` hops at this block."""
+            if hops not in gas_cost_cache:
+                units = policy.gas_units(hops)
+                native = Decimal(units * gas_price) / _WEI_PER_NATIVE
+                if native == 0:
+                    gas_cost_cache[hops] = (Decimal(0), Decimal(0))
+                elif native_usd is None:
+                    gas_cost_cache[hops] = None  # gas costs something we cannot price: cannot clear a USD floor
+                else:
+                    gas_cost_cache[hops] = (native, native * native_usd)
+            return gas_cost_cache[hops]
+
+        def net(result: CycleResult) -> tuple[Decimal, Decimal, Decimal, Decimal] | None:
+            """(profit_usd net, profit_native net, gas usd, gross usd) of a cycle result."""
+            start = result.cycle.start_token
+            gross_usd = self.prices.amount_to_usd(start, result.profit)
+            cost = gas_cost(len(result.cycle.hops))
+            if gross_usd is None or cost is None:
+                return None
+            gas_native, gas_usd = cost
+            with localcontext() as context:
+                context.prec = 40
+                gross_native = gross_usd / native_usd if native_usd else Decimal(0)
+                return gross_usd - gas_usd, gross_native - gas_native, gas_usd, gross_usd
+
+        for address in changed:
+            result = results.get(address)
+            if result is None:
+                continue
+            best = result
+            best_net = net(result)
+            if len(result.cycle.hops) > 2:
+                # scan ranks by gross profit; a 2-hop cycle's lower gas can make it the better net trade.
+                for alternative in self._two_hop_results(address, token_value):
+                    alternative_net = net(alternative)
+                    if alternative_net is not None and (best_net is None or alternative_net[0] > best_net[0]):
+                        best, best_net = alternative, alternative_net
+            if best_net is None or best_net[0] < policy.min_profit_usd:
+                continue
+            profit_usd, profit_native, gas_usd, _ = best_net
+            pool = self.graph.pool(address)
+            row = self.rows[address]
+            drafts.append(
+                OpportunityDraft(
+                    chain_id=self.config.chain_id,
+                    pool_id=row.id,
+                    pool_name=self.pool_name(address),
+                    pool_address=row.address,
+                    block_number=block_number,
+                    block_hash=block_hash,
+                    imbalance_pct=imbalance_pct(address, self.graph),
+                    profit_usd=profit_usd,
+                    profit_native=profit_native,
+                    reserve0=pool.reserve0,
+                    reserve1=pool.reserve1,
+                    start_token=self._spelling(best.cycle.start_token),
+                    amount_in=best.amount_in,
+                    amount_out=best.amount_out,
+                    profit_raw=best.profit,
+                    gas_estimate=policy.gas_units(len(best.cycle.hops)),
+                    gas_cost_usd=gas_usd,
+                    path_pools=tuple(self.rows[p].address for p in best.cycle.pools),
+                    path_tokens=tuple(self._spelling(t) for t in best.cycle.tokens),
+                )
+            )
+        return drafts
+
+    def _two_hop_results(self, address: str, token_value: Mapping[str, float]) -> list[CycleResult]:
+        found = []
+        for path in self.graph.cycle_paths(address):
+            if len(path) != 2:
+                continue
+            for rotated in (path, path[::-1]):
+                cycle = self.graph.path_cycle(rotated)
+                if token_value.get(cycle.start_token, 0) <= 0:
+                    continue
+                result = best_cycle_input(cycle)
+                if result is not None:
+                    found.append(result)
+        return found
+
+    def pool_name(self, address: str) -> str:
+        row = self.rows[_norm(address)]
+        return f"{self._symbol(row.token0)}-{self._symbol(row.token1)}"
+
+    def _symbol(self, token: str) -> str:
+        info = self.tokens.get(_norm(token))
+        return (info.symbol if info and info.symbol else token[:8]) or token[:8]
+
+    def _spelling(self, token: str) -> str:
+        info = self.tokens.get(token)
+        return info.address if info else token
+
+
+def market_load(*, config: MarketConfig, block_number: int | None) -> ChainMarket:
+    """Build a chain's market from the database (pools' stored reserves)."""
+    return ChainMarket(
+        config=config,
+        tokens=scanner_tokens(chain_id=config.chain_id),
+        pools=scanner_pools(chain_id=config.chain_id),
+        block_number=block_number,
+    )
+
+
+# Per worker process: chain id -> market. Runs of one chain never overlap (the
+# scan lock), so a plain dict guarded for the rare threaded worker is enough.
+_MARKETS: dict[int, ChainMarket] = {}
+_MARKETS_LOCK = threading.Lock()
+
+
+def market_forget(chain_id: int | None = None) -> None:
+    """Drop the cached market(s); the next batch rebuilds from the database."""
+    with _MARKETS_LOCK:
+        if chain_id is None:
+            _MARKETS.clear()
+        else:
+            _MARKETS.pop(chain_id, None)
+
+
+def market_at(*, config: MarketConfig, block_number: int) -> ChainMarket:
+    """The cached market if it sits at ``block_number`` (plus newly discovered pools), else a rebuilt one."""
+    with _MARKETS_LOCK:
+        market = _MARKETS.get(config.chain_id)
+        if market is None or market.block_number != block_number or market.config != config:
+            if market is not None:
+                logger.info(
+                    "chain %s: market at block %s, batch continues from %s: rebuilding from the database",
+                    config.chain_id, market.block_number, block_number,
+                )  # fmt: skip
+            market = _MARKETS[config.chain_id] = market_load(config=config, block_number=block_number)
+        else:
+            new_pools = scanner_pools(chain_id=config.chain_id, after_id=market.max_pool_id)
+            if new_pools:
+                market.add_tokens(scanner_tokens(chain_id=config.chain_id))
+                market.add_pools(new_pools)
+        return market
+
+
+# --------------------------------------------------------------------------- block processing
+
+
+@dataclass(frozen=True, slots=True)
+class SyncUpdate:
+    """The last Sync of a pool in a block."""
+
+    pool: str
+    reserve0: int
+    reserve1: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSyncs:
+    number: int
+    hash: str
+    base_fee_per_gas: int | None
+    syncs: tuple[SyncUpdate, ...]
+
+
+def market_scan_blocks(
+    market: ChainMarket, blocks: Sequence[BlockSyncs], *, policy: ScanPolicy
+) -> list[OpportunityDraft]:
+    """Apply blocks in order, evaluating each one with its own reserves."""
+    drafts: list[OpportunityDraft] = []
+    for block in blocks:
+        if market.block_number is None or block.number != market.block_number + 1:
+            raise ValueError(f"block {block.number} does not follow the market's block {market.block_number}")
+        # Unknown while moving: a failure half-way leaves a market that is rebuilt, never silently stale.
+        market.block_number = None
+        changed = [s.pool for s in block.syncs if market.apply_sync(s.pool, s.reserve0, s.reserve1)]
+        drafts.extend(
+            market.evaluate(
+                changed,
+                block_number=block.number,
+                block_hash=block.hash,
+                base_fee_wei=block.base_fee_per_gas,
+                policy=policy,
+            )
+        )
+        market.block_number = block.number
+    return drafts
+
+
+# --------------------------------------------------------------------------- the processor
+
+
+class PoolScanner:
+    """``BlockProcessor`` of kind "pools": Sync logs → pool reserves → opportunities.
+
+    Pool reserves and opportunity rows are written inside the scanning
+    transaction that advances the cursor (``chains.scanning.scan_run``);
+    broadcasts go out after it commits.
+    """
+
+    kind = "pools"
+
+    def __init__(
+        self,
+        chain_id: int,
+        *,
+        config: Any | None = None,
+        client: Any | None = None,
+        policy: ScanPolicy | None = None,
+    ) -> None:
+        self.chain_id = chain_id
+        self._config = config
+        self._client = client
+        self.policy = policy or ScanPolicy.from_settings()
+        self.last_drafts: list[OpportunityDraft] = []
+        self.recorded = 0  # opportunity rows created by this processor
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            from chains.scanning import chain_config_get
+
+            self._config = chain_config_get(self.chain_id)
+        return self._config
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from chains.rpc import chain_client
+
+            self._client = chain_client(self.config)
+        return self._client
+
+    def topics(self) -> list[list[str]]:
+        return [[SYNC_TOPIC]]
+
+    def process(self, batch: Any) -> None:
+        """Evaluate each block of the batch with its own reserves, then persist reserves and opportunities.
+
+        Backfills (``batch.live`` False) are skipped: the stored reserves are
+        today's, so historical blocks cannot be re-evaluated from them, and
+        replaying old Syncs would move reserves backwards.
+        """
+        self.last_drafts = []
+        if not getattr(batch, "live", True):
+            return
+        self._config = batch.chain
+        self._client = self._client or batch.client
+        blocks = blocks_from_logs(batch.headers, batch.logs)
+        market_config = MarketConfig.from_chain_config(batch.chain)
+        try:
+            market = market_at(config=market_config, block_number=batch.from_block - 1)
+            drafts = market_scan_blocks(market, blocks, policy=self.policy)
+            pool_reserves_persist(chain_id=self.chain_id, blocks=blocks)
+            self.recorded += len(opportunity_record_many(drafts=drafts))
+        except BaseException:
+            market_forget(self.chain_id)
+            raise
+        self.last_drafts = drafts
+
+    def rollback(self, chain_id: int, from_block: int) -> None:
+        """Forget blocks >= from_block: their opportunities, and the reserves they set.
+
+        Pools last synced in an orphaned block get their reserves re-read at the
+        common ancestor (one Multicall3 batch); the in-memory market is rebuilt.
+        """
+        market_forget(chain_id)
+        removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
+        restored = pool_reserves_restore(chain_id=chain_id, at_block=from_block - 1, client=self.client)
+        logger.warning(
+            "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves re-read",
+            chain_id, from_block, removed, restored,
+        )  # fmt: skip
+
+
+def blocks_from_logs(headers: Sequence[Any], logs: Sequence[Any]) -> list[BlockSyncs]:
+    """Group Sync logs per block; a pool's last Sync in a block is its reserves after it."""
+    per_block: dict[int, dict[str, tuple[int, int]]] = {h.number: {} for h in headers}
+    for log in sorted(logs, key=lambda entry: (entry.block_number, entry.log_index)):
+        if log.topic0 != SYNC_TOPIC or log.block_number not in per_block:
+            continue
+        try:
+            reserve0, reserve1 = decode_sync(log)
+        except ValueError:
+            logger.warning("undecodable Sync log from %s in block %d", log.address, log.block_number)
+            continue
+        per_block[log.block_number][log.address] = (reserve0, reserve1)
+    return [
+        BlockSyncs(
+            number=h.number,
+            hash=h.hash,
+            base_fee_per_gas=h.base_fee_per_gas,
+            syncs=tuple(SyncUpdate(pool, r0, r1) for pool, (r0, r1) in per_block[h.number].items()),
+        )
+        for h in headers
+    ]
+
+
+# --------------------------------------------------------------------------- pool reserves
+
+_GET_RESERVES = bytes.fromhex("0902f1ac")  # getReserves()
+
+
+def pool_reserves_persist(*, chain_id: int, blocks: Sequence[BlockSyncs]) -> int:
+    """Store each synced pool's last reserves of the batch and its block; returns pools updated.
+
+    Pools ArbMonitor does not track are ignored (discovery adds them).
+    """
+    final: dict[str, tuple[int, int, int]] = {}
+    for block in blocks:
+        for sync in block.syncs:
+            final[sync.pool.lower()] = (sync.reserve0, sync.reserve1, block.number)
+    if not final:
+        return 0
+    rows = []
+    # Addresses are stored checksummed; compare case-insensitively through a lower-cased lookup.
+    known = _pool_ids(chain_id=chain_id)
+    for address, (reserve0, reserve1, number) in final.items():
+        pk = known.get(address)
+        if pk is not None:
+            rows.append(PoolModel(pk=pk, reserve0=reserve0, reserve1=reserve1, last_block=number))
+    PoolModel.objects.bulk_update(rows, ["reserve0", "reserve1", "last_block"], batch_size=500)
+    return len(rows)
+
+
+def _pool_ids(*, chain_id: int) -> dict[str, int]:
+    market = _MARKETS.get(chain_id)
+    if market is not None:
+        return {address: row.id for address, row in market.rows.items()}
+    return {a.lower(): pk for pk, a in PoolModel.objects.filter(chain_id=chain_id).values_list("pk", "address")}
+
+
+def pool_reserves_restore(*, chain_id: int, at_block: int, client: Any) -> int:
+    """Re-read, at ``at_block``, the reserves of pools last synced after it (a reorg orphaned them)."""
+    from chains.rpc import Call
+
+    pools = list(PoolModel.objects.filter(chain_id=chain_id, last_block__gt=at_block).values_list("pk", "address"))
+    if not pools:
+        return 0
+    results = client.multicall([Call(address, _GET_RESERVES) for _, address in pools], block=at_block)
+    rows = []
+    for (pk, address), result in zip(pools, results, strict=True):
+        if not result.ok or len(result.data) < 64:
+            logger.warning("chain %s: getReserves of %s at block %d failed", chain_id, address, at_block)
+            continue
+        reserve0 = int.from_bytes(result.data[0:32], "big")
+        reserve1 = int.from_bytes(result.data[32:64], "big")
+        rows.append(PoolModel(pk=pk, reserve0=reserve0, reserve1=reserve1, last_block=at_block))
+    PoolModel.objects.bulk_update(rows, ["reserve0", "reserve1", "last_block"], batch_size=500)
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- the service the task calls
+
+
+def pool_scan_run(*, chain_id: int, max_blocks: int | None = None, client: Any | None = None) -> Any:
+    """One bounded scan of a chain's pools (lock, cursor, reorgs: ``chains.scanning.scan_run``)."""
+    from chains.rpc import chain_client
+    from chains.scanning import chain_config_get, scan_run
+
+    config = chain_config_get(chain_id)
+    client = client or chain_client(config)
+    processor = PoolScanner(chain_id, config=config, client=client)
+    report = scan_run(chain_id, processor, max_blocks=max_blocks, config=config, client=client)
+    report.extra["opportunities"] = processor.recorded
+    return report

@@ -1,0 +1,77 @@
+"""Reads for opportunities and for the scanner's in-memory market."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from chains.models import Pool, ScanCursor, Token
+from opportunities.models import Opportunity
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    address: str
+    symbol: str
+    decimals: int | None
+    fee_on_transfer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRow:
+    id: int
+    address: str
+    dex: str
+    fee_bps: int | None
+    token0: str
+    token1: str
+    reserve0: int
+    reserve1: int
+    last_block: int | None
+
+
+def opportunity_list(
+    *, chain_id: int | None = None, block_number: int | None = None, min_block: int | None = None
+) -> QuerySet[Opportunity]:
+    """Opportunities, newest first, optionally of one chain and/or block (or from a block on)."""
+    qs = Opportunity.objects.all()
+    if chain_id is not None:
+        qs = qs.filter(chain_id=chain_id)
+    if block_number is not None:
+        qs = qs.filter(block_number=block_number)
+    if min_block is not None:
+        qs = qs.filter(block_number__gte=min_block)
+    return qs
+
+
+def pool_cursor_get(*, chain_id: int) -> ScanCursor | None:
+    """The pools scanner's cursor of a chain (None before its first run)."""
+    return ScanCursor.objects.filter(chain_id=chain_id, kind=ScanCursor.Kind.POOLS).first()
+
+
+def scanner_tokens(*, chain_id: int) -> dict[str, TokenRow]:
+    """Every known token of a chain by address."""
+    return {
+        address: TokenRow(address, symbol, decimals, fee_on_transfer)
+        for address, symbol, decimals, fee_on_transfer in Token.objects.filter(chain_id=chain_id).values_list(
+            "address", "symbol", "decimals", "fee_on_transfer"
+        )
+    }
+
+
+def scanner_pools(*, chain_id: int, after_id: int = 0) -> list[PoolRow]:
+    """Pools of a chain with id > after_id (all by default), with token addresses and DEX fee, by id."""
+    rows = (
+        Pool.objects.filter(chain_id=chain_id, id__gt=after_id)
+        .order_by("id")
+        .values_list(
+            "id", "address", "dex__name", "dex__fee_bps", "token0__address", "token1__address", "reserve0", "reserve1",
+            "last_block",
+        )
+    )  # fmt: skip
+    # values_list bypasses from_db_value on some backends for expressions; RawAmountField columns go through it.
+    return [
+        PoolRow(pk, address, dex or "", fee, t0, t1, int(r0), int(r1), last_block)
+        for pk, address, dex, fee, t0, t1, r0, r1, last_block in rows
+    ]
