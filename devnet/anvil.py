@@ -42,7 +42,7 @@ DEFAULT_BLOCK_TIME = {56: 1.0, 137: 2.0}
 DEFAULT_GAS_LIMIT = 140_000_000
 
 
-class AnvilNotInstalled(RuntimeError):
+class AnvilNotInstalledError(RuntimeError):
     """The anvil binary is not available."""
 
 
@@ -57,7 +57,7 @@ def anvil_binary() -> Path:
     if env:
         path = Path(env)
         if not path.exists():
-            raise AnvilNotInstalled(f"ANVIL_BIN={env} does not exist")
+            raise AnvilNotInstalledError(f"ANVIL_BIN={env} does not exist")
         return path
     machine = platform.machine().lower()
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
@@ -73,7 +73,7 @@ def anvil_binary() -> Path:
     found = shutil.which("anvil")
     if found:
         return Path(found)
-    raise AnvilNotInstalled(
+    raise AnvilNotInstalledError(
         "anvil is not installed: run `npm ci` at the repository root "
         "(package.json pins @foundry-rs/anvil), or set ANVIL_BIN"
     )
@@ -186,7 +186,7 @@ class AnvilProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if os.name == "posix" else None,
         )
         with _RUNNING_LOCK:
             _RUNNING.add(self)
@@ -204,7 +204,9 @@ class AnvilProcess:
                 return
             except (OSError, urllib.error.URLError, ConnectionError):
                 time.sleep(0.05)
-        raise AnvilStartError(f"anvil did not answer on {self.rpc_url} within {self.startup_timeout}s: {self._log_tail()}")
+        raise AnvilStartError(
+            f"anvil did not answer on {self.rpc_url} within {self.startup_timeout}s: {self._log_tail()}"
+        )
 
     def _log_tail(self) -> str:
         try:
@@ -215,14 +217,13 @@ class AnvilProcess:
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate anvil (SIGTERM, then SIGKILL) and reap it. Idempotent."""
         proc, self.proc = self.proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=timeout)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

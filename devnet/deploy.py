@@ -190,9 +190,7 @@ def deploy(
     for p in market.pools:
         amount_a, amount_b = pool_amounts(market, p)
         router = routers[p.dex]
-        data = abi("V2Router").addLiquidity.encode(
-            tokens[p.a], tokens[p.b], amount_a, amount_b, 0, 0, me, DEADLINE
-        )
+        data = abi("V2Router").addLiquidity.encode(tokens[p.a], tokens[p.b], amount_a, amount_b, 0, 0, me, DEADLINE)
         d.call(me, router, data, gas=6_000_000)
         t0, t1 = sorted([tokens[p.a], tokens[p.b]], key=lambda a: int(a, 16))
         odd = any(market.token(s).kind in ODD_KINDS for s in (p.a, p.b))
@@ -241,7 +239,13 @@ def deploy(
         "stable_tokens": [tokens[t.symbol] for t in market.tokens if t.stable],
         "base_tokens": [tokens[t.symbol] for t in market.tokens if t.base],
         "tokens": [
-            {"address": tokens[t.symbol], "symbol": t.symbol, "decimals": t.decimals, "name": t.name, "usd_price": t.usd}
+            {
+                "address": tokens[t.symbol],
+                "symbol": t.symbol,
+                "decimals": t.decimals,
+                "name": t.name,
+                "usd_price": t.usd,
+            }
             for t in tradable
         ],
         "dexes": [
@@ -279,13 +283,18 @@ def deploy(
 def _check_pools(chain: Chain, factories: dict[str, str], pools: list[dict[str, Any]]) -> None:
     """The locally computed CREATE2 addresses must be what the factories made."""
     calls = [
-        ("eth_call", [{"to": factories[p["dex"]], "data": abi("V2Factory").getPair.encode(p["token0"], p["token1"])}, "latest"])
+        (
+            "eth_call",
+            [{"to": factories[p["dex"]], "data": abi("V2Factory").getPair.encode(p["token0"], p["token1"])}, "latest"],
+        )
         for p in pools
     ]
     for p, raw in zip(pools, chain.batch(calls), strict=True):
         got = to_checksum_address("0x" + raw[-40:])
         if got != p["address"]:
-            raise RuntimeError(f"pool {p['dex']} {p['token0']}/{p['token1']}: factory says {got}, computed {p['address']}")
+            raise RuntimeError(
+                f"pool {p['dex']} {p['token0']}/{p['token1']}: factory says {got}, computed {p['address']}"
+            )
 
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> None:
@@ -299,4 +308,4 @@ def load_manifest(path: Path | str) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-__all__ = ["deploy", "load_manifest", "pair_address", "set_mining", "write_manifest", "Roles", "encode"]
+__all__ = ["Roles", "deploy", "encode", "load_manifest", "pair_address", "set_mining", "write_manifest"]

@@ -11,6 +11,7 @@ from the Swap logs themselves. docs/devnet.md documents the format.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -23,11 +24,11 @@ from typing import Any, TextIO
 from eth_abi import decode
 from eth_utils import to_checksum_address
 
-from devnet import MULTICALL3_ADDRESS, REPO_ROOT
+from devnet import CANONICAL_TOPICS, MULTICALL3_ADDRESS, REPO_ROOT
 from devnet.arbmath import Cycle, Hop, PoolInfo, best_trade, cycle_tokens, enumerate_cycles, get_amount_out
 from devnet.rpc import Chain, abi
 
-SWAP_TOPIC = "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
+SWAP_TOPIC = CANONICAL_TOPICS["Swap"]
 DEADLINE = 2**40
 
 
@@ -398,7 +399,9 @@ class Simulator:
         dex, path = self.rng.choice(paths)
         pool = next(p for p in self.pools.values() if p.dex == dex and {p.token0, p.token1} == {path[0], path[1]})
         trader = self.rng.choice(self.traders)
-        self._decoy("route_non_cyclic", self._router_swap(trader, dex, path, self._trade_size(path[0], pool), self.gas_price))
+        self._decoy(
+            "route_non_cyclic", self._router_swap(trader, dex, path, self._trade_size(path[0], pool), self.gas_price)
+        )
 
     def _decoy_cyclic_route(self, _noise: Any) -> None:
         """A router round trip A->B->C->A on one DEX: usually a loss. If the
@@ -412,7 +415,7 @@ class Simulator:
         amount = self._trade_size(path[0], pool) // 4 + 1
         tx = self._router_swap(trader, dex, path, amount, self.gas_price)
         hops = []
-        for a, b in zip(path, path[1:], strict=False):
+        for a, b in itertools.pairwise(path):
             p = next(p for p in self.pools.values() if p.dex == dex and {p.token0, p.token1} == {a, b})
             hops.append(Hop(p.address, a, b, p.fee_bps, a == p.token0))
         self._decoy("cyclic_route", tx, cycle=tuple(hops), sender=trader)
@@ -453,7 +456,9 @@ class Simulator:
         approve = abi("V2Pair").approve.encode(router, lp)
         self._send(self.lp_provider, pair, approve, gas=100_000, gas_price=self.gas_price * 2)
         data = abi("V2Router").removeLiquidity.encode(t0, t1, lp // 2, 0, 0, self.lp_provider, DEADLINE)
-        self._decoy("remove_liquidity", self._send(self.lp_provider, router, data, gas=400_000, gas_price=self.gas_price))
+        self._decoy(
+            "remove_liquidity", self._send(self.lp_provider, router, data, gas=400_000, gas_price=self.gas_price)
+        )
 
     def _decoy_transfer(self, _noise: Any) -> None:
         token = self.rng.choice(list(self.tokens))
