@@ -1,0 +1,66 @@
+"""Fixtures for chain access and scanning tests: the devnet, clients, a faulty RPC proxy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chains.config import ChainConfig, chain_config_parse
+from chains.rpc import ChainClient
+from tests.chains.faulty_rpc import FaultyRpc
+
+DEVNET_PLUGIN = "devnet.pytest_plugin"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The devnet fixtures, unless the suite-wide conftest already loads them
+    # (pytest_plugins is only allowed in the top-level conftest).
+    if not config.pluginmanager.has_plugin(DEVNET_PLUGIN):
+        config.pluginmanager.import_plugin(DEVNET_PLUGIN)
+
+
+# Fast retries: tests assert what happens, never how long it takes.
+FAST = {"timeout": 2.0, "max_retries": 2, "backoff_base": 0.01, "backoff_max": 0.05}
+
+
+def config_for(net: Any, **changes: Any) -> ChainConfig:
+    data = dict(net.manifest)
+    data.update(changes)
+    return chain_config_parse(data, source=str(net.manifest_path), environ={})
+
+
+def client_for(config: ChainConfig, **overrides: Any) -> ChainClient:
+    return ChainClient.from_config(config, **{**FAST, **overrides})
+
+
+@pytest.fixture
+def net56(devnet_56_fresh: Any) -> Any:
+    return devnet_56_fresh
+
+
+@pytest.fixture
+def config56(net56: Any) -> ChainConfig:
+    return config_for(net56)
+
+
+@pytest.fixture
+def client56(config56: ChainConfig) -> Iterator[ChainClient]:
+    client = client_for(config56)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def faulty(devnet_56: Any) -> Iterator[FaultyRpc]:
+    proxy = FaultyRpc(devnet_56.rpc_url).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def faulty2(devnet_56: Any) -> Iterator[FaultyRpc]:
+    proxy = FaultyRpc(devnet_56.rpc_url).start()
+    yield proxy
+    proxy.stop()
