@@ -93,11 +93,15 @@ class Deployer:
         for i in range(0, len(self.txs), 200):
             hashes += self.chain.send_many(self.txs[i : i + 200])
         receipts: list[dict[str, Any] | None] = []
-        for _ in range(200):
+        for attempt in range(100):
             receipts = self.chain.receipts(hashes)
             if all(r is not None for r in receipts):
                 break
-            time.sleep(0.05)
+            # anvil's automine can leave a tx pending when its nonce gap was
+            # filled by a later arrival; an explicit block picks it up.
+            if attempt:
+                self.chain.rpc("evm_mine")
+            time.sleep(0.02)
         for h, r in zip(hashes, receipts, strict=True):
             if r is None or int(r["status"], 16) != 1:
                 raise RuntimeError(f"deployment transaction {h} failed: {r}")

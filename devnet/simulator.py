@@ -216,6 +216,7 @@ class Simulator:
                 self.stats.blocks += block - last_block
                 last_block = block
                 self.resolve_pending()
+                self._truth.flush()  # readers tail the file while we run
                 self.step()
             stop.wait(min(0.2, block_time / 4))
         self.resolve_pending()
