@@ -171,6 +171,9 @@ WS_MAX_SUBSCRIPTIONS = env_int("WS_MAX_SUBSCRIPTIONS", 32, minimum=1)
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024)
 WS_RATE_LIMIT_PER_SECOND = env_float("WS_RATE_LIMIT_PER_SECOND", 20.0, minimum=1)
 WS_SEND_QUEUE_SIZE = env_int("WS_SEND_QUEUE_SIZE", 1000, minimum=1)
+# Connection-limit leases in Redis: a killed web process's slots come back within this time.
+WS_LEASE_SECONDS = env_float("WS_LEASE_SECONDS", 30.0, minimum=1.0)
+WS_LEASE_KEY = env_str("WS_LEASE_KEY", "arbmonitor:ws:connections")
 
 # --- the rest of Django -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

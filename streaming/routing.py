@@ -1,7 +1,11 @@
-"""WebSocket routes (the streaming issue fills in the consumer)."""
+"""WebSocket routes: the spec's stream endpoint."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from streaming.consumers import StreamConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/v1/stream", StreamConsumer.as_asgi()),
+]

@@ -1,0 +1,163 @@
+"""Broadcast API for the scanners: ``broadcast_opportunity(data)`` / ``broadcast_transaction(data)``.
+
+``data`` is the spec's ``data`` object (``opportunity_data`` / ``transaction_data``).
+The notification text is encoded once here; the channel layer carries it once to
+each web process (group ``opportunities.<chain_id>`` / ``transactions.<chain_id>``).
+
+A broadcast never raises into the caller and never blocks it. The call encodes
+the event and hands it to this process's publisher thread, which owns one event
+loop and one channel-layer instance (so its Redis connections are reused; an
+``async_to_sync(group_send)`` per call would build a thread, a loop and a
+connection each time, 7-20 ms). If Redis is down or slow, the publisher logs,
+counts (``broadcast_stats()``) and, past ``MAX_PENDING`` waiting events, drops
+the newest; the detector carries on either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from typing import Any
+
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+from arbmonitor.timeutil import utc_now_isoformat
+from streaming.events import group_name, notification_event
+from streaming.protocol import OPPORTUNITIES, TRANSACTIONS
+
+logger = logging.getLogger(__name__)
+
+MAX_PENDING = 10_000
+SEND_TIMEOUT_SECONDS = 5.0
+_LOG_EVERY_SECONDS = 10.0
+
+
+class _Publisher:
+    """A daemon thread with its own event loop that publishes events in call order."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        # Events carry (publisher, seq) per group so a web process can tell when one was lost.
+        self.publisher_id = f"{socket.gethostname()}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        self._seq: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
+        self.stats: Counter[str] = Counter()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._last_log = 0.0
+        self._loop = asyncio.new_event_loop()
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="streaming-publisher", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._queue = asyncio.Queue()
+        ready.set()
+        self._loop.run_until_complete(self._publish_forever())
+
+    async def _publish_forever(self) -> None:
+        assert self._queue is not None
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        while True:
+            group, event = await self._queue.get()
+            try:
+                await asyncio.wait_for(layer.group_send(group, event), SEND_TIMEOUT_SECONDS)
+                self.stats["published"] += 1
+            except Exception as exc:
+                self.stats["failed"] += 1
+                self._log(f"broadcast to {group} failed ({type(exc).__name__}: {exc}); the event is lost")
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.set()
+
+    def _log(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= _LOG_EVERY_SECONDS:
+            self._last_log = now
+            logger.error("%s (publisher stats: %s)", text, dict(self.stats))
+
+    def submit(self, group: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            if self._pending >= MAX_PENDING:
+                self.stats["dropped"] += 1
+                self._log(f"{self._pending} broadcasts waiting for Redis; dropping one for {group}")
+                return
+            self._pending += 1
+            self._idle.clear()
+            event["publisher"] = self.publisher_id
+            event["seq"] = next(self._seq[group])
+        assert self._queue is not None
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, event))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every submitted event was published (or failed); False on timeout."""
+        return self._idle.wait(timeout)
+
+
+_publisher: _Publisher | None = None
+_publisher_lock = threading.Lock()
+
+
+def _get_publisher() -> _Publisher:
+    global _publisher
+    publisher = _publisher
+    if publisher is None or publisher.pid != os.getpid():  # new process after fork (Celery prefork)
+        with _publisher_lock:
+            if _publisher is None or _publisher.pid != os.getpid():
+                _publisher = _Publisher()
+            publisher = _publisher
+    return publisher
+
+
+def _broadcast(channel: str, data: dict[str, Any]) -> None:
+    try:
+        event = notification_event(channel, data, timestamp=utc_now_isoformat())
+        _get_publisher().submit(group_name(channel, event["chain_id"]), event)
+    except Exception:
+        logger.exception("broadcast of a %s notification failed; the scan goes on", channel)
+
+
+def broadcast_opportunity(data: dict[str, Any]) -> None:
+    """Publish one opportunity (the spec's ``data`` object) to every subscribed client. Never raises."""
+    _broadcast(OPPORTUNITIES, data)
+
+
+def broadcast_transaction(data: dict[str, Any]) -> None:
+    """Publish one arbitrage transaction (the spec's ``data`` object). Never raises."""
+    _broadcast(TRANSACTIONS, data)
+
+
+async def abroadcast_opportunity(data: dict[str, Any]) -> None:
+    """``broadcast_opportunity`` for async code: it does not wait for Redis either."""
+    _broadcast(OPPORTUNITIES, data)
+
+
+async def abroadcast_transaction(data: dict[str, Any]) -> None:
+    _broadcast(TRANSACTIONS, data)
+
+
+def broadcast_flush(timeout: float = 5.0) -> bool:
+    """Wait until this process's broadcasts have reached Redis (scripts and tests call it before exiting)."""
+    return _publisher is None or _publisher.pid != os.getpid() or _publisher.flush(timeout)
+
+
+def broadcast_stats() -> dict[str, int]:
+    """Counters of this process's publisher: published, failed, dropped."""
+    return dict(_publisher.stats) if _publisher is not None else {}
+
+
+atexit.register(broadcast_flush, 2.0)

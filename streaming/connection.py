@@ -1,0 +1,57 @@
+"""One client's state: its id, its subscriptions and its outbox."""
+
+from __future__ import annotations
+
+import uuid
+
+from streaming.filters import SubscriptionFilter
+from streaming.outbox import Outbox
+from streaming.protocol import CHANNELS, ProtocolError
+
+
+def new_connection_id() -> str:
+    """``ws_`` + 128 random bits: unique across every web process without coordination."""
+    return f"ws_{uuid.uuid4().hex}"
+
+
+class StreamConnection:
+    """What the fan-out needs to know about a connection, and its subscription rules."""
+
+    __slots__ = ("connection_id", "max_subscriptions", "outbox", "subscriptions")
+
+    def __init__(self, connection_id: str, outbox: Outbox, *, max_subscriptions: int) -> None:
+        self.connection_id = connection_id
+        self.outbox = outbox
+        self.max_subscriptions = max_subscriptions
+        self.subscriptions: dict[str, list[SubscriptionFilter]] = {channel: [] for channel in CHANNELS}
+
+    def __repr__(self) -> str:
+        return f"<StreamConnection {self.connection_id}>"
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(filters) for filters in self.subscriptions.values())
+
+    def subscribe(self, channel: str, filters: SubscriptionFilter) -> None:
+        """Add a subscription; subscribing twice with the same filters is one subscription."""
+        current = self.subscriptions[channel]
+        if filters in current:
+            return
+        if self.subscription_count >= self.max_subscriptions:
+            raise ProtocolError(
+                f"Too many subscriptions: at most {self.max_subscriptions} per connection; unsubscribe first"
+            )
+        current.append(filters)
+
+    def unsubscribe(self, channel: str) -> None:
+        """Drop every subscription to ``channel``."""
+        if not self.subscriptions[channel]:
+            raise ProtocolError(f"Not subscribed to channel: {channel}")
+        self.subscriptions[channel] = []
+
+    def wants(self, channel: str, chain_id: int, profit: float, swap_count: int | None) -> bool:
+        # The hot loop of the fan-out: a plain loop is faster than any() over a generator.
+        for f in self.subscriptions[channel]:  # noqa: SIM110
+            if f.matches(chain_id, profit, swap_count):
+                return True
+        return False

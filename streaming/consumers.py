@@ -1,0 +1,147 @@
+"""The ``/ws/v1/stream`` consumer: one connection's protocol messages, subscriptions and limits.
+
+Thin: validation lives in ``streaming.protocol``, matching in ``streaming.filters``,
+delivery in ``streaming.outbox`` and the fan-out in ``streaming.fanout``. Every
+message to the client goes through the connection's outbox, so replies and
+notifications keep their order and nothing here waits on a slow client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Final
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from arbmonitor.timeutil import utc_now_isoformat
+from streaming import protocol
+from streaming.chains import configured_chain_ids
+from streaming.connection import StreamConnection, new_connection_id
+from streaming.fanout import StreamHub, get_hub
+from streaming.limits import RateLimiter, RateVerdict
+from streaming.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+CLOSE_POLICY: Final = 1008  # at capacity; message flood
+CLOSE_TOO_BIG: Final = 1009  # a frame over WS_MAX_MESSAGE_BYTES
+CLOSE_UNAVAILABLE: Final = 1011  # Redis unreachable: no limit and no notifications can work
+AT_CAPACITY: Final = "Server at capacity"
+
+
+class StreamConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own: the process's StreamHub is its only channel-layer member.
+    channel_layer_alias = "streaming-hub-only"
+
+    hub: StreamHub | None = None
+    connection: StreamConnection | None = None
+    _heartbeat: asyncio.TimerHandle | None = None
+
+    async def connect(self) -> None:
+        hub = get_hub()
+        connection_id = new_connection_id()
+        outbox = Outbox(self.base_send, limit=settings.WS_SEND_QUEUE_SIZE, label=connection_id, on_gone=self._gone)
+        connection = StreamConnection(connection_id, outbox, max_subscriptions=settings.WS_MAX_SUBSCRIPTIONS)
+        self.limiter = RateLimiter(
+            rate=settings.WS_RATE_LIMIT_PER_SECOND,
+            burst=settings.WS_RATE_LIMIT_PER_SECOND,
+            patience=int(settings.WS_RATE_LIMIT_PER_SECOND),
+        )
+        try:
+            admitted = await hub.admit(connection)
+        except Exception as exc:
+            logger.error("cannot admit a WebSocket connection, Redis unavailable: %s", exc)
+            await self.accept()
+            await self.send(text_data=protocol.error_text("Service unavailable, try again later"))
+            await self.close(code=CLOSE_UNAVAILABLE, reason="Service unavailable")
+            return
+        await self.accept()
+        if not admitted:
+            # daphne drops close reasons, so the reason is also said in an error message.
+            await self.send(text_data=protocol.error_text(AT_CAPACITY))
+            await self.close(code=CLOSE_POLICY, reason=AT_CAPACITY)
+            return
+        self.hub, self.connection = hub, connection
+        self._send_text(protocol.connected_text(connection.connection_id))
+        self._schedule_heartbeat()
+
+    async def disconnect(self, code: int) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        if self.connection is not None and self.hub is not None:
+            self.connection.outbox.cancel()
+            await self.hub.remove(self.connection)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        connection = self.connection
+        if connection is None or connection.outbox.closed:
+            return
+        verdict = self.limiter.check(time.monotonic())
+        if verdict is not RateVerdict.ALLOW:
+            rate = settings.WS_RATE_LIMIT_PER_SECOND
+            if verdict is RateVerdict.REJECT:
+                self._send_text(protocol.error_text(f"Rate limit exceeded: at most {rate:g} messages per second"))
+            elif verdict is RateVerdict.CLOSE:
+                self._send_text(protocol.error_text("Rate limit exceeded repeatedly; closing the connection"))
+                connection.outbox.close(CLOSE_POLICY, "Rate limit exceeded")
+            return
+        size = len(bytes_data) if text_data is None and bytes_data is not None else _utf8_length(text_data or "")
+        if size > settings.WS_MAX_MESSAGE_BYTES:
+            self._send_text(protocol.error_text(f"Message too big: at most {settings.WS_MAX_MESSAGE_BYTES} bytes"))
+            connection.outbox.close(CLOSE_TOO_BIG, "Message too big")
+            return
+        if text_data is None:
+            self._send_text(protocol.error_text("Binary frames are not supported: send JSON as text frames"))
+            return
+        try:
+            chains = await configured_chain_ids()
+            message = protocol.parse_client_message(text_data, configured_chains=chains)
+            await self._handle(message, chains)
+        except protocol.ProtocolError as exc:
+            self._send_text(protocol.error_text(str(exc)))
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:  # pragma: no cover - receive() decodes
+        raise NotImplementedError
+
+    async def _handle(self, message: protocol.ClientMessage, chains: frozenset[int]) -> None:
+        connection, hub = self.connection, self.hub
+        assert connection is not None and hub is not None
+        if isinstance(message, protocol.Ping):
+            self._send_text(protocol.pong_text(utc_now_isoformat()))
+        elif isinstance(message, protocol.Subscribe):
+            await hub.join(chains)  # a chain configured since the hub started
+            connection.subscribe(message.channel, message.filters)
+            # "subscribed" first: every notification after it in the stream matches.
+            self._send_text(protocol.subscribed_text(message.channel, message.filters))
+            hub.subscriptions_changed(connection, message.channel)
+        else:
+            connection.unsubscribe(message.channel)
+            hub.subscriptions_changed(connection, message.channel)
+            self._send_text(protocol.unsubscribed_text(message.channel))
+
+    def _send_text(self, text: str) -> None:
+        assert self.connection is not None
+        self.connection.outbox.deliver({"type": "websocket.send", "text": text})
+
+    def _gone(self) -> None:
+        if self.hub is not None and self.connection is not None:
+            self.hub.forget(self.connection)
+
+    def _schedule_heartbeat(self) -> None:
+        self._heartbeat = asyncio.get_running_loop().call_later(settings.WS_HEARTBEAT_SECONDS, self._send_heartbeat)
+
+    def _send_heartbeat(self) -> None:
+        if self.connection is None or self.connection.outbox.closed:
+            return
+        self._send_text(protocol.heartbeat_text(utc_now_isoformat()))
+        self._schedule_heartbeat()
+
+
+def _utf8_length(text: str) -> int:
+    # A str of n characters is n to 4n bytes in UTF-8; encode only when it matters.
+    if len(text) * 4 <= settings.WS_MAX_MESSAGE_BYTES:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))

@@ -1,0 +1,240 @@
+"""Per-process fan-out: the one channel-layer member of a web process.
+
+Every web process runs one :class:`StreamHub` (per event loop). It joins the
+groups ``opportunities.<chain>`` and ``transactions.<chain>`` with a single
+channel, so each event crosses Redis once per process, not once per client. For
+each event it hands the text the publisher encoded, as one shared ASGI message,
+to the outbox of every local connection with a matching subscription. Consumers
+are not channel-layer members at all: Channels' per-consumer dispatch (and its
+``aclose_old_connections`` thread hop per message) would cost ~20× a plain send.
+
+The hub also holds the connection leases (the limit shared by all processes)
+and renews them. It starts lazily on the first connection, so it needs no ASGI
+lifespan support and runs the same under uvicorn and daphne.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from django.conf import settings
+
+from streaming.chains import configured_chain_ids
+from streaming.connection import StreamConnection
+from streaming.events import EVENT_TYPE, group_name
+from streaming.leases import ConnectionLeases
+from streaming.protocol import CHANNELS, error_text
+
+logger = logging.getLogger(__name__)
+
+_SEQUENCES_TRACKED = 4096  # (publisher, group) pairs remembered for gap detection
+
+
+class StreamHub:
+    def __init__(self) -> None:
+        # Its own layer instance: its receive loop is bound to this event loop.
+        self._layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        self._redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        self.leases = ConnectionLeases(
+            self._redis,
+            key=settings.WS_LEASE_KEY,
+            limit=settings.WS_MAX_CONNECTIONS,
+            lease_seconds=settings.WS_LEASE_SECONDS,
+        )
+        self.connections: dict[str, StreamConnection] = {}
+        self._subscribers: dict[str, dict[StreamConnection, None]] = {channel: {} for channel in CHANNELS}
+        self._joined: set[int] = set()
+        self._channel = ""
+        self._starting: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_seq: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self.stats: Counter[str] = Counter()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the groups and start the receive loop, once; retried after a failure."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        starting = self._starting
+        try:
+            await asyncio.shield(starting)
+        except Exception:
+            if self._starting is starting:
+                self._starting = None
+            raise
+
+    async def _start(self) -> None:
+        self._channel = await self._layer.new_channel("streaming.fanout")
+        await self.join(await configured_chain_ids())
+        self._tasks = [
+            asyncio.create_task(self._receive_loop(), name="streaming-fanout"),
+            asyncio.create_task(self._maintenance_loop(), name="streaming-leases"),
+        ]
+
+    async def close(self) -> None:
+        """Leave the groups, give the leases back, close the Redis connections."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            for chain_id in self._joined:
+                for channel in CHANNELS:
+                    await self._layer.group_discard(group_name(channel, chain_id), self._channel)
+            for connection_id in list(self.connections):
+                await self.leases.release(connection_id)
+        self.connections.clear()
+        with contextlib.suppress(Exception):
+            await self._layer.close_pools()
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
+
+    async def join(self, chain_ids: Iterable[int], *, refresh: bool = False) -> None:
+        """Be a member of both groups of every chain in ``chain_ids`` (``refresh``: re-add known ones too)."""
+        for chain_id in chain_ids:
+            if chain_id in self._joined and not refresh:
+                continue
+            for channel in CHANNELS:
+                await self._layer.group_add(group_name(channel, chain_id), self._channel)
+            self._joined.add(chain_id)
+
+    # --- connections -------------------------------------------------------------------
+
+    async def admit(self, connection: StreamConnection) -> bool:
+        """Take a lease for ``connection``; False when the server is at capacity."""
+        await self.start()
+        if not await self.leases.acquire(connection.connection_id):
+            return False
+        self.connections[connection.connection_id] = connection
+        return True
+
+    def forget(self, connection: StreamConnection) -> None:
+        """Stop delivering to ``connection`` (it failed or lags); its lease goes at disconnect."""
+        for subscribers in self._subscribers.values():
+            subscribers.pop(connection, None)
+
+    async def remove(self, connection: StreamConnection) -> None:
+        self.forget(connection)
+        if self.connections.pop(connection.connection_id, None) is not None:
+            try:
+                await self.leases.release(connection.connection_id)
+            except Exception as exc:  # it expires on its own
+                logger.warning("could not release lease %s: %s", connection.connection_id, exc)
+
+    def subscriptions_changed(self, connection: StreamConnection, channel: str) -> None:
+        if connection.subscriptions[channel] and not connection.outbox.closed:
+            self._subscribers[channel][connection] = None
+        else:
+            self._subscribers[channel].pop(connection, None)
+
+    # --- events ----------------------------------------------------------------------------
+
+    def dispatch(self, event: dict[str, Any]) -> int:
+        """Hand one event to every matching local connection; returns how many got it."""
+        if event.get("type") != EVENT_TYPE:
+            return 0
+        channel = event["channel"]
+        subscribers = self._subscribers.get(channel)
+        if subscribers is None:
+            return 0
+        self._check_sequence(event, subscribers)
+        if not subscribers:
+            return 0
+        message = {"type": "websocket.send", "text": event["text"]}
+        chain_id, profit, swap_count = event["chain_id"], event["profit"], event["swap_count"]
+        delivered = 0
+        for connection in list(subscribers):
+            if connection.wants(channel, chain_id, profit, swap_count) and connection.outbox.deliver(message):
+                delivered += 1
+        self.stats["events"] += 1
+        self.stats["deliveries"] += delivered
+        return delivered
+
+    def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
+        """Tell subscribers when the channel layer lost events on the way (never drop silently)."""
+        publisher, seq = event.get("publisher"), event.get("seq")
+        if publisher is None or seq is None:
+            return
+        key = (publisher, group_name(event["channel"], event["chain_id"]))
+        last = self._last_seq.pop(key, None)
+        self._last_seq[key] = seq if last is None else max(seq, last)
+        if len(self._last_seq) > _SEQUENCES_TRACKED:
+            self._last_seq.popitem(last=False)
+        if last is None or seq <= last + 1:
+            return
+        lost = seq - last - 1
+        self.stats["lost"] += lost
+        logger.warning("%d %s notification(s) from %s lost before this process", lost, key[1], publisher)
+        message = {
+            "type": "websocket.send",
+            "text": error_text(f"{lost} {event['channel']} notification(s) were lost on the way (server overloaded)"),
+        }
+        for connection in list(subscribers):
+            connection.outbox.deliver(message)
+
+    async def _receive_loop(self) -> None:
+        failing = False
+        while True:
+            try:
+                event = await self._layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:
+                    logger.error("channel layer receive failed, retrying every second: %s", exc)
+                failing = True
+                await asyncio.sleep(1.0)
+                continue
+            if failing:
+                logger.info("channel layer receive works again")
+                failing = False
+            try:
+                self.dispatch(event)
+            except Exception:
+                logger.exception("fan-out of one event failed")
+            # Let the server write what was just queued (daphne/Twisted writes only
+            # when the loop gets control) before taking the next event.
+            await asyncio.sleep(0)
+
+    async def _maintenance_loop(self) -> None:
+        interval = max(settings.WS_LEASE_SECONDS / 3, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.leases.renew(list(self.connections))
+                await self.join(await configured_chain_ids(), refresh=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.error("renewing connection leases / group membership failed: %s", exc)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, StreamHub] = {}
+
+
+def get_hub() -> StreamHub:
+    """This event loop's hub (one per web process; one per test in the test suite)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        for old in [old for old in _hubs if old.is_closed()]:
+            del _hubs[old]
+        hub = _hubs[loop] = StreamHub()
+    return hub
+
+
+async def close_hub() -> None:
+    """Close this event loop's hub, if it has one."""
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.close()

@@ -1,0 +1,181 @@
+"""The WebSocket protocol of ``/ws/v1/stream`` (spec: websocket-streaming.md), as pure functions.
+
+Parsing and validation of client messages, and the encoded text of every server
+message. No Django, no I/O: the consumer and the fan-out call these.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Final
+
+from streaming.filters import SubscriptionFilter
+
+OPPORTUNITIES: Final = "opportunities"
+TRANSACTIONS: Final = "transactions"
+CHANNELS: Final = (OPPORTUNITIES, TRANSACTIONS)
+# Notification "type" per channel.
+NOTIFICATION_TYPES: Final = {OPPORTUNITIES: "opportunity", TRANSACTIONS: "transaction"}
+# The spec's welcome text, verbatim.
+WELCOME: Final = "Connected to Multi-Chain Arbitrage Monitor WebSocket"
+
+FILTER_KEYS: Final = {
+    OPPORTUNITIES: ("chain_id", "min_profit", "max_profit"),
+    TRANSACTIONS: ("chain_id", "min_profit", "max_profit", "min_swaps"),
+}
+_MESSAGE_TYPES = "'subscribe', 'unsubscribe' or 'ping'"
+_ECHO_LIMIT = 64  # characters of a client's bad value quoted back in an error
+
+
+class ProtocolError(ValueError):
+    """A client message that cannot be acted on; ``str(error)`` is the ``error`` message text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    channel: str
+    filters: SubscriptionFilter
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping
+
+
+# --- client -> server ----------------------------------------------------------------
+
+
+def _quote(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "…"
+
+
+def _reject_constant(name: str) -> float:
+    raise ProtocolError(f"Invalid JSON: {name} is not allowed")
+
+
+def decode_json(text: str) -> Any:
+    """Strict JSON: NaN and Infinity literals are refused (they are not JSON)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ProtocolError:
+        raise
+    except (ValueError, RecursionError):
+        raise ProtocolError("Invalid JSON: messages must be JSON objects") from None
+
+
+def parse_client_message(text: str, *, configured_chains: Collection[int]) -> ClientMessage:
+    """Validate one text frame; raise :class:`ProtocolError` with the text to send back."""
+    payload = decode_json(text)
+    if not isinstance(payload, dict):
+        raise ProtocolError("Invalid message: expected a JSON object")
+    kind = payload.get("type")
+    if kind is None:
+        raise ProtocolError(f"Missing message type. Must be {_MESSAGE_TYPES}")
+    if kind == "ping":
+        return Ping()
+    if kind == "subscribe":
+        channel = _channel(payload)
+        return Subscribe(channel, parse_filters(channel, payload.get("filters", {}), configured_chains))
+    if kind == "unsubscribe":
+        return Unsubscribe(_channel(payload))
+    raise ProtocolError(f"Unknown message type: {_quote(kind)}. Must be {_MESSAGE_TYPES}")
+
+
+def _channel(payload: dict[str, Any]) -> str:
+    channel = payload.get("channel")
+    if channel not in CHANNELS:
+        shown = "missing" if channel is None else _quote(channel)
+        raise ProtocolError(f"Invalid channel: {shown}. Must be 'opportunities' or 'transactions'")
+    return str(channel)
+
+
+def parse_filters(channel: str, raw: object, configured_chains: Collection[int]) -> SubscriptionFilter:
+    if not isinstance(raw, dict):
+        raise ProtocolError("Invalid filters: must be a JSON object")
+    allowed = FILTER_KEYS[channel]
+    unknown = sorted(str(key) for key in raw if key not in allowed)
+    if unknown:
+        if unknown == ["min_swaps"]:
+            raise ProtocolError("Invalid filter: min_swaps applies to the 'transactions' channel only")
+        raise ProtocolError(f"Unknown filter: {_quote(', '.join(unknown))}. Allowed: {', '.join(allowed)}")
+    chain_id = _non_negative_int(raw, "chain_id")
+    if chain_id is not None and chain_id not in configured_chains:
+        chains = ", ".join(str(c) for c in sorted(configured_chains)) or "none"
+        raise ProtocolError(f"Invalid filter: chain_id {chain_id} is not a configured chain (configured: {chains})")
+    min_profit = _non_negative_number(raw, "min_profit")
+    max_profit = _non_negative_number(raw, "max_profit")
+    if min_profit is not None and max_profit is not None and min_profit > max_profit:
+        raise ProtocolError("Invalid filter: min_profit must not be greater than max_profit")
+    return SubscriptionFilter(
+        chain_id=chain_id,
+        min_profit=min_profit,
+        max_profit=max_profit,
+        min_swaps=_non_negative_int(raw, "min_swaps"),
+    )
+
+
+def _non_negative_int(raw: dict[str, Any], key: str) -> int | None:
+    if key not in raw:
+        return None
+    value = raw[key]
+    # bool is an int subclass; 56.0 is not an integer on this protocol.
+    if type(value) is not int or value < 0:
+        raise ProtocolError(f"Invalid filter: {key} must be a non-negative integer, got {_quote(value)}")
+    return value
+
+
+def _non_negative_number(raw: dict[str, Any], key: str) -> float | None:
+    if key not in raw:
+        return None
+    value = raw[key]
+    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+        raise ProtocolError(f"Invalid filter: {key} must be a non-negative finite number, got {_quote(value)}")
+    return float(value)
+
+
+# --- server -> client ----------------------------------------------------------------------
+
+
+def _encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(", ", ": "), allow_nan=False)
+
+
+def connected_text(connection_id: str) -> str:
+    return _encode({"type": "connected", "connection_id": connection_id, "message": WELCOME})
+
+
+def subscribed_text(channel: str, filters: SubscriptionFilter) -> str:
+    return _encode({"type": "subscribed", "channel": channel, "filters": filters.as_json()})
+
+
+def unsubscribed_text(channel: str) -> str:
+    return _encode({"type": "unsubscribed", "channel": channel})
+
+
+def pong_text(timestamp: str) -> str:
+    return _encode({"type": "pong", "timestamp": timestamp})
+
+
+def heartbeat_text(timestamp: str) -> str:
+    return _encode({"type": "heartbeat", "timestamp": timestamp})
+
+
+def error_text(message: str) -> str:
+    return _encode({"type": "error", "message": message})
+
+
+def notification_text(channel: str, data: dict[str, Any], timestamp: str) -> str:
+    """The whole ``opportunity`` / ``transaction`` message, encoded once per event."""
+    return _encode({"type": NOTIFICATION_TYPES[channel], "timestamp": timestamp, "data": data})

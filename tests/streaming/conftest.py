@@ -1,0 +1,41 @@
+"""Fixtures for the streaming tests: chains, isolated connection leases, the hub's lifetime."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from streaming.chains import configured_chain_ids_cache_clear
+from streaming.fanout import close_hub
+from tests.factories import ChainFactory
+
+
+@pytest.fixture
+def stream_settings(settings: Any) -> Any:
+    # A lease key of its own: other test runs may share this Redis.
+    settings.WS_LEASE_KEY = f"test:ws:connections:{uuid.uuid4().hex}"
+    settings.WS_HEARTBEAT_SECONDS = 30.0
+    settings.WS_MAX_CONNECTIONS = 100
+    settings.WS_MAX_SUBSCRIPTIONS = 32
+    settings.WS_RATE_LIMIT_PER_SECOND = 20.0
+    return settings
+
+
+@pytest.fixture
+def chains(transactional_db: None) -> list[int]:
+    ChainFactory(chain_id=56)
+    ChainFactory(chain_id=137, name="Polygon", native_symbol="POL", block_time=2.0, explorer_url="")
+    configured_chain_ids_cache_clear()
+    return [56, 137]
+
+
+@pytest.fixture
+async def stream(stream_settings: Any, chains: list[int]) -> AsyncIterator[Any]:
+    """Everything a consumer test needs; closes this test's hub (groups, leases, Redis) at the end."""
+    await close_hub()  # settings changed: the next connection starts a fresh hub
+    yield stream_settings
+    await close_hub()
+    configured_chain_ids_cache_clear()
