@@ -17,13 +17,13 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from opportunities.capture import opportunity_capture_link, opportunity_capture_release
+from streaming.broadcast import broadcast_transaction
 from transactions.detection import DetectedArbitrage
 from transactions.models import ArbitrageCycle, ArbitrageTransaction
+from transactions.serializers import transaction_data
 
 logger = logging.getLogger(__name__)
 
-WEI_PER_NATIVE = Decimal(10**18)
-WEI_PER_GWEI = Decimal(10**9)
 USD_PLACES = Decimal("0.000001")
 
 
@@ -109,7 +109,7 @@ def transaction_price(
             }
         )
     gas_wei = facts.gas_used * facts.effective_gas_price
-    gas_native = Decimal(gas_wei) / WEI_PER_NATIVE
+    gas_native = Decimal(gas_wei).scaleb(-18)  # exact: no division rounding
     gas_usd = gas_native * prices.native_usd if prices.native_usd is not None else Decimal(0)
     start_tokens = {arb.start_token for arb in arbitrages}
     shared = len(start_tokens) == 1
@@ -118,7 +118,7 @@ def transaction_price(
         "block_number": facts.block_number,
         "block_hash": facts.block_hash,
         "block_timestamp": facts.block_timestamp,
-        "gas_price_gwei": Decimal(facts.effective_gas_price) / WEI_PER_GWEI,
+        "gas_price_gwei": Decimal(facts.effective_gas_price).scaleb(-9),
         "gas_used": facts.gas_used,
         "gas_cost_native": gas_native,
         "gas_cost_usd": _usd(gas_usd),
@@ -136,10 +136,7 @@ def transaction_price(
 
 
 def _broadcast_after_commit(tx: ArbitrageTransaction) -> None:
-    from streaming.broadcast import broadcast_transaction
-
-    from transactions.serializers import transaction_data
-
+    # Serialized now (the row as committed), sent only once the commit succeeded.
     data = transaction_data(tx)
     transaction.on_commit(lambda: broadcast_transaction(data))
 

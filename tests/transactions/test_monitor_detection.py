@@ -1,0 +1,159 @@
+"""The monitor's detection rules, on Swap logs built by hand (no node needed for these)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from chains.config import chain_config_parse
+from chains.events import SWAP_TOPIC
+from chains.models import Pool
+from chains.rpc import LogRecord
+from tests.factories import ChainFactory, PoolFactory, TokenFactory
+from transactions.monitor import ArbitrageMonitor
+
+pytestmark = pytest.mark.django_db
+
+BLOCK_HASH = "0x" + "ab" * 32
+_log_index = itertools.count()
+
+
+def _topic(address: str) -> str:
+    return "0x" + "00" * 12 + address[2:].lower()
+
+
+class Market:
+    """Tokens A, B, C, D and pools between them; ``swap`` builds the Swap log of a trade."""
+
+    def __init__(self) -> None:
+        chain = ChainFactory()
+        self.tokens = {name: TokenFactory(chain=chain, symbol=name) for name in "ABCD"}
+        self.pools: dict[str, Pool] = {}
+        for name, a, b in [("AB", "A", "B"), ("BC", "B", "C"), ("CA", "C", "A"), ("AB2", "A", "B"), ("CD", "C", "D")]:
+            t0, t1 = sorted([self.tokens[a], self.tokens[b]], key=lambda t: t.address)
+            self.pools[name] = PoolFactory(chain=chain, token0=t0, token1=t1)
+        self.pools["BA_unknown_dex"] = PoolFactory(
+            chain=chain, dex=None, token0=self.pools["AB"].token0, token1=self.pools["AB"].token1
+        )
+        config = chain_config_parse({"chain_id": 56, "block_time": 3, "rpc_urls": ["http://127.0.0.1:1"]}, environ={})
+        self.monitor = ArbitrageMonitor(config=config, client=None, broadcast=False)  # type: ignore[arg-type]
+
+    def swap(
+        self, tx: str, pool: str, token_in: str, amount_in: int, amount_out: int, index: int | None = None
+    ) -> LogRecord:
+        row = self.pools[pool]
+        zero_in = row.token0.symbol == token_in
+        words = (amount_in, 0, 0, amount_out) if zero_in else (0, amount_in, amount_out, 0)
+        return LogRecord(
+            block_number=100,
+            block_hash=BLOCK_HASH,
+            tx_hash=tx,
+            tx_index=0,
+            log_index=next(_log_index) if index is None else index,
+            address=row.address,
+            topics=(SWAP_TOPIC, _topic("0x" + "11" * 20), _topic("0x" + "22" * 20)),
+            data=b"".join(w.to_bytes(32, "big") for w in words),
+        )
+
+    def detect(self, logs: list[LogRecord]) -> list[Any]:
+        return self.monitor.detect(logs)
+
+
+@pytest.fixture
+def market() -> Market:
+    return Market()
+
+
+def tx(n: int) -> str:
+    return "0x" + f"{n:064x}"
+
+
+def test_three_hop_cycle_is_one_arbitrage(market: Market) -> None:
+    (found,) = market.detect(
+        [
+            market.swap(tx(1), "AB", "A", 100, 200),
+            market.swap(tx(1), "BC", "B", 200, 300),
+            market.swap(tx(1), "CA", "C", 300, 104),
+        ]
+    )
+    (arb,) = found.arbitrages
+    assert arb.strategy == "3-hop"
+    assert arb.start_token == market.tokens["A"].address
+    assert (arb.start_amount, arb.end_amount, arb.profit) == (100, 104, 4)
+    assert list(arb.pools) == [market.pools[p].address for p in ("AB", "BC", "CA")]
+
+
+def test_flash_swap_first_pair_logged_last_is_chained_by_token_flow(market: Market) -> None:
+    logs = [
+        market.swap(tx(2), "BC", "B", 200, 300),
+        market.swap(tx(2), "CA", "C", 300, 104),
+        market.swap(tx(2), "AB", "A", 100, 200),
+    ]
+    (found,) = market.detect(logs)
+    (arb,) = found.arbitrages
+    assert list(arb.pools) == [market.pools[p].address for p in ("AB", "BC", "CA")]
+    assert arb.profit == 4
+
+
+def test_route_that_does_not_return_to_its_start_is_not_an_arbitrage(market: Market) -> None:
+    logs = [
+        market.swap(tx(3), "AB", "A", 100, 200),
+        market.swap(tx(3), "BC", "B", 200, 300),
+        market.swap(tx(3), "CD", "C", 300, 50),
+    ]
+    assert market.detect(logs) == []
+
+
+def test_swap_and_its_reverse_in_different_transactions_are_not_one(market: Market) -> None:
+    assert market.detect([market.swap(tx(4), "AB", "A", 100, 200), market.swap(tx(5), "AB2", "B", 200, 103)]) == []
+
+
+def test_losing_round_trip_is_a_trade_not_an_arbitrage(market: Market) -> None:
+    logs = [
+        market.swap(tx(6), "AB", "A", 100, 200),
+        market.swap(tx(6), "BC", "B", 200, 300),
+        market.swap(tx(6), "CA", "C", 300, 97),
+    ]
+    assert market.detect(logs) == []
+
+
+def test_sandwich_legs_are_separate_transactions(market: Market) -> None:
+    front, victim, back = tx(7), tx(8), tx(9)
+    logs = [
+        market.swap(front, "AB", "A", 100, 200),
+        market.swap(victim, "AB", "A", 50, 90),
+        market.swap(back, "AB", "B", 200, 110),
+    ]
+    assert market.detect(logs) == []
+
+
+def test_wash_swap_on_one_pool_is_not_an_arbitrage(market: Market) -> None:
+    assert market.detect([market.swap(tx(10), "AB", "A", 100, 200), market.swap(tx(10), "AB", "B", 200, 101)]) == []
+
+
+def test_two_arbitrages_in_one_transaction_are_found_separately(market: Market) -> None:
+    logs = [
+        market.swap(tx(11), "AB", "A", 100, 200),
+        market.swap(tx(11), "AB2", "B", 200, 103),
+        market.swap(tx(11), "BC", "B", 7000, 9000),
+        market.swap(tx(11), "CA", "C", 9000, 50),
+        market.swap(tx(11), "BA_unknown_dex", "A", 50, 7100),
+    ]
+    (found,) = market.detect(logs)
+    assert [a.strategy for a in found.arbitrages] == ["2-hop", "3-hop"]
+    assert [a.profit for a in found.arbitrages] == [3, 100]
+
+
+def test_pool_of_an_unknown_dex_counts(market: Market) -> None:
+    assert market.pools["BA_unknown_dex"].dex is None
+    (found,) = market.detect(
+        [market.swap(tx(12), "AB", "A", 100, 200), market.swap(tx(12), "BA_unknown_dex", "B", 200, 102)]
+    )
+    assert found.arbitrages[0].pools[1] == market.pools["BA_unknown_dex"].address
+
+
+def test_single_swaps_need_no_pool_lookup(market: Market, django_assert_num_queries: Any) -> None:
+    with django_assert_num_queries(0):
+        assert market.detect([market.swap(tx(20 + i), "AB", "A", 100, 200) for i in range(50)]) == []
