@@ -345,7 +345,7 @@ class _HttpTransport:
         except requests.Timeout as exc:
             raise _Retryable(f"timed out after {self.timeout}s") from exc
         except requests.RequestException as exc:
-            raise _Retryable(f"connection failed: {type(exc).__name__}: {exc}") from exc
+            raise _Retryable(f"connection failed ({_short_reason(exc)})") from exc
         if response.status_code == 429:
             raise _Retryable("HTTP 429 Too Many Requests", _retry_after(response.headers.get("Retry-After")))
         if response.status_code >= 500 or response.status_code in (408, 425):
@@ -368,13 +368,18 @@ class _WsTransport:
         self.url = url
         self.timeout = timeout
         self.conn: Any = None
-        self._ids = itertools.count(1 << 20)
+        self._stack = contextlib.ExitStack()
 
     def _connect(self) -> Any:
         from websockets.sync.client import connect
 
         if self.conn is None:
-            self.conn = connect(self.url, open_timeout=self.timeout, close_timeout=1, max_size=2**27)
+            # websockets 17 wants connect() used as a context manager; the stack keeps it open across calls.
+            stack = contextlib.ExitStack()
+            self.conn = stack.enter_context(
+                connect(self.url, open_timeout=self.timeout, close_timeout=1, max_size=2**27)
+            )
+            self._stack = stack
         return self.conn
 
     def send(self, payload: Any) -> Any:
@@ -404,8 +409,17 @@ class _WsTransport:
     def close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):  # closing a broken socket
-                self.conn.close()
+                self._stack.close()
             self.conn = None
+
+
+def _short_reason(exc: BaseException) -> str:
+    """'Connection refused' rather than urllib3's three nested wrappers."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    return f"{type(exc).__name__}: {text[:160]}"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -704,9 +718,21 @@ class ChainClient:
             logs = self._logs_from_receipts(from_block, to_block, topics=topics, addresses=addresses)
         else:
             logs = []
-            for start in range(from_block, to_block + 1, self.log_chunk_blocks):
-                end = min(start + self.log_chunk_blocks - 1, to_block)
-                logs.extend(self._get_logs_range(start, end, topics, addresses))
+            try:
+                for start in range(from_block, to_block + 1, self.log_chunk_blocks):
+                    end = min(start + self.log_chunk_blocks - 1, to_block)
+                    logs.extend(self._get_logs_range(start, end, topics, addresses))
+            except MethodNotSupported as exc:
+                # BSC's public endpoints disable eth_getLogs: switch this client over for good.
+                logger.warning(
+                    "chain %s: %s; reading logs from eth_getBlockReceipts from now on "
+                    "(set CHAIN_%s_LOG_SOURCE=eth_getBlockReceipts to say so in the configuration)",
+                    self.chain_id,
+                    exc,
+                    self.chain_id,
+                )
+                self.log_source = "eth_getBlockReceipts"
+                logs = self._logs_from_receipts(from_block, to_block, topics=topics, addresses=addresses)
         logs.sort(key=lambda log: (log.block_number, log.log_index))
         return logs
 

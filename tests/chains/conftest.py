@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,9 +36,28 @@ def client_for(config: ChainConfig, **overrides: Any) -> ChainClient:
     return ChainClient.from_config(config, **{**FAST, **overrides})
 
 
+def settle(net: Any, *, polls: int = 200) -> None:
+    """Wait until the devnet's head stops moving.
+
+    Right after deployment anvil can still be mining the deployment's last
+    transactions for a moment; tests that compare heads need a still chain.
+    """
+    last = net.block_number()
+    for _ in range(polls):
+        time.sleep(0.05)
+        now = net.block_number()
+        if now == last:
+            return
+        last = now
+
+
 @pytest.fixture
-def net56(devnet_56_fresh: Any) -> Any:
-    return devnet_56_fresh
+def net56(devnet_56: Any) -> Iterator[Any]:
+    """devnet 56 with everything the test does reverted afterwards."""
+    settle(devnet_56)
+    snapshot = devnet_56.snapshot()
+    yield devnet_56
+    devnet_56.revert(snapshot)
 
 
 @pytest.fixture
@@ -54,6 +74,7 @@ def client56(config56: ChainConfig) -> Iterator[ChainClient]:
 
 @pytest.fixture
 def faulty(devnet_56: Any) -> Iterator[FaultyRpc]:
+    settle(devnet_56)
     proxy = FaultyRpc(devnet_56.rpc_url).start()
     yield proxy
     proxy.stop()
