@@ -140,6 +140,7 @@ class Simulator:
         self.cycles = enumerate_cycles(self.pools.values(), manifest["base_tokens"], self.config.max_hops)
         self.reserves: dict[str, tuple[int, int]] = {}
         self.pending: list[PendingTx] = []
+        self._block_bids: dict[str, int] = {}
         self.stats = SimStats()
         self._lp_positions: list[tuple[str, str, str]] = []  # (dex, tokenA, tokenB)
         self._reverse_queue: list[tuple[str, str, list[str], int]] = []
@@ -178,6 +179,13 @@ class Simulator:
                 self.reserves[p] = (int(r0), int(r1))
 
     def _send(self, sender: str, to: str, data: str, *, gas: int, gas_price: int, value: int = 0) -> str:
+        # anvil orders a block by fee and drops (rather than defers) a tx whose
+        # predecessor nonce has not run yet, so an account's later tx in the
+        # same block must never bid more than its earlier one.
+        last = self._block_bids.get(sender)
+        if last is not None and gas_price >= last:
+            gas_price = max(last - 1, 1)
+        self._block_bids[sender] = gas_price
         self.stats.submitted += 1
         return self.chain.send(sender, to, data, gas=gas, gas_price=gas_price, value=value)
 
@@ -187,6 +195,7 @@ class Simulator:
     # ------------------------------------------------------------------ one block
     def step(self) -> None:
         """Submit one block's worth of transactions (not mined here)."""
+        self._block_bids = {}
         self.refresh_reserves()
         self._submit_arbitrages()
         noise_prices = self._submit_noise()
@@ -199,12 +208,21 @@ class Simulator:
             self.step()
             self.chain.mine()
             self.resolve_pending()
+            self._check_pool_drained()
             self.stats.blocks += 1
             if progress and self.stats.blocks % 50 == 0:
                 print(f"chain {self.chain_id}: {self.stats.blocks} blocks, {dict(self.stats.counts)}", flush=True)
         self.stats.seconds += time.monotonic() - t0
         self._truth.flush()
         return self.stats
+
+    def _check_pool_drained(self) -> None:
+        """Fast mode: after evm_mine nothing of ours may be left behind (a
+        stuck nonce would silently stall an account for the rest of the run)."""
+        status = self.chain.rpc("txpool_status")
+        left = int(status["pending"], 16) + int(status["queued"], 16)
+        if left or self.pending:
+            raise RuntimeError(f"chain {self.chain_id}: {left} txs left in the pool after evm_mine: {status}")
 
     def run_live(self, stop: threading.Event, block_time: float, duration: float | None = None) -> SimStats:
         """Live mode: anvil mines on its own clock; submit once per block time."""
