@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class StreamingConfig(AppConfig):
     name = "streaming"
     verbose_name = "WebSocket streaming"
+
+    def ready(self) -> None:
+        from streaming import daphne_compat
+
+        daphne_compat.install()

@@ -60,7 +60,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.accept()
         if not admitted:
-            # daphne drops close reasons, so the reason is also said in an error message.
+            # The reason is also said in-band, for clients that do not show close reasons.
             await self.send(text_data=protocol.error_text(AT_CAPACITY))
             await self.close(code=CLOSE_POLICY, reason=AT_CAPACITY)
             return
