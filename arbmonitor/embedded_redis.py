@@ -57,6 +57,9 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C must not kill Redis before the
+            # processes that use it have shut down; stop() ends it last.
+            start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
