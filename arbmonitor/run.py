@@ -80,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         "--no-devnet", action="store_true", help="do not start the local chains (use CHAIN_REGISTRY_FILES)"
     )
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--devnet-ports",
+        default=os.environ.get("DEVNET_PORTS", "8545,8546"),
+        help="anvil ports for chains 56 and 137 (0 = any free port)",
+    )
+    parser.add_argument(
+        "--devnet-args", default=os.environ.get("DEVNET_ARGS", ""), help="more options for `python -m devnet up`"
+    )
     args = parser.parse_args(argv)
 
     from honcho.manager import Manager
@@ -108,7 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         prepare = f"{shlex.quote(PYTHON)} -m arbmonitor.run_prepare"
         wait = f"{prepare} --wait-only"
         if not args.no_devnet:
-            manager.add_process("devnet", f"{shlex.quote(PYTHON)} -m devnet up", env=env, cwd=str(BASE_DIR))
+            # A new devnet starts from genesis: last run's manifests must not be mistaken for it.
+            for stale in (var_dir / "devnet").glob("chain-*.json"):
+                stale.unlink()
+            port_56, port_137 = (int(p) for p in args.devnet_ports.split(","))
+            devnet = (
+                f"{shlex.quote(PYTHON)} -m devnet up --out-dir {shlex.quote(str(var_dir / 'devnet'))}"
+                f" --port-56 {port_56} --port-137 {port_137} {args.devnet_args}"
+            )
+            manager.add_process("devnet", devnet, env=env, cwd=str(BASE_DIR))
         manager.add_process("web", web_command(args.server, args.host, args.port), env=env, cwd=str(BASE_DIR))
         celery = f"{shlex.quote(PYTHON)} -m celery -A arbmonitor"
         manager.add_process(
