@@ -146,6 +146,11 @@ RPC_MULTICALL_CHUNK = env_int("RPC_MULTICALL_CHUNK", 500, minimum=1)
 # when its registry entry has neither scan_start_block nor deployed_at_block.
 SCAN_LOCK_TIMEOUT_SECONDS = env_float("SCAN_LOCK_TIMEOUT_SECONDS", 300.0, minimum=1)
 SCAN_START_LOOKBACK_BLOCKS = env_int("SCAN_START_LOOKBACK_BLOCKS", 20, minimum=0)
+# Pool discovery (chains/pools.py): tokens a tracked pool may hold (empty: the
+# registry's tokens; "*": any), and the factory size up to which allPairs is
+# enumerated (bigger factories are asked getPair for each allowed token pair).
+POOL_TOKEN_ALLOWLIST = env_list("POOL_TOKEN_ALLOWLIST", [])
+POOL_ENUMERATE_MAX_PAIRS = env_int("POOL_ENUMERATE_MAX_PAIRS", 20_000, minimum=0)
 OPPORTUNITY_MIN_PROFIT_USD = env_float("OPPORTUNITY_MIN_PROFIT_USD", 1.0, minimum=0)
 # Gas assumed per cycle by hop count (2-hop, 3-hop; longer cycles add GAS_PER_EXTRA_HOP each),
 # priced at the block's base fee plus a priority tip; profit_usd is net of it.

@@ -15,7 +15,7 @@ Schema (keys not listed are ignored)::
      "explorer_url": "https://bscscan.com", "rpc_urls": [...], "ws_urls": [...],
      "log_source": "eth_getLogs", "multicall3": "0x...", "wrapped_native": "0x...",
      "stable_tokens": ["0x..."], "base_tokens": ["0x..."],
-     "tokens": [{"address", "symbol", "decimals"}],
+     "tokens": [{"address", "symbol", "decimals", "fee_on_transfer" (optional)}],
      "dexes": [{"name", "factory", "fee_bps"}],
      "pools": [{"address", "dex", "token0", "token1"}]}
 """
@@ -44,6 +44,7 @@ class TokenConfig:
     address: str
     symbol: str
     decimals: int
+    fee_on_transfer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ def chain_config_parse(
             address=_address(t.get("address"), f"{where} token"),
             symbol=str(t.get("symbol", "")),
             decimals=int(_require(t, "decimals", int, f"{where} token {t.get('symbol')}")),
+            fee_on_transfer=bool(t.get("fee_on_transfer", False)),
         )
         for t in data.get("tokens") or []
     )

@@ -27,7 +27,9 @@ def chain_registry_sync(*, config: ChainConfig, enabled: bool = True) -> Chain:
     tokens: dict[str, Token] = {}
     for token in config.tokens:
         tokens[token.address], _ = Token.objects.update_or_create(
-            chain=chain, address=token.address, defaults={"symbol": token.symbol, "decimals": token.decimals}
+            chain=chain,
+            address=token.address,
+            defaults={"symbol": token.symbol, "decimals": token.decimals, "fee_on_transfer": token.fee_on_transfer},
         )
     dexes: dict[str, Dex] = {}
     for dex in config.dexes:
