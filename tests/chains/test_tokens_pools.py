@@ -159,3 +159,16 @@ def test_rpc_calls_per_block_do_not_grow_with_pools_tracked(
         pool_reserves_apply_sync(chain_id=56, logs=[log for log in logs if log.address in keep])
         costs.append(client56.request_count)
     assert costs[0] == costs[1] == 2
+
+
+def test_chains_sync_command(net56: Any, settings: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.CHAIN_REGISTRY_FILES = [str(net56.manifest_path)]
+    settings.ENABLED_CHAINS = []
+    out = StringIO()
+    call_command("chains_sync", "--discover", stdout=out)
+    assert "chain 56" in out.getvalue()
+    assert Pool.objects.filter(chain_id=56, last_block__isnull=False).count() == len(net56.manifest["pools"])
