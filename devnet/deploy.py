@@ -26,6 +26,7 @@ DEADLINE = 2**40
 TRADER_FUNDING_USD = 5_000_000  # per tradable token, per trader account
 EXECUTOR_FUNDING_USD = 2_000_000  # per base token, per bot executor
 FOT_FEE_BPS = 100
+RECEIPT_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -93,15 +94,20 @@ class Deployer:
         for i in range(0, len(self.txs), 200):
             hashes += self.chain.send_many(self.txs[i : i + 200])
         receipts: list[dict[str, Any] | None] = []
-        for attempt in range(100):
+        # Wait on a deadline, not a number of polls: on a loaded 2-core machine
+        # anvil can take seconds to mine a large batch.
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_SECONDS
+        attempt = 0
+        while True:
             receipts = self.chain.receipts(hashes)
-            if all(r is not None for r in receipts):
+            if all(r is not None for r in receipts) or time.monotonic() > deadline:
                 break
             # anvil's automine can leave a tx pending when its nonce gap was
             # filled by a later arrival; an explicit block picks it up.
             if attempt:
                 self.chain.rpc("evm_mine")
-            time.sleep(0.02)
+            attempt += 1
+            time.sleep(min(0.02 * attempt, 0.5))
         for h, r in zip(hashes, receipts, strict=True):
             if r is None or int(r["status"], 16) != 1:
                 raise RuntimeError(f"deployment transaction {h} failed: {r}")
