@@ -61,12 +61,43 @@ def _devnet(devnet_session: Any, workdir: Path) -> Iterator[Any]:
 
 
 def generate(net: Any, blocks: int, swaps_per_block: int, seed: int) -> list[dict[str, Any]]:
-    from devnet.simulator import read_truth
+    """Simulator blocks (arbitrages, decoys, a little noise) plus extra router trades up to the density.
 
-    # Each noise trade is one swap; arbitrages and decoys add ~4 per block.
-    with net.simulator(seed, noise_per_block=max(swaps_per_block - 4, 1)) as sim:
+    The extra trades go out in one JSON-RPC batch per block; a quarter are
+    two-hop routes (two Swaps in one transaction, like aggregator trades),
+    the rest single swaps. Each sender bids less on each later transaction
+    of a block, so anvil (``--order fees``) drops none of them.
+    """
+    import random
+
+    from devnet.rpc import abi
+    from devnet.simulator import DEADLINE, read_truth
+
+    rng = random.Random(seed)
+    with net.simulator(seed, noise_per_block=2.0) as sim:
+        routes = sim._paths(2, closed=False)
+        pools = list(sim.pools.values())
+        traders = sim.traders
         for i in range(blocks):
             sim.step()
+            extra = max(swaps_per_block - 6, 0)
+            txs, swaps = [], 0
+            while swaps < extra:
+                trader = traders[len(txs) % len(traders)]
+                price = sim.gas_price * 2 - len(txs)  # lower than this sender's previous tx in the block
+                if rng.random() < 0.25 and routes:
+                    dex, path = rng.choice(routes)
+                    swaps += 2
+                else:
+                    pool = rng.choice(pools)
+                    path = [pool.token0, pool.token1] if rng.random() < 0.5 else [pool.token1, pool.token0]
+                    dex = pool.dex
+                    swaps += 1
+                amount = 10 ** rng.randint(12, 15)
+                data = abi("V2Router").swapExactTokensForTokens.encode(amount, 0, path, trader, DEADLINE)
+                txs.append(sim.chain.tx(trader, sim.routers[dex], data, gas=400_000, gas_price=price))
+            if txs:
+                sim.chain.send_many(txs)
             sim.chain.mine()
             sim.resolve_pending()
             sim.chain.reset_nonces()  # anvil --order fees drops some txs; see tests/transactions/devnet_helpers.py
@@ -102,6 +133,7 @@ def main() -> None:
     parser.add_argument("--blocks", default="400,150", help="Blocks per density, comma separated.")
     parser.add_argument("--batch", type=int, default=None, help="Blocks per batch (default BACKFILL_BATCH_BLOCKS).")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="cProfile the backfill.")
     args = parser.parse_args()
     densities = [int(x) for x in args.densities.split(",")]
     block_counts = [int(x) for x in args.blocks.split(",")]
@@ -120,11 +152,21 @@ def main() -> None:
             first = net.block_number() + 1
             truth = generate(net, blocks, density, args.seed)
             last = net.block_number()
+            print(f"  blocks {first}-{last}", flush=True)
             config = chain_config_parse(net.manifest, source="bench", environ={})
             ArbitrageTransaction.objects.all().delete()
             chain_registry_sync(config=config)
             anvil_cpu0 = _proc_cpu_seconds(net.anvil.pid) if net.anvil.pid else 0.0
+            if args.profile:
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             result = backfill(config, first, last, batch)
+            if args.profile:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
             anvil_cpu = (_proc_cpu_seconds(net.anvil.pid) if net.anvil.pid else 0.0) - anvil_cpu0
             n = last - first + 1
             expected = {line["tx_hash"].lower() for line in truth if line["kind"] == "arbitrage"}

@@ -50,6 +50,44 @@ def opportunity_capture_link(
     ).update(captured=True, captured_by=captured_by, capture_tx_hash=capture_tx_hash, captured_at=timezone.now())
 
 
+def opportunity_capture_link_many(
+    *, chain_id: int, captures: Sequence[tuple[Sequence[str], int, str, str]], window: int | None = None
+) -> int:
+    """``opportunity_capture_link`` for many transactions (pools, block, sender, tx hash), in block order.
+
+    One SELECT finds the open opportunities any of them could have captured;
+    only those get a conditional UPDATE, so a batch without captures costs one query.
+    """
+    window = capture_window() if window is None else window
+    captures = sorted(captures, key=lambda c: c[1])
+    if window <= 0 or not captures:
+        return 0
+    pools = {pool for c in captures for pool in c[0]}
+    candidates = list(
+        Opportunity.objects.filter(
+            chain_id=chain_id,
+            pool__address__in=list(pools),
+            block_number__gte=captures[0][1] - window,
+            block_number__lt=captures[-1][1],
+            captured=False,
+        ).values_list("pk", "pool__address", "block_number")
+    )
+    linked = 0
+    taken: set[int] = set()
+    for tx_pools, block, sender, tx_hash in captures:
+        wanted = [
+            pk
+            for pk, pool, opp_block in candidates
+            if pk not in taken and pool in tx_pools and block - window <= opp_block < block
+        ]
+        if wanted:
+            taken.update(wanted)
+            linked += Opportunity.objects.filter(pk__in=wanted, captured=False).update(
+                captured=True, captured_by=sender, capture_tx_hash=tx_hash, captured_at=timezone.now()
+            )
+    return linked
+
+
 def opportunity_capture_release(*, chain_id: int, tx_hashes: Iterable[str]) -> int:
     """Undo the captures made by transactions a reorg removed."""
     hashes = list(tx_hashes)

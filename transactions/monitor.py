@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
 from chains.config import ChainConfig
@@ -43,13 +44,13 @@ from chains.events import SWAP_TOPIC, EventDecodeError, decode_swap
 from chains.models import Dex, Pool, Token
 from chains.pricing import PoolReserves, PriceBook
 from chains.rpc import (
+    MULTICALL3_AGGREGATE3,
     BlockHeader,
     Call,
     LogRecord,
     MethodNotSupported,
     Receipt,
     ReorgDuringFetch,
-    RpcResponseError,
     chain_client,
 )
 from chains.scanning import BlockBatch, ScanReport, chain_config_get, scan_run
@@ -58,9 +59,10 @@ from transactions.detection import DetectedArbitrage, SwapLeg, detect_arbitrages
 from transactions.services import (
     BlockPrices,
     TxFacts,
+    TxToRecord,
     arbitrage_is_profitable,
-    transaction_record,
     transactions_known,
+    transactions_record_many,
     transactions_rollback,
 )
 
@@ -213,13 +215,11 @@ class ArbitrageMonitor:
             if headers[number].hash != next(c.block_hash for c, _ in landed if c.block_number == number):
                 raise ReorgDuringFetch(f"block {number}: header hash differs from the logs' block hash")
         tips = self.coinbase_transfers(landed, headers) if self.measure_coinbase else {}
-        prices = {
-            number: self.prices_at(
-                number, {a.start_token for c, _ in landed if c.block_number == number for a in c.arbitrages}
-            )
-            for number in blocks
-        }
-        stored = 0
+        start_tokens: dict[int, set[str]] = defaultdict(set)
+        for candidate, _ in landed:
+            start_tokens[candidate.block_number].update(a.start_token for a in candidate.arbitrages)
+        prices = self.prices_at_blocks(start_tokens)
+        items = []
         for candidate, receipt in landed:
             header = headers[candidate.block_number]
             facts = TxFacts(
@@ -232,14 +232,10 @@ class ArbitrageMonitor:
                 effective_gas_price=receipt.effective_gas_price,
                 coinbase_transfer_wei=tips.get(candidate.tx_hash),
             )
-            _, created = transaction_record(
-                chain_id=self.chain_id,
-                facts=facts,
-                arbitrages=candidate.arbitrages,
-                prices=prices[candidate.block_number],
-                broadcast=self.broadcast if broadcast is None else broadcast,
-            )
-            stored += created
+            items.append(TxToRecord(facts, candidate.arbitrages, prices[candidate.block_number]))
+        stored = transactions_record_many(
+            chain_id=self.chain_id, items=items, broadcast=self.broadcast if broadcast is None else broadcast
+        )
         self.stats.recorded += stored
         return stored
 
@@ -374,50 +370,88 @@ class ArbitrageMonitor:
         )
         return list(rows.values_list("address", "token0__address", "token1__address"))
 
-    def reserves_at(self, block_number: int, pools: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """getReserves of ``pools`` at the end of ``block_number``: one Multicall3 eth_call, cached."""
-        key = (block_number, tuple(sorted(pools)))
-        cached = self._reserves_at.get(key)
-        if cached is not None:
-            return cached
-        try:
-            results = self.client.multicall([Call(p, GET_RESERVES) for p in key[1]], block=block_number)
-        except RpcResponseError as exc:
-            # A pruned (non-archive) node has no state that old: price at the reserves the pool scanner keeps.
-            logger.warning("chain %s: no state at block %s (%s); current reserves", self.chain_id, block_number, exc)
-            rows = Pool.objects.filter(chain_id=self.chain_id, address__in=key[1])
-            return {a: (int(r0), int(r1)) for a, r0, r1 in rows.values_list("address", "reserve0", "reserve1")}
-        reserves: dict[str, tuple[int, int]] = {}
-        for pool, result in zip(key[1], results, strict=True):
-            if result.success and len(result.data) >= 96:
-                r0, r1, _ = abi_decode(["uint112", "uint112", "uint32"], result.data[:96])
-                reserves[pool] = (int(r0), int(r1))
-        self._reserves_at.put(key, reserves)
-        return reserves
+    def reserves_at_blocks(self, blocks: Sequence[int], pools: Sequence[str]) -> dict[int, dict[str, tuple[int, int]]]:
+        """getReserves of ``pools`` at the end of each block: one Multicall3 eth_call per block, one batch, cached.
 
-    def prices_at(self, block_number: int, tokens: Iterable[str]) -> BlockPrices:
-        """USD of ``tokens`` and of the native coin at ``block_number`` (end of block state)."""
-        tokens = set(tokens)
-        pools = self.pricing_pools(tokens)
-        reserves = self.reserves_at(block_number, [p for p, _, _ in pools]) if pools else {}
-        all_tokens = tokens | {t for _, t0, t1 in pools for t in (t0, t1)}
+        A node without the state of an old block (pruned, not archive) answers
+        with an error: that block is priced at the reserves the pool scanner
+        keeps (today's), with a warning.
+        """
+        pools = sorted(pools)
+        out: dict[int, dict[str, tuple[int, int]]] = {}
+        missing = []
+        for block in blocks:
+            cached = self._reserves_at.get((block, tuple(pools)))
+            if cached is not None:
+                out[block] = cached
+            else:
+                missing.append(block)
+        if not missing:
+            return out
+        if not pools:
+            return {**out, **{block: {} for block in missing}}
+        calls = [(p, True, GET_RESERVES) for p in pools]
+        data = "0x" + (MULTICALL3_AGGREGATE3 + abi_encode(["(address,bool,bytes)[]"], [calls])).hex()
+        replies = self.client.batch(
+            [("eth_call", [{"to": self.config.multicall3, "data": data}, hex(block)]) for block in missing],
+            return_errors=True,
+        )
+        current: dict[str, tuple[int, int]] | None = None
+        for block, reply in zip(missing, replies, strict=True):
+            if isinstance(reply, Exception) or not reply:
+                logger.warning("chain %s: no state at block %s (%s); current reserves", self.chain_id, block, reply)
+                if current is None:
+                    rows = Pool.objects.filter(chain_id=self.chain_id, address__in=pools)
+                    current = {
+                        a: (int(r0), int(r1)) for a, r0, r1 in rows.values_list("address", "reserve0", "reserve1")
+                    }
+                out[block] = current
+                continue
+            (results,) = abi_decode(["(bool,bytes)[]"], bytes.fromhex(reply[2:]))
+            reserves: dict[str, tuple[int, int]] = {}
+            for pool, (ok, raw) in zip(pools, results, strict=True):
+                if ok and len(raw) >= 96:
+                    r0, r1, _ = abi_decode(["uint112", "uint112", "uint32"], bytes(raw[:96]))
+                    reserves[pool] = (int(r0), int(r1))
+            self._reserves_at.put((block, tuple(pools)), reserves)
+            out[block] = reserves
+        return out
+
+    def prices_at_blocks(self, tokens_by_block: Mapping[int, Iterable[str]]) -> dict[int, BlockPrices]:
+        """USD of each block's tokens and of the native coin, at the end of that block.
+
+        Two queries and one JSON-RPC batch for the whole scanned range.
+        """
+        wanted = {t for tokens in tokens_by_block.values() for t in tokens}
+        pools = self.pricing_pools(wanted)
+        reserves = self.reserves_at_blocks(list(tokens_by_block), [p for p, _, _ in pools])
+        all_tokens = wanted | {t for _, t0, t1 in pools for t in (t0, t1)}
         decimals = dict(
             Token.objects.filter(
                 chain_id=self.chain_id, address__in=list(all_tokens), decimals__isnull=False
             ).values_list("address", "decimals")
         )
-        if not self.config.wrapped_native:
-            return BlockPrices(native_usd=None, decimals=decimals)
-        book = PriceBook(
-            decimals=decimals,
-            stable_tokens=self.config.stable_tokens,
-            wrapped_native=self.config.wrapped_native,
-            base_tokens=self.config.base_tokens,
-            min_liquidity_usd=Decimal(str(settings.TX_PRICE_MIN_LIQUIDITY_USD)),
-            pools=[PoolReserves(p, t0, t1, *reserves[p]) for p, t0, t1 in pools if p in reserves],
-        )
-        token_usd = {t: price for t in tokens if (price := book.price_usd(t)) is not None}
-        return BlockPrices(native_usd=book.native_price_usd(), token_usd=token_usd, decimals=decimals)
+        out: dict[int, BlockPrices] = {}
+        for block, tokens in tokens_by_block.items():
+            if not self.config.wrapped_native:
+                out[block] = BlockPrices(native_usd=None, decimals=decimals)
+                continue
+            at = reserves[block]
+            book = PriceBook(
+                decimals=decimals,
+                stable_tokens=self.config.stable_tokens,
+                wrapped_native=self.config.wrapped_native,
+                base_tokens=self.config.base_tokens,
+                min_liquidity_usd=Decimal(str(settings.TX_PRICE_MIN_LIQUIDITY_USD)),
+                pools=[PoolReserves(p, t0, t1, *at[p]) for p, t0, t1 in pools if p in at],
+            )
+            token_usd = {t: price for t in tokens if (price := book.price_usd(t)) is not None}
+            out[block] = BlockPrices(native_usd=book.native_price_usd(), token_usd=token_usd, decimals=decimals)
+        return out
+
+    def prices_at(self, block_number: int, tokens: Iterable[str]) -> BlockPrices:
+        """USD of ``tokens`` and of the native coin at ``block_number`` (end of block state)."""
+        return self.prices_at_blocks({block_number: set(tokens)})[block_number]
 
     # ------------------------------------------------------------------ builder tips
     def coinbase_transfers(

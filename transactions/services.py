@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from opportunities.capture import opportunity_capture_link, opportunity_capture_release
+from opportunities.capture import opportunity_capture_link, opportunity_capture_link_many, opportunity_capture_release
 from streaming.broadcast import broadcast_transaction
 from transactions.detection import DetectedArbitrage
 from transactions.models import ArbitrageCycle, ArbitrageTransaction
@@ -180,6 +180,60 @@ def transaction_record(
     if broadcast:
         _broadcast_after_commit(tx)
     return tx, True
+
+
+@dataclass(frozen=True, slots=True)
+class TxToRecord:
+    facts: TxFacts
+    arbitrages: Sequence[DetectedArbitrage]
+    prices: BlockPrices
+
+
+@transaction.atomic
+def transactions_record_many(*, chain_id: int, items: Sequence[TxToRecord], broadcast: bool = True) -> int:
+    """``transaction_record`` for a scanned batch with a constant number of queries; returns rows created.
+
+    One INSERT for the transactions, one for their cycles, one SELECT for the
+    opportunities they may have captured. If another process stored one of
+    them meanwhile (unique constraint), falls back to the one-by-one path,
+    which skips what exists.
+    """
+    if not items:
+        return 0
+    priced = [transaction_price(facts=i.facts, arbitrages=i.arbitrages, prices=i.prices) for i in items]
+    rows = [
+        ArbitrageTransaction(chain_id=chain_id, tx_hash=i.facts.tx_hash, **p.fields)
+        for i, p in zip(items, priced, strict=True)
+    ]
+    try:
+        with transaction.atomic():
+            created = ArbitrageTransaction.objects.bulk_create(rows)
+    except IntegrityError:
+        return sum(
+            transaction_record(
+                chain_id=chain_id, facts=i.facts, arbitrages=i.arbitrages, prices=i.prices, broadcast=broadcast
+            )[1]
+            for i in items
+        )
+    if any(tx.pk is None for tx in created):  # a backend that does not return ids from bulk INSERT
+        ids = dict(
+            ArbitrageTransaction.objects.filter(
+                chain_id=chain_id, tx_hash__in=[t.tx_hash for t in created]
+            ).values_list("tx_hash", "pk")
+        )
+        for tx in created:
+            tx.pk = ids[tx.tx_hash]
+    ArbitrageCycle.objects.bulk_create(
+        [ArbitrageCycle(transaction=tx, **cycle) for tx, p in zip(created, priced, strict=True) for cycle in p.cycles]
+    )
+    opportunity_capture_link_many(
+        chain_id=chain_id,
+        captures=[(tx.pools_involved, tx.block_number, tx.from_address, tx.tx_hash) for tx in created],
+    )
+    if broadcast:
+        for tx in created:
+            _broadcast_after_commit(tx)
+    return len(created)
 
 
 def transactions_known(*, chain_id: int, tx_hashes: Iterable[str]) -> set[str]:
