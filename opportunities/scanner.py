@@ -128,7 +128,7 @@ class ChainMarket:
         # Prices need stables and the wrapped native among the bases: a triangle through them is a 3-hop cycle too.
         graph_bases = base or tuple(t for t in dict.fromkeys((native, *stables)) if t)
         self.graph = PoolGraph(base_tokens=graph_bases)
-        self.prices = PriceBook(
+        self.prices = _ScannerPriceBook(
             decimals={a: t.decimals for a, t in self.tokens.items() if t.decimals is not None},
             stable_tokens=stables,
             wrapped_native=native,
@@ -208,9 +208,7 @@ class ChainMarket:
         changed = [a for a in dict.fromkeys(changed) if a in self.graph]
         if not changed:
             return []
-        token_value = self.prices.usd_per_raw_unit()
-        if not token_value:
-            return []
+        token_value = _LazyTokenValues(self.prices)
         native_usd = self.prices.native_price_usd()
         gas_price = policy.gas_price_wei(base_fee_wei)
         results = self.graph.scan(changed, token_value=token_value)
@@ -310,6 +308,131 @@ class ChainMarket:
     def _spelling(self, token: str) -> str:
         info = self.tokens.get(token)
         return info.address if info else token
+
+
+class _ScannerPriceBook(PriceBook):
+    """``PriceBook`` whose Sync updates re-price only what can have changed.
+
+    ``PriceBook.update_reserves`` invalidates both tokens of the pool and,
+    transitively, every token that considered them as a quote: a Sync on any
+    WBNB or USDT pool drops the price of nearly every token of the chain, and
+    on a 10,000-pool market nearly every block re-priced nearly everything.
+
+    Here updates only note which pools of which tokens moved; ``settle()``
+    (once per block, on the first read) re-prices a token only when a moved
+    pool is the one pricing it, or could now out-rank it (same or better quote
+    tier, deeper), and invalidates the token's dependents only when its price
+    actually changed. A stablecoin is never re-priced (1 USD by definition).
+    Prices read after ``settle()`` equal a fresh ``PriceBook``'s (tested).
+    Reported upstream; drop this class when ``chains.pricing`` does the same.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._moved: dict[str, set[str]] = {}
+        super().__init__(**kwargs)
+
+    def update_reserves(self, address: str, reserve0: int, reserve1: int) -> None:
+        pool = self._pools[address]
+        self._pools[address] = PoolReserves(pool.address, pool.token0, pool.token1, reserve0, reserve1)
+        for token in (pool.token0, pool.token1):
+            if token not in self.stable_tokens:
+                self._moved.setdefault(token, set()).add(address)
+
+    def _tier(self, token: str, quote: str) -> int | None:
+        if quote in self.stable_tokens:
+            return 0
+        if token == self.wrapped_native:
+            return None
+        if quote == self.wrapped_native:
+            return 1
+        if quote in self.base_tokens and token not in self.base_tokens:
+            return 2
+        return None
+
+    def _may_reprice(self, token: str, entry: Any, pools: set[str]) -> bool:
+        if entry is None:
+            return True  # unpriced: a moved pool may make it priceable
+        via = entry[1]
+        if via is None:
+            return False
+        current_tier = self._tier(token, via.quote)
+        for address in pools:
+            if address == via.pool:
+                return True
+            pool = self._pools[address]
+            quote = pool.token1 if pool.token0 == token else pool.token0
+            tier = self._tier(token, quote)
+            if tier is None or current_tier is None or tier > current_tier:
+                continue
+            if tier < current_tier:
+                return True
+            quote_entry = self._entry(quote)
+            if quote_entry is None or quote not in self.decimals:
+                continue
+            reserve_quote = pool.reserve1 if pool.token0 == token else pool.reserve0
+            with localcontext() as context:
+                context.prec = 40
+                depth = Decimal(reserve_quote) / (Decimal(10) ** self.decimals[quote]) * quote_entry[0]
+            if depth >= via.depth_usd:  # a tie can change the winner: re-price
+                return True
+        return False
+
+    def settle(self) -> None:
+        """Apply the moves noted since the last call (see the class docstring)."""
+        moved, self._moved = self._moved, {}
+        for token, pools in moved.items():
+            old = self._cache.get(token, _UNKNOWN)
+            if old is _UNKNOWN:
+                continue  # not priced now: computed fresh when read (and has no live dependents)
+            if not self._may_reprice(token, old, pools):
+                continue
+            del self._cache[token]
+            new = self._entry(token)
+            if (old[0] if old else None) != (new[0] if new else None):
+                self._invalidate(token)
+
+    def price_usd(self, token: str) -> Any:
+        if self._moved:
+            self.settle()
+        return super().price_usd(token)
+
+
+_UNKNOWN: Any = object()
+
+
+class _LazyTokenValues(Mapping[str, float]):
+    """USD per raw unit of a token, priced on first use within one block evaluation.
+
+    ``PriceBook.usd_per_raw_unit()`` prices every token; after a Sync on a
+    wrapped-native pool that means re-pricing most of the chain. The scan only
+    looks at the tokens of the changed pools' cycles, so price just those.
+    """
+
+    def __init__(self, prices: PriceBook) -> None:
+        self._prices = prices
+        self._values: dict[str, float] = {}
+
+    def __getitem__(self, token: str) -> float:
+        value = self._values.get(token)
+        if value is None:
+            price = self._prices.price_usd(token)
+            decimals = self._prices.decimals.get(token)
+            value = self._values[token] = 0.0 if price is None or decimals is None else float(price) / 10**decimals
+        if value <= 0:
+            raise KeyError(token)
+        return value
+
+    def get(self, token: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[token]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Any:
+        return iter(k for k, v in self._values.items() if v > 0)
+
+    def __len__(self) -> int:
+        return sum(1 for v in self._values.values() if v > 0)
 
 
 def market_load(*, config: MarketConfig, block_number: int | None) -> ChainMarket:
@@ -566,14 +689,24 @@ def pool_reserves_restore(*, chain_id: int, at_block: int, client: Any) -> int:
 # --------------------------------------------------------------------------- the service the task calls
 
 
-def pool_scan_run(*, chain_id: int, max_blocks: int | None = None, client: Any | None = None) -> Any:
-    """One bounded scan of a chain's pools (lock, cursor, reorgs: ``chains.scanning.scan_run``)."""
+def pool_scan_run(
+    *,
+    chain_id: int,
+    max_blocks: int | None = None,
+    config: Any | None = None,
+    client: Any | None = None,
+    policy: ScanPolicy | None = None,
+) -> Any:
+    """One bounded scan of a chain's pools (lock, cursor, reorgs: ``chains.scanning.scan_run``).
+
+    Returns the ``ScanReport``; ``report.extra["opportunities"]`` counts the rows created.
+    """
     from chains.rpc import chain_client
     from chains.scanning import chain_config_get, scan_run
 
-    config = chain_config_get(chain_id)
+    config = config or chain_config_get(chain_id)
     client = client or chain_client(config)
-    processor = PoolScanner(chain_id, config=config, client=client)
+    processor = PoolScanner(chain_id, config=config, client=client, policy=policy)
     report = scan_run(chain_id, processor, max_blocks=max_blocks, config=config, client=client)
     report.extra["opportunities"] = processor.recorded
     return report

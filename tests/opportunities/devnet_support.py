@@ -1,0 +1,171 @@
+"""Helpers for the scanner's devnet tests: config, scanning to the head, executing a cycle, brute force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from chains.config import ChainConfig, chain_config_parse
+from chains.pricing import PoolReserves, PriceBook
+from chains.rpc import Call, ChainClient
+from devnet.arbmath import PoolInfo, best_trade, enumerate_cycles
+from devnet.rpc import abi
+from opportunities.models import Opportunity
+from opportunities.scanner import ScanPolicy, pool_scan_run
+
+FAST = {"timeout": 5.0, "max_retries": 2, "backoff_base": 0.01, "backoff_max": 0.05}
+GET_RESERVES = bytes.fromhex("0902f1ac")
+TX_GAS_PRICE = 200 * 10**9
+
+
+def config_for(net: Any, **changes: Any) -> ChainConfig:
+    data = dict(net.manifest)
+    data.update(changes)
+    return chain_config_parse(data, source=str(net.manifest_path), environ={})
+
+
+def client_for(config: ChainConfig, **overrides: Any) -> ChainClient:
+    return ChainClient.from_config(config, **{**FAST, **overrides})
+
+
+def scan_to_head(config: ChainConfig, client: ChainClient, *, policy: ScanPolicy | None = None) -> list[Any]:
+    """Run the pool scanner until its cursor reaches the head; returns the reports."""
+    reports = []
+    for _ in range(100):
+        report = pool_scan_run(chain_id=config.chain_id, config=config, client=client, policy=policy)
+        reports.append(report)
+        assert not report.skipped, report
+        if report.blocks == 0 or report.to_block == report.head:
+            return reports
+    raise AssertionError("the scanner never reached the head")
+
+
+def tradable_pools(net: Any) -> dict[str, PoolInfo]:
+    return {
+        p["address"]: PoolInfo(p["address"], p["token0"], p["token1"], int(p["fee_bps"]), p["dex"])
+        for p in net.manifest["pools"]
+        if not p.get("odd")
+    }
+
+
+def reserves_at(client: ChainClient, pools: list[str], block: int) -> dict[str, tuple[int, int]]:
+    results = client.multicall([Call(p, GET_RESERVES) for p in pools], block=block)
+    return {
+        p: (int.from_bytes(r.data[0:32], "big"), int.from_bytes(r.data[32:64], "big"))
+        for p, r in zip(pools, results, strict=True)
+    }
+
+
+def balance(net: Any, token: str, owner: str) -> int:
+    return int.from_bytes(net.chain.call(token, abi("DevToken").balanceOf.encode(owner)), "big")
+
+
+def fund_executor_with_non_base_tokens(net: Any) -> None:
+    """The executor holds only base tokens; cycles may start from others (CAKE). Mint those to it."""
+    manifest = net.manifest
+    deployer = manifest["accounts"]["deployer"]
+    bases = set(manifest["base_tokens"])
+    for token in manifest["tokens"]:
+        if token["address"] not in bases:
+            amount = 10 ** (int(token["decimals"]) + 9)
+            data = abi("DevToken").mint.encode(manifest["executor"], amount)
+            net.chain.send(deployer, token["address"], data, gas=200_000, gas_price=TX_GAS_PRICE)
+    net.mine()
+
+
+def execute_calldata(net: Any, opportunity: Opportunity) -> str:
+    fees = {p["address"].lower(): int(p["fee_bps"]) for p in net.manifest["pools"]}
+    return abi("ArbExecutor").executeCycle.encode(
+        list(opportunity.path_pools),
+        [fees[p.lower()] for p in opportunity.path_pools],
+        opportunity.start_token,
+        int(opportunity.amount_in),
+        0,
+    )
+
+
+def call_cycle_at(net: Any, opportunity: Opportunity, block: int) -> int:
+    """executeCycle as an eth_call on the state after ``block``: the profit the contract returns."""
+    manifest = net.manifest
+    raw = net.chain.rpc(
+        "eth_call",
+        [
+            {
+                "from": manifest["executor_owner"],
+                "to": manifest["executor"],
+                "data": execute_calldata(net, opportunity),
+                "gas": hex(3_000_000),
+            },
+            hex(block),
+        ],
+    )
+    return int(raw, 16)
+
+
+def execute_cycle(net: Any, opportunity: Opportunity) -> int:
+    """Send executeCycle from the executor's owner, mine it; returns the executor's balance change."""
+    manifest = net.manifest
+    executor, token = manifest["executor"], opportunity.start_token
+    before = balance(net, token, executor)
+    tx = net.chain.send(
+        manifest["executor_owner"], executor, execute_calldata(net, opportunity), gas=3_000_000, gas_price=TX_GAS_PRICE
+    )
+    net.mine()
+    receipt = net.chain.receipt(tx)
+    assert receipt is not None and int(receipt["status"], 16) == 1, receipt
+    return balance(net, token, executor) - before
+
+
+@dataclass(frozen=True)
+class ProfitableCycle:
+    pools: tuple[str, ...]
+    start_token: str
+    amount_in: int
+    profit: int
+    net_usd: Decimal
+
+
+def brute_force_cycles(
+    net: Any, client: ChainClient, block: int, policy: ScanPolicy
+) -> tuple[list[ProfitableCycle], set[str]]:
+    """Every in-scope 2-/3-hop cycle clearing the floor at ``block`` (independent maths), and the pools changed in it.
+
+    Scope as the issue defines it: 2-hop (one pair, two DEXes) and 3-hop
+    triangles through the chain's base tokens (at least two of the three).
+    Amounts come from devnet's own arbitrage maths (float optimum, exact
+    integer profit): a lower bound of the best integer input's profit.
+    """
+    manifest = net.manifest
+    pools = tradable_pools(net)
+    addresses = list(pools)
+    now = reserves_at(client, addresses, block)
+    before = reserves_at(client, addresses, block - 1)
+    changed = {p for p in addresses if now[p] != before[p]}
+    decimals = {t["address"]: int(t["decimals"]) for t in manifest["tokens"]}
+    book = PriceBook(
+        decimals=decimals,
+        stable_tokens=manifest["stable_tokens"],
+        wrapped_native=manifest["wrapped_native"],
+        base_tokens=manifest["base_tokens"],
+        pools=[PoolReserves(p.address, p.token0, p.token1, *now[p.address]) for p in pools.values()],
+    )
+    native_usd = book.native_price_usd()
+    base_fee = client.get_block_header(block).base_fee_per_gas
+    bases = set(manifest["base_tokens"])
+    found = []
+    for cycle in enumerate_cycles(pools.values(), list(decimals), max_hops=3):
+        tokens = {h.token_in for h in cycle}
+        if len(cycle) == 3 and len(tokens & bases) < 2:
+            continue
+        amount_in, profit = best_trade(cycle, now)
+        if profit <= 0:
+            continue
+        gross = book.amount_to_usd(cycle[0].token_in, profit)
+        if gross is None or native_usd is None:
+            continue
+        gas_native = Decimal(policy.gas_units(len(cycle)) * policy.gas_price_wei(base_fee)) / Decimal(10**18)
+        net_usd = gross - gas_native * native_usd
+        if net_usd >= policy.min_profit_usd:
+            found.append(ProfitableCycle(tuple(h.pool for h in cycle), cycle[0].token_in, amount_in, profit, net_usd))
+    return found, changed
