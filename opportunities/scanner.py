@@ -286,8 +286,10 @@ class ChainMarket:
     def _two_hop_results(self, address: str, token_value: Mapping[str, float]) -> list[CycleResult]:
         found = []
         for path in self.graph.cycle_paths(address):
-            if len(path) != 2:
-                continue
+            if len(path) != 2 or any(
+                self.graph.pool(step[0]).reserve0 <= 0 or self.graph.pool(step[0]).reserve1 <= 0 for step in path
+            ):
+                continue  # not a 2-hop cycle, or through an empty pool
             for rotated in (path, path[::-1]):
                 cycle = self.graph.path_cycle(rotated)
                 if token_value.get(cycle.start_token, 0) <= 0:
