@@ -167,8 +167,8 @@ async def test_the_spec_python_client_runs_and_prints_an_opportunity(launch: Any
     if not _port_free(port):  # someone else's server: the same code on another port
         port = servers.free_port()
         code = code.replace("localhost:8000", f"localhost:{port}")
-    # The example sends no Origin header (non-browser clients do not); see docs/protocol.md.
-    server = launch("uvicorn", port=port, ALLOWED_HOSTS="*", WS_LEASE_KEY=f"test:ws:{uuid.uuid4().hex}")
+    # The example sends no Origin header, as non-browser clients do not; see docs/protocol.md.
+    server = launch("uvicorn", port=port, WS_LEASE_KEY=f"test:ws:{uuid.uuid4().hex}")
     client = subprocess.Popen(  # noqa: ASYNC220 - started once, read through an executor
         [sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
