@@ -5,8 +5,16 @@ from __future__ import annotations
 import redis
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
+
+from opportunities.selectors import opportunity_list
+from opportunities.serializers import opportunity_data
+from transactions.selectors import transaction_list
+from transactions.serializers import transaction_data
+
+DASHBOARD_ROWS = 50
 
 
 @require_GET
@@ -23,3 +31,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:
         problems["redis"] = str(exc)
     return JsonResponse({"ok": not problems, **problems}, status=503 if problems else 200)
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The live dashboard: the latest rows, then whatever the WebSocket brings."""
+    context = {
+        "opportunities": [opportunity_data(o) for o in opportunity_list()[:DASHBOARD_ROWS]],
+        "transactions": [transaction_data(t) for t in transaction_list()[:DASHBOARD_ROWS]],
+    }
+    return render(request, "dashboard.html", context)
