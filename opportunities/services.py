@@ -112,7 +112,10 @@ def opportunity_record_many(*, drafts: Sequence[OpportunityDraft], broadcast: bo
     else:
         created = [row for row in (_insert_ignore(row) for row in fresh) if row is not None]
     if broadcast and created:
-        payloads = [opportunity_data(row) for row in created]
+        # Serialize the rows as stored (one query): SQLite keeps decimals as REAL, and a notification
+        # must say exactly what a later read of the row says.
+        stored = Opportunity.objects.filter(pk__in=[row.pk for row in created]).order_by("pk")
+        payloads = [opportunity_data(row) for row in stored]
         transaction.on_commit(lambda: _broadcast_all(payloads))
     return created
 

@@ -97,6 +97,6 @@ def test_reported_cycles_pay_the_reported_profit_and_none_is_missed(devnet_name:
         assert {o.pool_address for o in opportunities if o.block_number == block} <= changed
     assert checked >= 3
     print(  # shown with -s: the acceptance figures
-        f"chain {config.chain_id}: {len(opportunities)} opportunities over {head - first + 1} blocks verified to the wei "
-        f"by eth_call, {len(last)} executed for real; {checked} (pool, block) completeness checks"
+        f"chain {config.chain_id}: {len(opportunities)} opportunities over {head - first + 1} blocks verified "
+        f"to the wei by eth_call, {len(last)} executed for real; {checked} (pool, block) completeness checks"
     )
