@@ -211,3 +211,16 @@ def test_new_opportunities_are_broadcast_once_after_commit(
         again = pool_scan_run(chain_id=56, config=config, client=client)
     assert again.to_block == report.to_block and again.extra["opportunities"] == 0
     assert len(sent) == len(stored)
+
+
+def test_management_command_catches_up_once(net: Any, settings: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.CHAIN_REGISTRY_FILES = [str(net.manifest_path)]
+    net.simulate(3, seed=27, **SIM)
+    out = StringIO()
+    call_command("scan_pools", "--chain", "56", "--once", "--catch-up", "--max-blocks", "50", stdout=out)
+    assert "chain 56: blocks" in out.getvalue() and "lag 0" in out.getvalue()
+    assert ScanCursor.objects.get(chain_id=56, kind="pools").block_number == net.block_number()
