@@ -30,6 +30,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from chains.events import SYNC_TOPIC, decode_sync
 from chains.models import Pool as PoolModel
@@ -650,15 +651,35 @@ def pool_reserves_persist(*, chain_id: int, blocks: Sequence[BlockSyncs]) -> int
             final[sync.pool.lower()] = (sync.reserve0, sync.reserve1, block.number)
     if not final:
         return 0
-    rows = []
     # Addresses are stored checksummed; compare case-insensitively through a lower-cased lookup.
     known = _pool_ids(chain_id=chain_id)
-    for address, (reserve0, reserve1, number) in final.items():
-        pk = known.get(address)
-        if pk is not None:
-            rows.append(PoolModel(pk=pk, reserve0=reserve0, reserve1=reserve1, last_block=number))
-    PoolModel.objects.bulk_update(rows, ["reserve0", "reserve1", "last_block"], batch_size=500)
+    rows = [(known[a], r0, r1, number) for a, (r0, r1, number) in final.items() if a in known]
+    _pool_reserves_write(rows)
     return len(rows)
+
+
+def _pool_reserves_write(rows: Sequence[tuple[int, int, int, int | None]]) -> None:
+    """UPDATE (id, reserve0, reserve1, last_block) rows with one executemany.
+
+    ``bulk_update`` builds a CASE expression through the ORM: ~1.5 ms of CPU per
+    row, 300 ms for a 200-pool block. A prepared UPDATE per row costs ~20 µs.
+    """
+    if not rows:
+        return
+    meta = PoolModel._meta
+    quote = connection.ops.quote_name
+    reserve = meta.get_field("reserve0")
+    columns = [quote(meta.get_field(name).column) for name in ("reserve0", "reserve1", "last_block")]
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {columns[0]} = %s, {columns[1]} = %s, {columns[2]} = %s "
+        f"WHERE {quote(meta.pk.column)} = %s"
+    )
+    params = [
+        (reserve.get_db_prep_value(r0, connection), reserve.get_db_prep_value(r1, connection), block, pk)
+        for pk, r0, r1, block in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _pool_ids(*, chain_id: int) -> dict[str, int]:
@@ -683,8 +704,8 @@ def pool_reserves_restore(*, chain_id: int, at_block: int, client: Any) -> int:
             continue
         reserve0 = int.from_bytes(result.data[0:32], "big")
         reserve1 = int.from_bytes(result.data[32:64], "big")
-        rows.append(PoolModel(pk=pk, reserve0=reserve0, reserve1=reserve1, last_block=at_block))
-    PoolModel.objects.bulk_update(rows, ["reserve0", "reserve1", "last_block"], batch_size=500)
+        rows.append((pk, reserve0, reserve1, at_block))
+    _pool_reserves_write(rows)
     return len(rows)
 
 
