@@ -40,7 +40,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
 from chains.config import ChainConfig
-from chains.events import SWAP_TOPIC, EventDecodeError, decode_swap
+from chains.events import SWAP_TOPIC
 from chains.models import Dex, Pool, Token
 from chains.pricing import PoolReserves, PriceBook
 from chains.rpc import (
@@ -261,22 +261,23 @@ class ArbitrageMonitor:
                 pool = tokens.get(log.address)
                 if pool is None:
                     continue  # not a V2 pair (or unresolvable): its legs cannot be chained
-                try:
-                    swap = decode_swap(log)
-                except EventDecodeError:
-                    continue
+                data = log.data
+                if len(log.topics) != 3 or len(data) < 128:
+                    continue  # not a V2 Swap(address indexed, 4 × uint256, address indexed)
+                # The four amounts only; sender/to stay raw topics (checksumming them costs a keccak each).
+                a0_in, a1_in, a0_out, a1_out = (int.from_bytes(data[i : i + 32], "big") for i in range(0, 128, 32))
                 legs.append(
                     SwapLeg(
                         log.log_index,
                         log.address,
                         pool.token0,
                         pool.token1,
-                        swap.amount0_in,
-                        swap.amount1_in,
-                        swap.amount0_out,
-                        swap.amount1_out,
-                        swap.sender,
-                        swap.to,
+                        a0_in,
+                        a1_in,
+                        a0_out,
+                        a1_out,
+                        log.topics[1],
+                        log.topics[2],
                     )
                 )
             arbitrages = [a for a in detect_arbitrages(legs, tolerance=self.tolerance) if arbitrage_is_profitable(a)]
@@ -410,9 +411,8 @@ class ArbitrageMonitor:
             (results,) = abi_decode(["(bool,bytes)[]"], bytes.fromhex(reply[2:]))
             reserves: dict[str, tuple[int, int]] = {}
             for pool, (ok, raw) in zip(pools, results, strict=True):
-                if ok and len(raw) >= 96:
-                    r0, r1, _ = abi_decode(["uint112", "uint112", "uint32"], bytes(raw[:96]))
-                    reserves[pool] = (int(r0), int(r1))
+                if ok and len(raw) >= 64:
+                    reserves[pool] = (int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"))
             self._reserves_at.put((block, tuple(pools)), reserves)
             out[block] = reserves
         return out
