@@ -206,7 +206,6 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
         SyncUpdate,
         market_at,
         market_forget,
-        market_load,
         market_scan_blocks,
     )
 
@@ -218,7 +217,9 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
     base_fee = 1_000_000_000
     lines = []
     started = time.perf_counter()
-    memory = market_load(config=MarketConfig.from_chain_config(config), block_number=0)
+    market_forget()
+    # The processor's own cached market: the evaluate phase advances it, the process phase continues with it.
+    memory = market_at(config=MarketConfig.from_chain_config(config), block_number=0)
     load_ms = (time.perf_counter() - started) * 1000
     number = 0
     for changed_count in changed_counts:
@@ -235,12 +236,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
             walls.append(wall)
             cpus.append(cpu)
             found.append(len(drafts))
-        # 2. process: decode + evaluate + DB writes, through the processor. The database first catches up
-        # with the synthetic reserves; the processor's market is then loaded from it once (untimed: a
-        # worker does that once per process), and follows the blocks.
-        _persist_all(market.reserves)
-        market_forget()
-        market_at(config=MarketConfig.from_chain_config(config), block_number=number)
+        # 2. process: decode + evaluate + DB writes, through the processor (same in-memory market).
         scanner = PoolScanner(56, config=config, client=object(), policy=policy)
         process_walls, process_cpus = [], []
         for _ in range(blocks):
@@ -273,22 +269,26 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
     return lines
 
 
-def _persist_all(reserves: dict[str, tuple[int, int]]) -> None:
-    from chains.models import Pool
-
-    by_address = {p.address: p for p in Pool.objects.filter(chain_id=56)}
-    rows = []
-    for address, (r0, r1) in reserves.items():
-        row = by_address[address]
-        row.reserve0, row.reserve1 = r0, r1
-        rows.append(row)
-    Pool.objects.bulk_update(rows, ["reserve0", "reserve1"], batch_size=2000)
-
-
 # --------------------------------------------------------------------------- RPC calls per block (devnet)
 
 
 def rpc_per_block(blocks: int) -> list[str]:
+    from django.conf import settings
+
+    from arbmonitor.embedded_redis import EmbeddedRedis
+
+    embedded = None
+    if not os.environ.get("REDIS_URL"):  # the scan lock needs a Redis
+        embedded = EmbeddedRedis().start()
+        settings.REDIS_URL = embedded.url
+    try:
+        return _rpc_per_block(blocks)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _rpc_per_block(blocks: int) -> list[str]:
     from django.db import connection
 
     from chains.config import chain_config_parse
@@ -302,10 +302,11 @@ def rpc_per_block(blocks: int) -> list[str]:
     with tempfile.TemporaryDirectory() as workdir, devnet_session(56, Path(workdir)) as net:
         config = chain_config_parse(dict(net.manifest), source=str(net.manifest_path), environ={})
         client = ChainClient.from_config(config)
-        from chains.models import Chain
+        from chains.models import Chain, Dex, Pool, ScannedBlock, Token
 
-        Chain.objects.filter(chain_id=56).delete()  # the synthetic rows: the devnet's registry replaces them
-        ScanCursor.objects.all().delete()
+        # The synthetic rows go; the devnet's registry entry replaces them.
+        for model in (Opportunity, Pool, Token, Dex, ScanCursor, ScannedBlock, Chain):
+            model.objects.all().delete()
         market_forget()
         while True:  # catch up with the deployment
             report = pool_scan_run(chain_id=56, config=config, client=client)
@@ -342,6 +343,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--devnet", action="store_true", help="also count RPC requests per block on an anvil devnet")
     parser.add_argument("--quick", action="store_true", help="10,000 pools × 200 changed only")
+    parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic markets (with --devnet)")
     args = parser.parse_args()
     _db_setup()
     print(
@@ -349,7 +351,9 @@ def main() -> None:
         "process median ms | process p95 ms | process CPU ms | opportunities/block | market load |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    if args.quick:
+    if args.no_synthetic:
+        pass
+    elif args.quick:
         run_cell(10_000, 400, [200], args.blocks, args.seed)
     else:
         for pool_count, token_count in ((1_000, 300), (10_000, 400), (50_000, 800)):

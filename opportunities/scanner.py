@@ -588,6 +588,8 @@ class PoolScanner:
         blocks = blocks_from_logs(batch.headers, batch.logs)
         market_config = MarketConfig.from_chain_config(batch.chain)
         try:
+            if pool_reserves_initialize(chain_id=self.chain_id, at_block=batch.from_block - 1, client=self.client):
+                market_forget(self.chain_id)  # it may hold those pools as empty
             market = market_at(config=market_config, block_number=batch.from_block - 1)
             drafts = market_scan_blocks(market, blocks, policy=self.policy)
             pool_reserves_persist(chain_id=self.chain_id, blocks=blocks)
@@ -691,21 +693,36 @@ def _pool_ids(*, chain_id: int) -> dict[str, int]:
 
 def pool_reserves_restore(*, chain_id: int, at_block: int, client: Any) -> int:
     """Re-read, at ``at_block``, the reserves of pools last synced after it (a reorg orphaned them)."""
+    pools = list(PoolModel.objects.filter(chain_id=chain_id, last_block__gt=at_block).values_list("pk", "address"))
+    return _pool_reserves_read_at(chain_id=chain_id, pools=pools, at_block=at_block, client=client)
+
+
+def pool_reserves_initialize(*, chain_id: int, at_block: int, client: Any) -> int:
+    """Read, at ``at_block``, the reserves of pools never read or synced (new in the registry or discovered).
+
+    Without it a pool would count as empty until its first Sync in a scanned
+    block. One Multicall3 round trip per 500 new pools; nothing when none is new.
+    """
+    pools = list(PoolModel.objects.filter(chain_id=chain_id, last_block__isnull=True).values_list("pk", "address"))
+    return _pool_reserves_read_at(chain_id=chain_id, pools=pools, at_block=at_block, client=client)
+
+
+def _pool_reserves_read_at(*, chain_id: int, pools: list[tuple[int, str]], at_block: int, client: Any) -> int:
+    """getReserves of ``pools`` at ``at_block`` into the database; a pool without code then (not deployed
+    yet) or whose call reverts counts as empty, until a Sync says otherwise."""
     from chains.rpc import Call
 
-    pools = list(PoolModel.objects.filter(chain_id=chain_id, last_block__gt=at_block).values_list("pk", "address"))
     if not pools:
         return 0
     results = client.multicall([Call(address, _GET_RESERVES) for _, address in pools], block=at_block)
     rows = []
     for (pk, address), result in zip(pools, results, strict=True):
-        if not result.ok or len(result.data) < 64:
-            logger.warning("chain %s: getReserves of %s at block %d failed", chain_id, address, at_block)
-            continue
-        reserve0 = int.from_bytes(result.data[0:32], "big")
-        reserve1 = int.from_bytes(result.data[32:64], "big")
-        rows.append((pk, reserve0, reserve1, at_block))
-    _pool_reserves_write(rows)
+        if result.ok and len(result.data) >= 64:
+            rows.append((pk, int.from_bytes(result.data[0:32], "big"), int.from_bytes(result.data[32:64], "big")))
+        else:
+            logger.info("chain %s: no reserves for %s at block %d (not deployed yet?)", chain_id, address, at_block)
+            rows.append((pk, 0, 0))
+    _pool_reserves_write([(pk, r0, r1, at_block) for pk, r0, r1 in rows])
     return len(rows)
 
 

@@ -224,3 +224,17 @@ def test_management_command_catches_up_once(net: Any, settings: Any) -> None:
     call_command("scan_pools", "--chain", "56", "--once", "--catch-up", "--max-blocks", "50", stdout=out)
     assert "chain 56: blocks" in out.getvalue() and "lag 0" in out.getvalue()
     assert ScanCursor.objects.get(chain_id=56, kind="pools").block_number == net.block_number()
+
+
+def test_a_scan_starting_mid_chain_reads_the_reserves_it_has_not_seen(
+    net: Any, config: ChainConfig, client: ChainClient
+) -> None:
+    net.simulate(6, seed=28, **SIM)
+    start = net.block_number() - 2
+    late = config_for(net, scan_start_block=start)
+    scan_to_head(late, client)  # the pools' reserves at start - 1 come from one Multicall3 read
+    assert_reserves_are_the_chains(net, client, 56)
+    late_rows = opportunity_rows(56)
+    assert late_rows and {row[1] for row in late_rows} <= {start, start + 1, start + 2}
+    reference = {row for row in rescan_from_scratch(config, client) if row[1] >= start}
+    assert late_rows == reference
