@@ -42,6 +42,8 @@ from opportunities.services import OpportunityDraft, opportunity_delete_from_blo
 logger = logging.getLogger(__name__)
 
 _WEI_PER_NATIVE = Decimal(10**18)
+# Beyond this a profit is a pricing artefact (and would overflow profit_usd / profit_native columns).
+IMPLAUSIBLE_PROFIT_USD = Decimal(10**15)
 
 
 # --------------------------------------------------------------------------- settings
@@ -257,6 +259,11 @@ class ChainMarket:
             if best_net is None or best_net[0] < policy.min_profit_usd:
                 continue
             profit_usd, profit_native, gas_usd, _ = best_net
+            if profit_usd >= IMPLAUSIBLE_PROFIT_USD or abs(profit_native) >= IMPLAUSIBLE_PROFIT_USD:
+                # A dust pool pricing a token absurdly; storing it would overflow the columns and wedge the chain.
+                logger.warning("chain %s block %d: pool %s profit $%s is implausible; skipped",
+                               self.config.chain_id, block_number, address, profit_usd)  # fmt: skip
+                continue
             pool = self.graph.pool(address)
             row = self.rows[address]
             drafts.append(

@@ -244,3 +244,13 @@ def test_blocks_are_evaluated_one_by_one_with_their_own_reserves() -> None:
     assert market.block_number == 104
     with pytest.raises(ValueError, match="does not follow"):
         market_scan_blocks(market, [BlockSyncs(106, "0x106", 0, ())], policy=ScanPolicy(Decimal(1)))
+
+
+def test_absurd_profits_from_dust_pricing_are_skipped_not_stored() -> None:
+    pools = [pool_row(1, W, U, 1_000, 300_000), pool_row(2, A, U, 10, 10**22), pool_row(3, A, U, 20, 10**22)]
+    market = ChainMarket(config=CONFIG, tokens=token_rows(), pools=pools, block_number=0)
+    assert market.graph.scan([pools[2].address.lower()], token_value={U: 1.0})  # a "profitable" cycle exists
+    drafts = market.evaluate(
+        [pools[2].address], block_number=1, block_hash="0x1", base_fee_wei=0, policy=ScanPolicy(Decimal(1))
+    )
+    assert drafts == []
