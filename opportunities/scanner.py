@@ -27,10 +27,11 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Field
 
 from chains.events import SYNC_TOPIC, decode_sync
 from chains.models import Pool as PoolModel
@@ -677,13 +678,14 @@ def _pool_reserves_write(rows: Sequence[tuple[int, int, int, int | None]]) -> No
         return
     meta = PoolModel._meta
     quote = connection.ops.quote_name
-    reserve = meta.get_field("reserve0")
-    columns = [quote(meta.get_field(name).column) for name in ("reserve0", "reserve1", "last_block")]
+    fields = [cast(Field, meta.get_field(name)) for name in ("reserve0", "reserve1", "last_block", "id")]
+    reserve = fields[0]
+    columns = [quote(field.column or field.name) for field in fields]
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {columns[0]} = %s, {columns[1]} = %s, {columns[2]} = %s "
-        f"WHERE {quote(meta.pk.column)} = %s"
+        f"WHERE {columns[3]} = %s"
     )
-    params = [
+    params: list[Any] = [
         (reserve.get_db_prep_value(r0, connection), reserve.get_db_prep_value(r1, connection), block, pk)
         for pk, r0, r1, block in rows
     ]
