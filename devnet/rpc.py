@@ -184,7 +184,14 @@ class Chain:
         return self.rpc("eth_sendTransaction", [self.tx(sender, to, data, **kw)])
 
     def send_many(self, txs: list[dict[str, Any]]) -> list[str]:
-        return self.batch([("eth_sendTransaction", [t]) for t in txs])
+        """Send in order, one request each.
+
+        Not one JSON-RPC batch: anvil serves a batch's requests concurrently, so a
+        sender's transactions can arrive out of nonce order, and now and then one
+        with exactly the next nonce stays in anvil's queued pool for good (seen as
+        "deployment transaction … failed: None" about one session in six).
+        """
+        return [self.rpc("eth_sendTransaction", [t]) for t in txs]
 
     def call(self, to: str, data: str, block: str = "latest") -> bytes:
         return bytes.fromhex(self.rpc("eth_call", [{"to": to, "data": data}, block])[2:])

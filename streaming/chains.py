@@ -19,7 +19,10 @@ def _load() -> frozenset[int]:
 async def configured_chain_ids() -> frozenset[int]:
     global _cache
     now = time.monotonic()
-    if _cache is None or now - _cache[0] > CACHE_SECONDS:
+    # An empty set is never trusted: at start-up the web process can come up before
+    # the worker has loaded the registry, and caching "no chains" would refuse
+    # every chain_id filter for the next CACHE_SECONDS.
+    if _cache is None or not _cache[1] or now - _cache[0] > CACHE_SECONDS:
         _cache = (now, await database_sync_to_async(_load)())
     return _cache[1]
 
