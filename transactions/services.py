@@ -136,7 +136,8 @@ def transaction_price(
 
 
 def _broadcast_after_commit(tx: ArbitrageTransaction) -> None:
-    # Serialized now (the row as committed), sent only once the commit succeeded.
+    # Serialized as stored (re-read: SQLite rounds decimals), sent only once the commit succeeded.
+    tx.refresh_from_db()
     data = transaction_data(tx)
     transaction.on_commit(lambda: broadcast_transaction(data))
 
@@ -230,9 +231,12 @@ def transactions_record_many(*, chain_id: int, items: Sequence[TxToRecord], broa
         chain_id=chain_id,
         captures=[(tx.pools_involved, tx.block_number, tx.from_address, tx.tx_hash) for tx in created],
     )
-    if broadcast:
-        for tx in created:
-            _broadcast_after_commit(tx)
+    if broadcast and created:
+        # Serialize the rows as stored (one query): SQLite keeps decimals as REAL, and a
+        # notification must say exactly what a later read of the row says.
+        stored = ArbitrageTransaction.objects.filter(pk__in=[tx.pk for tx in created]).order_by("pk")
+        payloads = [transaction_data(tx) for tx in stored]
+        transaction.on_commit(lambda: [broadcast_transaction(data) for data in payloads])
     return len(created)
 
 
