@@ -1,0 +1,264 @@
+"""The whole path, as real processes: devnet → Celery scans → database → Redis → WebSocket client.
+
+Starts `python -m arbmonitor.run` (the command behind `make run`) on free ports with
+its own var/ directory and database, connects a real WebSocket client, subscribes with
+filters, and checks that opportunity and transaction notifications arrive, match the
+filters and equal the stored rows, and that the admin lists them. The latency from a
+block's timestamp to the client's receipt is printed (figures live in bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import psutil
+import pytest
+import requests
+import websockets
+
+from arbmonitor.embedded_redis import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 180.0
+DATA_TIMEOUT = 150.0
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    web: str
+    ws: str
+    var_dir: Path
+    log_path: Path
+    children: list[psutil.Process] = field(default_factory=list)
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def manage(self, code: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+
+def _database_url(tmp_path: Path) -> tuple[str, str | None]:
+    """SQLite in the test's folder, or a fresh database on the PostgreSQL server the suite uses."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return f"sqlite:///{tmp_path / 'e2e.sqlite3'}", None
+    import psycopg
+
+    name = f"arbmonitor_e2e_{os.getpid()}"
+    admin = urlparse(url)._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlparse(url)._replace(path=f"/{name}").geturl(), name
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+
+    admin = urlparse(os.environ["DATABASE_URL"])._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    var_dir = tmp_path / "var"
+    database_url, pg_name = _database_url(tmp_path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_SETTINGS"))}
+    env.update(
+        ARBMONITOR_VAR_DIR=str(var_dir),
+        DATABASE_URL=database_url,
+        DEBUG="1",
+        WS_HEARTBEAT_SECONDS="5",
+        # Plenty of small opportunities and arbitrages within a minute.
+        OPPORTUNITY_MIN_PROFIT_USD="0.01",
+        DEVNET_ARGS="--seed 11",
+    )
+    env.pop("SECRET_KEY", None)
+    if os.environ.get("ARBMONITOR_EMBEDDED_REDIS"):
+        env.pop("REDIS_URL", None)  # the launcher starts its own embedded Redis
+    else:
+        env["REDIS_URL"] = re.sub(r"/\d*$", "/9", env["REDIS_URL"])  # its own database on the shared server
+    log_path = tmp_path / "run.out"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "arbmonitor.run", "--port", str(port), "--devnet-ports", "0,0"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Stack(process, env, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/v1/stream", var_dir, log_path)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            assert process.poll() is None, f"make run exited early:\n{running.log_tail()}"
+            try:
+                log_text = log_path.read_text(errors="replace")
+                ready = "chain 56 (" in log_text and "chain 137 (" in log_text  # the worker loaded the registry
+                if ready and requests.get(running.web + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, f"the stack did not come up:\n{running.log_tail()}"
+            time.sleep(1)
+        running.children = psutil.Process(process.pid).children(recursive=True)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # what Ctrl-C does
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if pg_name:
+            _drop_database(pg_name)
+
+
+async def _collect(ws_url: str, until: float) -> dict[str, Any]:
+    """Subscribe with filters and gather notifications until both kinds arrived (or time is up)."""
+    got: dict[str, Any] = {"opportunity": [], "transaction": [], "heartbeat": 0, "subscribed": []}
+    async with websockets.connect(ws_url) as ws:
+        welcome = json.loads(await ws.recv())
+        assert welcome["type"] == "connected" and welcome["connection_id"]
+        subscriptions = [
+            {"type": "subscribe", "channel": "opportunities", "filters": {"chain_id": 56, "min_profit": 0.05}},
+            {"type": "subscribe", "channel": "transactions", "filters": {"min_swaps": 3}},
+            {"type": "subscribe", "channel": "transactions", "filters": {"chain_id": 137}},
+        ]
+        for message in subscriptions:
+            await ws.send(json.dumps(message))
+        while time.monotonic() < until:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=max(until - time.monotonic(), 0.1))
+            except TimeoutError:
+                break
+            received_at = datetime.now(UTC)
+            message = json.loads(raw)
+            kind = message["type"]
+            if kind in ("opportunity", "transaction"):
+                got[kind].append((message, received_at))
+            elif kind == "heartbeat":
+                got["heartbeat"] += 1
+            elif kind == "subscribed":
+                got["subscribed"].append(message)
+            elif kind == "error":
+                raise AssertionError(f"server error: {message}")
+            if len(got["opportunity"]) >= 3 and len(got["transaction"]) >= 3:
+                break
+    return got
+
+
+def _stored(stack: Stack, kind: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+    if kind == "opportunity":
+        code = (
+            "import json; from opportunities.models import Opportunity as M; "
+            "from opportunities.serializers import opportunity_data as s; "
+        )
+    else:
+        code = (
+            "import json; from transactions.models import ArbitrageTransaction as M; "
+            "from transactions.serializers import transaction_data as s; "
+        )
+    code += f"print(json.dumps({{o.pk: s(o) for o in M.objects.filter(pk__in={ids!r})}}))"
+    return {int(k): v for k, v in json.loads(stack.manage(code).strip().splitlines()[-1]).items()}
+
+
+def test_blocks_reach_a_websocket_client_and_the_admin(stack: Stack) -> None:
+    got = asyncio.run(_collect(stack.ws, time.monotonic() + DATA_TIMEOUT))
+    assert len(got["subscribed"]) == 3
+    opportunities = [m for m, _ in got["opportunity"]]
+    transactions = [m for m, _ in got["transaction"]]
+    assert opportunities, f"no opportunity notification:\n{stack.log_tail()}"
+    assert transactions, f"no transaction notification:\n{stack.log_tail()}"
+
+    # Every notification matches at least one of the subscriptions' filters.
+    for message in opportunities:
+        assert message["data"]["chain_id"] == 56 and message["data"]["profit_usd"] >= 0.05
+    for message in transactions:
+        data = message["data"]
+        assert data["swap_count"] >= 3 or data["chain_id"] == 137
+    # …and is never delivered twice.
+    assert len({m["data"]["id"] for m in opportunities}) == len(opportunities)
+    assert len({m["data"]["id"] for m in transactions}) == len(transactions)
+
+    # The notification's data is exactly the stored row — except that a bot may have
+    # captured the opportunity since (capture linking runs a block or more later).
+    capture_fields = ("captured", "captured_by", "capture_tx_hash")
+    for kind, messages in (("opportunity", opportunities), ("transaction", transactions)):
+        stored = _stored(stack, kind, [m["data"]["id"] for m in messages])
+        for message in messages:
+            row = dict(stored[message["data"]["id"]])
+            if kind == "opportunity" and row["captured"]:
+                assert row["captured_by"] and row["capture_tx_hash"]
+                row.update({field: message["data"][field] for field in capture_fields})
+            assert message["data"] == row
+
+    # Latency from the block's timestamp to the client's receipt (transactions carry it).
+    latencies = sorted(
+        (received - datetime.fromisoformat(m["data"]["block_timestamp"])).total_seconds()
+        for m, received in got["transaction"]
+    )
+    print(f"\nblock timestamp -> client receipt: min {latencies[0]:.3f}s, max {latencies[-1]:.3f}s, n={len(latencies)}")
+
+    # The admin lists them.
+    password = (stack.var_dir / "demo-admin-password").read_text().strip()
+    session = requests.Session()
+    login_page = session.get(stack.web + "/admin/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)
+    assert token, "no CSRF token on the login page"
+    session.post(
+        stack.web + "/admin/login/?next=/admin/",
+        data={"username": "admin", "password": password, "csrfmiddlewaretoken": token.group(1)},
+        headers={"Referer": stack.web + "/admin/login/"},
+        timeout=10,
+    )
+    tx_page = session.get(stack.web + "/admin/transactions/arbitragetransaction/", timeout=30)
+    assert tx_page.status_code == 200
+    assert transactions[0]["data"]["tx_hash"][:10] in tx_page.text
+    opp_page = session.get(stack.web + "/admin/opportunities/opportunity/", timeout=30)
+    assert opp_page.status_code == 200
+    assert opportunities[0]["data"]["pool_name"] in opp_page.text
+
+
+def test_ctrl_c_stops_every_process(stack: Stack) -> None:
+    children = stack.children
+    assert len(children) >= 4  # devnet (+ anvils), web, worker (+ pool), beat
+    stack.process.send_signal(signal.SIGINT)
+    stack.process.wait(timeout=60)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"left running: {[p.info if hasattr(p, 'info') else p for p in alive]}"
