@@ -24,16 +24,18 @@ CHAIN_SCAN_TASKS: list[tuple[str, str]] = [
 ]
 
 
-def beat_schedule_for(chains: list[Any]) -> dict[str, dict[str, Any]]:
-    """One entry per (enabled chain, scan task), firing every block interval.
+def beat_schedule_for(chains: list[Any], *, interval_seconds: float | None = None) -> dict[str, dict[str, Any]]:
+    """One entry per (enabled chain, scan task), firing every block interval (or ``interval_seconds``).
 
-    ``chains`` are registry entries with ``chain_id`` and ``block_time``. The
-    task's expiry equals its interval: a run that could not start before the
-    next one is due is dropped rather than piling up behind a slow worker.
+    ``chains`` are registry entries with ``chain_id`` and ``block_time``.
+    ``interval_seconds`` (SCAN_BEAT_INTERVAL_SECONDS; 0 or None = the chain's
+    block time) slows beat down when the head watcher triggers the scans and
+    beat is only the safety net. The task expires after two intervals: a run
+    that could not start by then is dropped rather than piling up behind a slow worker.
     """
     schedule: dict[str, dict[str, Any]] = {}
     for chain in chains:
-        interval = max(float(chain.block_time), 0.2)
+        interval = max(float(interval_seconds or chain.block_time), 0.2)
         for task, prefix in CHAIN_SCAN_TASKS:
             schedule[f"{prefix}-{chain.chain_id}"] = {
                 "task": task,
@@ -53,4 +55,8 @@ def _install_beat_schedule(sender: Celery, **_: Any) -> None:
     except Exception as exc:  # a beat without chains is useless, but a worker is fine
         logger.warning("no chain registry loaded, beat schedule is empty: %s", exc)
         return
-    sender.conf.beat_schedule = beat_schedule_for(chains)
+    from django.conf import settings
+
+    sender.conf.beat_schedule = beat_schedule_for(
+        chains, interval_seconds=float(getattr(settings, "SCAN_BEAT_INTERVAL_SECONDS", 0.0))
+    )

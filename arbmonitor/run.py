@@ -3,7 +3,8 @@
 Starts (or reuses) what the processes need — the var/ directory, the database
 schema, static files, a demo admin login, the embedded Redis unless REDIS_URL
 is set — then runs the devnet with its market simulator, the web server, a
-Celery worker and Celery beat under honcho. Every line of output is prefixed
+Celery worker, Celery beat and the head watcher (``watch_heads``; off with
+HEADWATCH_ENABLED=0) under honcho. Every line of output is prefixed
 with its process name and also appended to var/log/run.log. Ctrl-C (or any
 child exiting) stops every child.
 """
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from honcho.printer import Printer
 
     from arbmonitor.embedded_redis import EmbeddedRedis
+    from arbmonitor.env import env_bool
 
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
@@ -139,6 +141,15 @@ def main(argv: list[str] | None = None) -> int:
             env=env,
             cwd=str(BASE_DIR),
         )
+
+        if env_bool("HEADWATCH_ENABLED", True, environ=env):
+            # Triggers both scans the moment a block is seen; beat (above) stays the safety net.
+            manager.add_process(
+                "heads",
+                f"{wait} && exec {shlex.quote(PYTHON)} manage.py watch_heads",
+                env=env,
+                cwd=str(BASE_DIR),
+            )
 
         base = f"http://{args.host}:{args.port}"
         ws = f"ws://{args.host}:{args.port}/ws/v1/stream"

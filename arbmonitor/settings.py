@@ -146,6 +146,18 @@ RPC_MULTICALL_CHUNK = env_int("RPC_MULTICALL_CHUNK", 500, minimum=1)
 # when its registry entry has neither scan_start_block nor deployed_at_block.
 SCAN_LOCK_TIMEOUT_SECONDS = env_float("SCAN_LOCK_TIMEOUT_SECONDS", 300.0, minimum=1)
 SCAN_START_LOOKBACK_BLOCKS = env_int("SCAN_START_LOOKBACK_BLOCKS", 20, minimum=0)
+# Celery beat's interval for both scans of every chain; 0 = each chain's block time. With the
+# head watcher running (docs/latency.md) beat is only the safety net and can be slower (e.g. 10).
+SCAN_BEAT_INTERVAL_SECONDS = env_float("SCAN_BEAT_INTERVAL_SECONDS", 0.0, minimum=0)
+# Head watcher (chains/headwatch.py, `manage.py watch_heads`): triggers both scans per new block.
+# HEADWATCH_ENABLED is read by the launcher (arbmonitor/run.py); poll interval 0 = min(block_time/4, 0.25 s);
+# the follow-up re-triggers a scan whose cursor lags the seen head with its lock free, every RECHECK seconds.
+HEADWATCH_ENABLED = env_bool("HEADWATCH_ENABLED", True)
+HEADWATCH_POLL_INTERVAL_SECONDS = env_float("HEADWATCH_POLL_INTERVAL_SECONDS", 0.0, minimum=0)
+HEADWATCH_RECHECK_SECONDS = env_float("HEADWATCH_RECHECK_SECONDS", 0.1, minimum=0.01)
+HEADWATCH_RECONNECT_MAX_SECONDS = env_float("HEADWATCH_RECONNECT_MAX_SECONDS", 30.0, minimum=0.1)
+HEADWATCH_HEALTH_FILE = env_str("HEADWATCH_HEALTH_FILE", str(VAR_DIR / "headwatch.alive"))
+HEADWATCH_STALE_SECONDS = env_float("HEADWATCH_STALE_SECONDS", 60.0, minimum=1)
 # Pool discovery (chains/pools.py): tokens a tracked pool may hold (empty: the
 # registry's tokens; "*": any), and the factory size up to which allPairs is
 # enumerated (bigger factories are asked getPair for each allowed token pair).
