@@ -65,27 +65,36 @@ def generate(net: Any, blocks: int, swaps_per_block: int, seed: int) -> list[dic
 
     The extra trades go out in one JSON-RPC batch per block; a quarter are
     two-hop routes (two Swaps in one transaction, like aggregator trades),
-    the rest single swaps. Each sender bids less on each later transaction
-    of a block, so anvil (``--order fees``) drops none of them.
+    the rest single swaps. anvil (``--order fees``) drops, rather than defers,
+    a transaction whose sender's earlier nonce bids less, so every extra
+    trade bids below whatever its sender already sent in the block (the
+    simulator's own noise and decoys come from the same traders; it keeps
+    the per-sender bids in ``_block_bids``). The number of extra swaps is
+    steered by the Swap logs actually mined so far, so the range averages
+    the density it claims.
     """
     import random
 
     from devnet.rpc import abi
-    from devnet.simulator import DEADLINE, read_truth
+    from devnet.simulator import DEADLINE, SWAP_TOPIC, read_truth
 
     rng = random.Random(seed)
+    mined_swaps = 0
     with net.simulator(seed, noise_per_block=2.0) as sim:
         routes = sim._paths(2, closed=False)
         pools = list(sim.pools.values())
         traders = sim.traders
         for i in range(blocks):
             sim.step()
-            extra = max(swaps_per_block - 6, 0)
+            # What the simulator adds per block is known only after mining: aim at the running shortfall.
+            sim_swaps = 2 * len(sim.pending) + 2  # arbitrages/decoys (~2 swaps each) + noise, a first guess
+            extra = max(swaps_per_block * (i + 1) - mined_swaps - sim_swaps, 0)
             txs, swaps = [], 0
             while swaps < extra:
                 trader = traders[len(txs) % len(traders)]
-                price = sim.gas_price * 2 - len(txs)  # lower than this sender's previous tx in the block
-                if rng.random() < 0.25 and routes:
+                price = min(sim._block_bids.get(trader, sim.gas_price * 2), sim.gas_price * 2) - 1
+                sim._block_bids[trader] = price
+                if rng.random() < 0.25 and routes and extra - swaps >= 2:
                     dex, path = rng.choice(routes)
                     swaps += 2
                 else:
@@ -99,23 +108,27 @@ def generate(net: Any, blocks: int, swaps_per_block: int, seed: int) -> list[dic
             if txs:
                 sim.chain.send_many(txs)
             sim.chain.mine()
+            number = hex(net.block_number())
+            mined_swaps += len(
+                sim.chain.rpc("eth_getLogs", [{"fromBlock": number, "toBlock": number, "topics": [SWAP_TOPIC]}])
+            )
             sim.resolve_pending()
-            sim.chain.reset_nonces()  # anvil --order fees drops some txs; see tests/transactions/devnet_helpers.py
+            sim.chain.reset_nonces()  # should a tx still be dropped, the next block starts from the node's nonces
             if (i + 1) % 50 == 0:
-                print(f"  generated {i + 1}/{blocks} blocks", flush=True)
+                print(f"  generated {i + 1}/{blocks} blocks, {mined_swaps / (i + 1):.1f} swaps/block", flush=True)
         sim.resolve_pending()
         sim.close()
         return read_truth(sim.truth_path)
 
 
-def backfill(config: Any, first: int, last: int, batch: int) -> dict[str, Any]:
+def backfill(config: Any, first: int, last: int, batch: int, measure_coinbase: bool | None = None) -> dict[str, Any]:
     from chains.rpc import ChainClient
     from chains.scanning import scan_range
     from opportunities.capture import opportunity_capture_sweep
     from transactions.monitor import ArbitrageMonitor
 
     client = ChainClient.from_config(config)
-    monitor = ArbitrageMonitor(config=config, client=client)
+    monitor = ArbitrageMonitor(config=config, client=client, measure_coinbase=measure_coinbase)
     logs = 0
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for start in range(first, last + 1, batch):
@@ -134,6 +147,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="Blocks per batch (default BACKFILL_BATCH_BLOCKS).")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile the backfill.")
+    parser.add_argument(
+        "--skip-tips", action="store_true", help="As `backfill --skip-tips`: no builder-tip measurement."
+    )
     args = parser.parse_args()
     densities = [int(x) for x in args.densities.split(",")]
     block_counts = [int(x) for x in args.blocks.split(",")]
@@ -166,7 +182,7 @@ def main() -> None:
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            result = backfill(config, first, last, batch)
+            result = backfill(config, first, last, batch, measure_coinbase=False if args.skip_tips else None)
             if args.profile:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(25)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
-from chains.rpc import LogRecord
+from chains.rpc import LogRecord, checksum_address
 
 
 def event_topic(signature: str) -> str:
@@ -79,11 +79,11 @@ def _words(data: bytes, count: int, what: str) -> list[int]:
 
 
 def _topic_address(topic: str) -> str:
-    return to_checksum_address("0x" + topic[-40:])
+    return checksum_address("0x" + topic[-40:].lower())
 
 
 def _word_address(word: int) -> str:
-    return to_checksum_address(word.to_bytes(32, "big")[-20:])
+    return checksum_address("0x" + word.to_bytes(32, "big")[-20:].hex())
 
 
 def _expect(log: LogRecord, topic: str, indexed: int, what: str) -> None:

@@ -13,7 +13,10 @@ with a batch of blocks, how to forget blocks that a reorg orphaned).
 4. a bounded batch: headers in one batched call, the processor's logs in one
    ranged call (eth_getLogs or eth_getBlockReceipts per chain configuration),
    checked to belong to the same fork as the headers;
-5. ``processor.process(batch)`` and the cursor/journal advance in ONE database
+5. ``processor.prepare(batch)`` if the processor has one, OUTSIDE any database
+   transaction: the processor's own network reads (receipts, prices) then
+   never hold the database write lock;
+6. ``processor.process(batch)`` and the cursor/journal advance in ONE database
    transaction, so a crash leaves either all of a batch or none of it.
 
 ``scan_range`` runs the same processing over an explicit range for backfills
@@ -90,6 +93,27 @@ class BlockProcessor(Protocol):
     def rollback(self, chain_id: int, from_block: int) -> None:
         """Delete (or mark) this kind's detections from blocks >= from_block; same transaction as the cursor move."""
         ...
+
+
+@runtime_checkable
+class PreparingBlockProcessor(BlockProcessor, Protocol):
+    """A ``BlockProcessor`` that also reads what it needs before the database transaction opens.
+
+    ``prepare`` is optional: ``scan_run`` and ``scan_range`` call it (when the
+    processor has it) with the same ``BlockBatch`` object they then pass to
+    ``process``, before opening the transaction. It should do the network
+    reads and keep the results for ``process``, which then only writes.
+    Anything it raises (``ReorgDuringFetch`` included) aborts the batch before
+    a single row is written.
+    """
+
+    def prepare(self, batch: BlockBatch) -> None: ...
+
+
+def _prepare(processor: BlockProcessor, batch: BlockBatch) -> None:
+    prepare = getattr(processor, "prepare", None)
+    if prepare is not None:
+        prepare(batch)
 
 
 @dataclass
@@ -434,6 +458,7 @@ def _commit(
 ) -> None:
     chain_id, kind = config.chain_id, processor.kind
     batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=True)
+    _prepare(processor, batch)
     with transaction.atomic():
         processor.process(batch)
         _journal_write(chain_id=chain_id, kind=kind, headers=headers)
@@ -486,8 +511,10 @@ def scan_range(
             except ReorgDuringFetch:
                 if attempt == 2:
                     raise
+        batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False)
+        _prepare(processor, batch)
         with transaction.atomic():
-            processor.process(BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False))
+            processor.process(batch)
         report.to_block = end
         report.blocks += len(headers)
         report.logs += len(logs)

@@ -35,9 +35,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import to_checksum_address
 
 from chains.config import ChainConfig
 from chains.events import SWAP_TOPIC
@@ -51,7 +49,9 @@ from chains.rpc import (
     MethodNotSupported,
     Receipt,
     ReorgDuringFetch,
+    aggregate3_decode,
     chain_client,
+    checksum_address,
 )
 from chains.scanning import BlockBatch, ScanReport, chain_config_get, scan_run
 from opportunities.capture import opportunity_capture_sweep
@@ -76,7 +76,7 @@ DECIMALS = bytes.fromhex("313ce567")
 
 
 def _word_address(data: bytes) -> str:
-    return to_checksum_address(data[12:32])
+    return checksum_address("0x" + data[12:32].hex())
 
 
 class MonitorClient(Protocol):
@@ -153,6 +153,7 @@ class ArbitrageMonitor:
         self.stats = MonitorStats()
         self._pools: dict[str, PoolTokens | None] = {}
         self._reserves_at: _Lru = _Lru(256)  # (block, pools) -> {pool: (r0, r1)}
+        self._prepared: tuple[BlockBatch, list[TxToRecord]] | None = None  # prepare() -> process() of one batch
         quotes = [*config.stable_tokens, *config.base_tokens]
         if config.wrapped_native:
             quotes.append(config.wrapped_native)
@@ -162,20 +163,33 @@ class ArbitrageMonitor:
     def topics(self) -> list[list[str]]:
         return [[SWAP_TOPIC]]
 
+    def prepare(self, batch: BlockBatch) -> None:
+        """Every read of the batch (detection, receipts, tips, prices), before the scanner's transaction opens.
+
+        ``process`` of the same batch then only writes, so the database write
+        lock is never held across RPC round trips.
+        """
+        self._prepared = (batch, self.collect(batch.logs, headers={h.number: h for h in batch.headers}))
+
     def process(self, batch: BlockBatch) -> int:
         """Handle one scanned range; returns the number of arbitrage transactions stored.
 
-        A backfill batch (``live=False``) is stored and linked but not broadcast:
-        subscribers want what happens now, not history.
+        Uses what ``prepare`` read for this very batch, or reads it now (a caller
+        that does not prepare). A backfill batch (``live=False``) is stored and
+        linked but not broadcast: subscribers want what happens now, not history.
         """
         self.stats.blocks += len(batch.headers)
-        return self.process_logs(
-            batch.logs, headers={h.number: h for h in batch.headers}, broadcast=self.broadcast and batch.live
-        )
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is batch:
+            items = prepared[1]
+        else:
+            items = self.collect(batch.logs, headers={h.number: h for h in batch.headers})
+        return self.record(items, broadcast=self.broadcast and batch.live)
 
     def rollback(self, chain_id: int, from_block: int) -> None:
         transactions_rollback(chain_id=chain_id, from_block=from_block)
         self._reserves_at.clear()
+        self._prepared = None
 
     # ------------------------------------------------------------------ the steps
     def process_logs(
@@ -186,14 +200,20 @@ class ArbitrageMonitor:
         broadcast: bool | None = None,
     ) -> int:
         """Detect, fetch, price and record; every read happens before the first write."""
+        return self.record(self.collect(logs, headers=headers), broadcast=broadcast)
+
+    def collect(
+        self, logs: Iterable[LogRecord], *, headers: Mapping[int, BlockHeader] | None = None
+    ) -> list[TxToRecord]:
+        """The read half: detected arbitrages not stored yet, with their receipt facts and prices."""
         candidates = self.detect(logs)
         if not candidates:
-            return 0
+            return []
         known = transactions_known(chain_id=self.chain_id, tx_hashes=[c.tx_hash for c in candidates])
         self.stats.already_stored += len(known)
         candidates = [c for c in candidates if c.tx_hash not in known]
         if not candidates:
-            return 0
+            return []
         receipts = self.client.get_receipts([c.tx_hash for c in candidates])
         landed: list[tuple[Candidate, Receipt]] = []
         for candidate in candidates:
@@ -205,7 +225,7 @@ class ArbitrageMonitor:
                 raise ReorgDuringFetch(f"{candidate.tx_hash}: receipt block {receipt.block_hash} != log block")
             landed.append((candidate, receipt))
         if not landed:
-            return 0
+            return []
         blocks = sorted({c.block_number for c, _ in landed})
         headers = dict(headers or {})
         missing = [n for n in blocks if n not in headers]
@@ -233,6 +253,12 @@ class ArbitrageMonitor:
                 coinbase_transfer_wei=tips.get(candidate.tx_hash),
             )
             items.append(TxToRecord(facts, candidate.arbitrages, prices[candidate.block_number]))
+        return items
+
+    def record(self, items: Sequence[TxToRecord], *, broadcast: bool | None = None) -> int:
+        """The write half: rows, cycles and capture links (idempotent); returns rows created."""
+        if not items:
+            return 0
         stored = transactions_record_many(
             chain_id=self.chain_id, items=items, broadcast=self.broadcast if broadcast is None else broadcast
         )
@@ -408,7 +434,7 @@ class ArbitrageMonitor:
                     }
                 out[block] = current
                 continue
-            (results,) = abi_decode(["(bool,bytes)[]"], bytes.fromhex(reply[2:]))
+            results = aggregate3_decode(bytes.fromhex(reply[2:]))
             reserves: dict[str, tuple[int, int]] = {}
             for pool, (ok, raw) in zip(pools, results, strict=True):
                 if ok and len(raw) >= 64:

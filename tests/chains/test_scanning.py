@@ -204,3 +204,74 @@ def test_rpc_requests_per_run_do_not_grow_with_blocks_or_pools(
             costs.append(report.rpc_requests)
     # head + (cursor header and new headers in one batch) + one ranged eth_getLogs
     assert costs == [3, 3, 3]
+
+
+@dataclass
+class Preparer(Recorder):
+    """A processor with the optional ``prepare`` hook: records the order and the transaction depth."""
+
+    calls: list[tuple[str, int, int]] = field(default_factory=list)  # (hook, id(batch), atomic depth)
+    fail_prepare: bool = False
+
+    def prepare(self, batch: BlockBatch) -> None:
+        from django.db import connection
+
+        self.calls.append(("prepare", id(batch), len(connection.atomic_blocks)))
+        if self.fail_prepare:
+            raise RuntimeError("prepare failed")
+
+    def process(self, batch: BlockBatch) -> None:
+        from django.db import connection
+
+        self.calls.append(("process", id(batch), len(connection.atomic_blocks)))
+        super().process(batch)
+
+
+def _prepared_before_processing(calls: list[tuple[str, int, int]]) -> None:
+    assert [c[0] for c in calls] == ["prepare", "process"] * (len(calls) // 2)
+    for (_, prepared, outside), (_, processed, inside) in zip(calls[::2], calls[1::2], strict=True):
+        assert prepared == processed  # the very batch object that process() gets
+        assert outside < inside  # prepare ran before the batch's transaction opened
+
+
+def test_scan_run_prepares_each_batch_outside_its_transaction(
+    net56: Any, config56: ChainConfig, client56: ChainClient
+) -> None:
+    rec = Preparer()
+    scan_run(56, rec, config=config56, client=client56, max_blocks=3)
+    scan_run(56, rec, config=config56, client=client56, max_blocks=3)
+    assert len(rec.calls) == 4
+    _prepared_before_processing(rec.calls)
+
+
+def test_scan_range_prepares_each_chunk_outside_its_transaction(
+    net56: Any, config56: ChainConfig, client56: ChainClient
+) -> None:
+    head = client56.block_number()
+    rec = Preparer()
+    scan_range(56, rec, from_block=head - 5, to_block=head, chunk_blocks=2, config=config56, client=client56)
+    assert rec.blocks == list(range(head - 5, head + 1))
+    assert len(rec.calls) == 6
+    _prepared_before_processing(rec.calls)
+
+
+def test_failed_prepare_writes_nothing(net56: Any, config56: ChainConfig, client56: ChainClient) -> None:
+    rec = Preparer()
+    scan_run(56, rec, config=config56, client=client56, max_blocks=3)
+    before = _cursor()
+    journal = ScannedBlock.objects.count()
+    net56.mine(2)
+    rec.fail_prepare = True
+    with pytest.raises(RuntimeError, match="prepare failed"):
+        scan_run(56, rec, config=config56, client=client56)
+    assert rec.calls[-1][0] == "prepare"  # process never ran
+    after = _cursor()
+    assert (after.block_number, after.block_hash) == (before.block_number, before.block_hash)
+    assert ScannedBlock.objects.count() == journal
+
+
+def test_processors_without_prepare_still_work(net56: Any, config56: ChainConfig, client56: ChainClient) -> None:
+    rec = Recorder()
+    assert not hasattr(rec, "prepare")
+    report = scan_run(56, rec, config=config56, client=client56, max_blocks=2)
+    assert report.blocks == 2 and len(rec.batches) == 1

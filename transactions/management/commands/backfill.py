@@ -80,11 +80,20 @@ class Command(BaseCommand):
             help="Blocks per committed batch (default: BACKFILL_BATCH_BLOCKS).",
         )
         parser.add_argument("--restart", action="store_true", help="Ignore the checkpoint of this exact range.")
+        parser.add_argument(
+            "--skip-tips",
+            action="store_true",
+            help=(
+                "Do not measure builder tips (coinbase_transfer_wei stays empty): saves one eth_getBlockReceipts "
+                "per arbitrage block, about 3x faster on a local node. Default: TX_MEASURE_COINBASE."
+            ),
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (logs and cron).")
 
     # ------------------------------------------------------------------ setup
     def handle(self, *args: Any, **options: Any) -> None:
         self.stop_requested = False
+        self.measure_coinbase = False if options.get("skip_tips") else None
         config, client = self.chain_access(options["chain"])
         plan = self.plan(config, client, options)
         processors = self.processors(config, client, plan.kinds)
@@ -149,7 +158,9 @@ class Command(BaseCommand):
             else:
                 from transactions.monitor import ArbitrageMonitor
 
-                out[kind] = ArbitrageMonitor(config=config, client=client)
+                out[kind] = ArbitrageMonitor(
+                    config=config, client=client, measure_coinbase=getattr(self, "measure_coinbase", None)
+                )
         return out
 
     # ------------------------------------------------------------------ checkpoint
