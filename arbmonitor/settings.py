@@ -164,6 +164,10 @@ HEADWATCH_STALE_SECONDS = env_float("HEADWATCH_STALE_SECONDS", 60.0, minimum=1)
 POOL_TOKEN_ALLOWLIST = env_list("POOL_TOKEN_ALLOWLIST", [])
 POOL_ENUMERATE_MAX_PAIRS = env_int("POOL_ENUMERATE_MAX_PAIRS", 20_000, minimum=0)
 OPPORTUNITY_MIN_PROFIT_USD = env_float("OPPORTUNITY_MIN_PROFIT_USD", 1.0, minimum=0)
+# USD pricing of the pool scanner (chains/pricing.py): a pool sets a token's price only when its
+# quote side holds at least this many USD, so a dust pool cannot price a token absurdly (and fake
+# huge "profits"). The transaction monitor has its own floor, TX_PRICE_MIN_LIQUIDITY_USD.
+PRICE_MIN_LIQUIDITY_USD = env_float("PRICE_MIN_LIQUIDITY_USD", 1000.0, minimum=0)
 # Gas assumed per cycle by hop count (2-hop, 3-hop; longer cycles add GAS_PER_EXTRA_HOP each),
 # priced at the block's base fee plus a priority tip; profit_usd is net of it.
 GAS_2HOP = env_int("GAS_2HOP", 150_000, minimum=0)

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field
 from eth_utils import is_address, to_checksum_address
 
 from chains import abis
@@ -91,6 +93,7 @@ def sync_updates_by_block(logs: Iterable[LogRecord]) -> dict[int, dict[str, tupl
         try:
             reserves = decode_sync(log)
         except EventDecodeError:
+            logger.debug("undecodable Sync log from %s in block %d", log.address, log.block_number)
             continue  # a non-V2 contract emitting a same-named event with another shape
         out.setdefault(log.block_number, {})[log.address] = reserves
     return out
@@ -98,8 +101,13 @@ def sync_updates_by_block(logs: Iterable[LogRecord]) -> dict[int, dict[str, tupl
 
 def sync_latest(logs: Iterable[LogRecord]) -> dict[str, ReserveUpdate]:
     """pool → its last Sync in the logs. Pure."""
+    return sync_latest_of_blocks(sync_updates_by_block(logs))
+
+
+def sync_latest_of_blocks(by_block: Mapping[int, Mapping[str, tuple[int, int]]]) -> dict[str, ReserveUpdate]:
+    """pool → its last update in ``sync_updates_by_block``'s shape. Pure."""
     latest: dict[str, ReserveUpdate] = {}
-    for block, pools in sorted(sync_updates_by_block(logs).items()):
+    for block, pools in sorted(by_block.items()):
         for pool, (r0, r1) in pools.items():
             latest[pool] = ReserveUpdate(pool, r0, r1, block)
     return latest
@@ -112,27 +120,73 @@ def pool_reserves_apply_sync(*, chain_id: int, logs: Iterable[LogRecord]) -> dic
     is left alone, so a backfill (``scan_range``) never moves reserves backwards.
     Returns the updates applied.
     """
-    latest = sync_latest(logs)
-    if not latest:
+    return pool_reserves_store(chain_id=chain_id, updates=sync_latest(logs).values())
+
+
+def pool_reserves_store(
+    *, chain_id: int, updates: Iterable[ReserveUpdate], pool_ids: Mapping[str, int] | None = None
+) -> dict[str, ReserveUpdate]:
+    """Store reserve updates of tracked pools; one ``executemany`` UPDATE. Never moves a pool backwards.
+
+    ``pool_ids`` (lower-case address → pool id, e.g. the scanner's in-memory
+    market) saves the lookup query; the UPDATE itself skips a pool stored at a
+    later block, so without the lookup the returned updates may include such a
+    pool. With the lookup (the default) they are exactly the rows changed.
+    """
+    by_address = {u.pool.lower(): u for u in updates}
+    if not by_address:
         return {}
-    applied: dict[str, ReserveUpdate] = {}
-    rows = list(Pool.objects.filter(chain_id=chain_id, address__in=list(latest)))
-    changed = []
-    for pool in rows:
-        update = latest[pool.address]
-        if pool.last_block is not None and pool.last_block > update.block_number:
-            continue
-        pool.reserve0, pool.reserve1, pool.last_block = update.reserve0, update.reserve1, update.block_number
-        changed.append(pool)
-        applied[pool.address] = update
-    Pool.objects.bulk_update(changed, ["reserve0", "reserve1", "last_block"], batch_size=500)
+    if pool_ids is None:
+        rows = Pool.objects.filter(chain_id=chain_id, address__in=[to_checksum_address(a) for a in by_address])
+        ids = {}
+        for pk, address, last_block in rows.values_list("pk", "address", "last_block"):
+            update = by_address[address.lower()]
+            if last_block is None or last_block <= update.block_number:
+                ids[address.lower()] = pk
+    else:
+        ids = {a: pool_ids[a] for a in by_address if a in pool_ids}
+    applied = {by_address[a].pool: by_address[a] for a in ids}
+    _reserves_write([(ids[a], u.reserve0, u.reserve1, u.block_number) for a, u in by_address.items() if a in ids])
     return applied
+
+
+def _reserves_write(rows: Sequence[tuple[int, int, int, int]], *, forward_only: bool = True) -> None:
+    """UPDATE (id, reserve0, reserve1, last_block) rows with one executemany.
+
+    ``forward_only`` skips a pool stored at a later block (Syncs); a re-read at
+    an older block (reorg rollback) passes False. ``bulk_update`` builds a CASE
+    expression through the ORM: ~1.5 ms of CPU per row, 300 ms for a 200-pool
+    block; a prepared UPDATE per row costs ~20 µs.
+    """
+    if not rows:
+        return
+    meta = Pool._meta
+    quote = connection.ops.quote_name
+    fields = [cast(Field, meta.get_field(name)) for name in ("reserve0", "reserve1", "last_block", "id")]
+    reserve = fields[0]
+    r0, r1, last, pk = (quote(field.column or field.name) for field in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {r0} = %s, {r1} = %s, {last} = %s WHERE {pk} = %s"
+    if forward_only:
+        sql += f" AND ({last} IS NULL OR {last} <= %s)"
+    params: list[Any] = [
+        (
+            reserve.get_db_prep_value(a, connection),
+            reserve.get_db_prep_value(b, connection),
+            block,
+            pool,
+            *((block,) if forward_only else ()),
+        )
+        for pool, a, b, block in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def pool_reserves_fetch(
     *, client: ChainClient, pools: Sequence[str], block: int | str | None = None
 ) -> dict[str, tuple[int, int] | None]:
-    """getReserves of each pool through Multicall3; None where the call failed."""
+    """getReserves of each pool through Multicall3 (one round trip per ``multicall_chunk`` × batch);
+    None where the call failed (no code at that block, a revert)."""
     results = client.multicall([Call(p, abis.GET_RESERVES) for p in pools], block=block)
     return {p: abis.decode_reserves(r.data) if r.ok else None for p, r in zip(pools, results, strict=True)}
 
@@ -142,7 +196,9 @@ def pool_reserves_refresh(
 ) -> int:
     """Re-read reserves with getReserves (all tracked pools by default) as of ``block`` (default: head).
 
-    For the initial load and after a reorg. Returns the number of pools updated.
+    For the initial load and after a reorg. A pool whose call fails at that
+    block (not deployed yet) is stored empty as of that block, until a Sync
+    says otherwise. Returns the number of pools updated.
     """
     block = client.block_number() if block is None else block
     query = Pool.objects.filter(chain_id=chain_id)
@@ -151,28 +207,45 @@ def pool_reserves_refresh(
         if not pools:
             return 0
         query = query.filter(address__in=[to_checksum_address(p) for p in pools])
-    rows = list(query)
-    if not rows:
-        return 0
-    reserves = pool_reserves_fetch(client=client, pools=[p.address for p in rows], block=block)
-    changed = []
-    for pool in rows:
-        value = reserves[pool.address]
-        if value is None:
-            logger.warning("chain %s: getReserves failed for pool %s", chain_id, pool.address)
-            continue
-        pool.reserve0, pool.reserve1, pool.last_block = value[0], value[1], block
-        changed.append(pool)
-    Pool.objects.bulk_update(changed, ["reserve0", "reserve1", "last_block"], batch_size=500)
-    return len(changed)
+    return len(
+        _reserves_read_store(
+            chain_id=chain_id, client=client, pools=list(query.values_list("pk", "address")), block=block
+        )
+    )
 
 
 def pool_reserves_rollback(*, chain_id: int, client: ChainClient, from_block: int) -> int:
     """After a reorg: pools updated in orphaned blocks get their reserves as of the common ancestor."""
-    touched = list(Pool.objects.filter(chain_id=chain_id, last_block__gte=from_block).values_list("address", flat=True))
-    if not touched:
-        return 0
-    return pool_reserves_refresh(chain_id=chain_id, client=client, pools=touched, block=max(from_block - 1, 0))
+    touched = list(Pool.objects.filter(chain_id=chain_id, last_block__gte=from_block).values_list("pk", "address"))
+    return len(_reserves_read_store(chain_id=chain_id, client=client, pools=touched, block=max(from_block - 1, 0)))
+
+
+def pool_reserves_load_missing(*, chain_id: int, client: ChainClient, block: int) -> dict[str, tuple[int, int]]:
+    """Read, at ``block``, the reserves of pools never read or synced (``last_block`` NULL: new in the
+    registry, or announced by PairCreated); address → reserves stored.
+
+    Without it such a pool would count as empty until its first Sync. One
+    Multicall3 round trip per chunk of new pools; one indexed query when none is new.
+    """
+    pools = list(Pool.objects.filter(chain_id=chain_id, last_block__isnull=True).values_list("pk", "address"))
+    return _reserves_read_store(chain_id=chain_id, client=client, pools=pools, block=block)
+
+
+def _reserves_read_store(
+    *, chain_id: int, client: ChainClient, pools: Sequence[tuple[int, str]], block: int
+) -> dict[str, tuple[int, int]]:
+    """getReserves of (id, address) pools at ``block`` into the database, as of that block."""
+    if not pools:
+        return {}
+    fetched = pool_reserves_fetch(client=client, pools=[address for _, address in pools], block=block)
+    stored: dict[str, tuple[int, int]] = {}
+    for _, address in pools:
+        value = fetched[address]
+        if value is None:
+            logger.info("chain %s: no reserves for %s at block %d (not deployed yet?)", chain_id, address, block)
+        stored[address] = value or (0, 0)
+    _reserves_write([(pk, *stored[address], block) for pk, address in pools], forward_only=False)
+    return stored
 
 
 # --- discovery --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 from eth_utils import to_checksum_address
 
 from chains import abis
@@ -114,25 +115,44 @@ def token_ensure(*, chain_id: int, client: ChainClient, addresses: Iterable[str]
     return existing
 
 
-def token_metadata_refresh(*, chain_id: int, client: ChainClient, probe_fee_on_transfer: bool = True) -> list[Token]:
+def token_metadata_refresh(
+    *,
+    chain_id: int,
+    client: ChainClient,
+    probe_fee_on_transfer: bool = True,
+    tokens: Iterable[str] | None = None,
+    holders: Mapping[str, str] | None = None,
+) -> list[Token]:
     """Fill in symbol/decimals the registry did not give, and detect fee-on-transfer tokens.
 
-    Registry values are never overwritten; the ``fee_on_transfer`` flag is only
-    ever raised here, never cleared (the registry may know better than the probe).
+    ``tokens`` limits it to those addresses (default: every token of the
+    chain); ``holders`` (token → a pool holding it) overrides the probe's
+    choice of pool, e.g. a pool created moments ago. Registry values are never
+    overwritten; the ``fee_on_transfer`` flag is only ever raised here, never
+    cleared (the registry may know better than the probe). Returns the rows changed.
     """
-    tokens = list(Token.objects.filter(chain_id=chain_id))
-    incomplete = [t for t in tokens if not t.symbol or t.decimals is None]
+    query = Token.objects.filter(chain_id=chain_id)
+    if tokens is not None:
+        wanted = [to_checksum_address(a) for a in tokens]
+        if not wanted:
+            return []
+        query = query.filter(address__in=wanted)
+    rows = list(query)
+    incomplete = [t for t in rows if not t.symbol or t.decimals is None]
     metadata = token_metadata_fetch(client=client, addresses=[t.address for t in incomplete]) if incomplete else {}
     fot: dict[str, bool | None] = {}
     if probe_fee_on_transfer:
         from chains.selectors import token_holder_pools
 
-        unflagged = [t.address for t in tokens if not t.fee_on_transfer]
-        holders = token_holder_pools(chain_id=chain_id, tokens=unflagged)
-        if holders:
-            fot = token_fee_on_transfer_probe(client=client, holders=holders)
+        unflagged = {t.address for t in rows if not t.fee_on_transfer}
+        found = dict(token_holder_pools(chain_id=chain_id, tokens=unflagged)) if unflagged else {}
+        found.update(
+            {to_checksum_address(t): h for t, h in (holders or {}).items() if to_checksum_address(t) in unflagged}
+        )
+        if found:
+            fot = token_fee_on_transfer_probe(client=client, holders=found)
     changed = []
-    for token in tokens:
+    for token in rows:
         address = to_checksum_address(token.address)
         before = (token.symbol, token.decimals, token.fee_on_transfer)
         meta = metadata.get(address)
@@ -146,3 +166,13 @@ def token_metadata_refresh(*, chain_id: int, client: ChainClient, probe_fee_on_t
             changed.append(token)
     Token.objects.bulk_update(changed, ["symbol", "decimals", "fee_on_transfer"])
     return changed
+
+
+def token_metadata_complete(*, chain_id: int, client: ChainClient) -> list[Token]:
+    """``token_metadata_refresh`` of the tokens still missing a symbol or decimals (arrived through
+    pools, not the registry), with the fee-on-transfer probe; nothing to do costs one query."""
+    incomplete = Token.objects.filter(chain_id=chain_id).filter(Q(symbol="") | Q(decimals__isnull=True))
+    addresses = list(incomplete.values_list("address", flat=True))
+    if not addresses:
+        return []
+    return token_metadata_refresh(chain_id=chain_id, client=client, tokens=addresses)

@@ -15,27 +15,47 @@ batch continues from; anything else (another worker advanced the cursor, a
 rolled-back transaction, a reorg) rebuilds it from the database, whose pool
 reserves and cursor move together.
 
+New pools arrive live: ``PairCreated`` logs of the configured factories are in
+the same ranged log call as the Syncs; the pool is registered
+(``chains.pools``), its tokens' metadata read and probed for a fee on transfer
+(``chains.tokens``), its reserves read at the batch's parent block, and it joins
+the market before the batch's blocks are evaluated.
+
+Backfills (``batch.live`` False) are evaluated from history: the reserves of
+every tracked pool at the range's parent block (one Multicall3 read, archive
+state), then the range's Syncs replayed block by block in a market of the
+backfill's own. They write opportunities (no broadcast) and never pool
+reserves: the stored ones are the live scanner's, which must not move back.
+
 Tokens with unknown decimals and fee-on-transfer tokens are never traded
 through (their pools stay out of the graph); pools of unknown DEXes (no fee)
-neither.
+neither. Prices ignore pools shallower than ``PRICE_MIN_LIQUIDITY_USD``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Field
 
-from chains.events import SYNC_TOPIC, decode_sync
-from chains.models import Pool as PoolModel
+from chains.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
+from chains.pools import (
+    pool_register_created,
+    pool_reserves_fetch,
+    pool_reserves_load_missing,
+    pool_reserves_rollback,
+    pool_reserves_store,
+    sync_latest_of_blocks,
+    sync_updates_by_block,
+)
 from chains.pricing import PoolReserves, PriceBook
+from chains.tokens import token_metadata_complete, token_metadata_refresh
 from opportunities.cycles import CycleResult, Pool, PoolGraph, best_cycle_input, imbalance_pct
 from opportunities.selectors import PoolRow, TokenRow, scanner_pools, scanner_tokens
 from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
@@ -43,7 +63,8 @@ from opportunities.services import OpportunityDraft, opportunity_delete_from_blo
 logger = logging.getLogger(__name__)
 
 _WEI_PER_NATIVE = Decimal(10**18)
-# Beyond this a profit is a pricing artefact (and would overflow profit_usd / profit_native columns).
+# Beyond this a profit would overflow the profit_usd / profit_native columns (and wedge the chain); with the
+# pricing liquidity floor only a misconfigured floor (PRICE_MIN_LIQUIDITY_USD=0) gets there.
 IMPLAUSIBLE_PROFIT_USD = Decimal(10**15)
 
 
@@ -94,14 +115,18 @@ class MarketConfig:
     wrapped_native: str | None
     stable_tokens: tuple[str, ...]
     base_tokens: tuple[str, ...]
+    min_liquidity_usd: Decimal = Decimal(0)  # a pool shallower than this (quote side) sets no price
 
     @classmethod
-    def from_chain_config(cls, config: Any) -> MarketConfig:
+    def from_chain_config(cls, config: Any, *, min_liquidity_usd: Decimal | float | None = None) -> MarketConfig:
+        if min_liquidity_usd is None:
+            min_liquidity_usd = settings.PRICE_MIN_LIQUIDITY_USD
         return cls(
             chain_id=config.chain_id,
             wrapped_native=config.wrapped_native,
             stable_tokens=tuple(config.stable_tokens),
             base_tokens=tuple(config.base_tokens),
+            min_liquidity_usd=Decimal(str(min_liquidity_usd)),
         )
 
 
@@ -132,13 +157,15 @@ class ChainMarket:
         # Prices need stables and the wrapped native among the bases: a triangle through them is a 3-hop cycle too.
         graph_bases = base or tuple(t for t in dict.fromkeys((native, *stables)) if t)
         self.graph = PoolGraph(base_tokens=graph_bases)
-        self.prices = _ScannerPriceBook(
+        self.prices = PriceBook(
             decimals={a: t.decimals for a, t in self.tokens.items() if t.decimals is not None},
             stable_tokens=stables,
             wrapped_native=native,
             base_tokens=base,
+            min_liquidity_usd=config.min_liquidity_usd,
         )
         self.rows: dict[str, PoolRow] = {}  # every known pool, tradable or not
+        self.pool_ids: dict[str, int] = {}  # address -> pool id, of every known pool
         self.max_pool_id = 0
         self.skipped: dict[str, str] = {}  # pool -> why it is not traded through
         self.add_pools(pools)
@@ -160,6 +187,7 @@ class ChainMarket:
             if key in self.rows:
                 continue
             self.rows[key] = row
+            self.pool_ids[key] = row.id
             t0, t1 = _norm(row.token0), _norm(row.token1)
             self.prices.add_pool(PoolReserves(key, t0, t1, row.reserve0, row.reserve1))
             reason = self._skip_reason(row, t0, t1)
@@ -321,96 +349,6 @@ class ChainMarket:
         return info.address if info else token
 
 
-class _ScannerPriceBook(PriceBook):
-    """``PriceBook`` whose Sync updates re-price only what can have changed.
-
-    ``PriceBook.update_reserves`` invalidates both tokens of the pool and,
-    transitively, every token that considered them as a quote: a Sync on any
-    WBNB or USDT pool drops the price of nearly every token of the chain, and
-    on a 10,000-pool market nearly every block re-priced nearly everything.
-
-    Here updates only note which pools of which tokens moved; ``settle()``
-    (once per block, on the first read) re-prices a token only when a moved
-    pool is the one pricing it, or could now out-rank it (same or better quote
-    tier, deeper), and invalidates the token's dependents only when its price
-    actually changed. A stablecoin is never re-priced (1 USD by definition).
-    Prices read after ``settle()`` equal a fresh ``PriceBook``'s (tested).
-    Reported upstream; drop this class when ``chains.pricing`` does the same.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        self._moved: dict[str, set[str]] = {}
-        super().__init__(**kwargs)
-
-    def update_reserves(self, address: str, reserve0: int, reserve1: int) -> None:
-        pool = self._pools[address]
-        self._pools[address] = PoolReserves(pool.address, pool.token0, pool.token1, reserve0, reserve1)
-        for token in (pool.token0, pool.token1):
-            if token not in self.stable_tokens:
-                self._moved.setdefault(token, set()).add(address)
-
-    def _tier(self, token: str, quote: str) -> int | None:
-        if quote in self.stable_tokens:
-            return 0
-        if token == self.wrapped_native:
-            return None
-        if quote == self.wrapped_native:
-            return 1
-        if quote in self.base_tokens and token not in self.base_tokens:
-            return 2
-        return None
-
-    def _may_reprice(self, token: str, entry: Any, pools: set[str]) -> bool:
-        if entry is None:
-            return True  # unpriced: a moved pool may make it priceable
-        via = entry[1]
-        if via is None:
-            return False
-        current_tier = self._tier(token, via.quote)
-        for address in pools:
-            if address == via.pool:
-                return True
-            pool = self._pools[address]
-            quote = pool.token1 if pool.token0 == token else pool.token0
-            tier = self._tier(token, quote)
-            if tier is None or current_tier is None or tier > current_tier:
-                continue
-            if tier < current_tier:
-                return True
-            quote_entry = self._entry(quote)
-            if quote_entry is None or quote not in self.decimals:
-                continue
-            reserve_quote = pool.reserve1 if pool.token0 == token else pool.reserve0
-            with localcontext() as context:
-                context.prec = 40
-                depth = Decimal(reserve_quote) / (Decimal(10) ** self.decimals[quote]) * quote_entry[0]
-            if depth >= via.depth_usd:  # a tie can change the winner: re-price
-                return True
-        return False
-
-    def settle(self) -> None:
-        """Apply the moves noted since the last call (see the class docstring)."""
-        moved, self._moved = self._moved, {}
-        for token, pools in moved.items():
-            old = self._cache.get(token, _UNKNOWN)
-            if old is _UNKNOWN:
-                continue  # not priced now: computed fresh when read (and has no live dependents)
-            if not self._may_reprice(token, old, pools):
-                continue
-            del self._cache[token]
-            new = self._entry(token)
-            if (old[0] if old else None) != (new[0] if new else None):
-                self._invalidate(token)
-
-    def price_usd(self, token: str) -> Any:
-        if self._moved:
-            self.settle()
-        return super().price_usd(token)
-
-
-_UNKNOWN: Any = object()
-
-
 class _LazyTokenValues(Mapping[str, float]):
     """USD per raw unit of a token, priced on first use within one block evaluation.
 
@@ -446,8 +384,14 @@ class _LazyTokenValues(Mapping[str, float]):
         return sum(1 for v in self._values.values() if v > 0)
 
 
-def market_load(*, config: MarketConfig, block_number: int | None) -> ChainMarket:
-    """Build a chain's market from the database (pools' stored reserves)."""
+def market_load(*, config: MarketConfig, block_number: int | None, client: Any | None = None) -> ChainMarket:
+    """Build a chain's market from the database (pools' stored reserves).
+
+    With a ``client``, tokens still missing metadata (arrived through pools,
+    not the registry: a bytes32 symbol, a fee-on-transfer token) get it first.
+    """
+    if client is not None:
+        token_metadata_complete(chain_id=config.chain_id, client=client)
     return ChainMarket(
         config=config,
         tokens=scanner_tokens(chain_id=config.chain_id),
@@ -471,7 +415,7 @@ def market_forget(chain_id: int | None = None) -> None:
             _MARKETS.pop(chain_id, None)
 
 
-def market_at(*, config: MarketConfig, block_number: int) -> ChainMarket:
+def market_at(*, config: MarketConfig, block_number: int, client: Any | None = None) -> ChainMarket:
     """The cached market if it sits at ``block_number`` (plus newly discovered pools), else a rebuilt one."""
     with _MARKETS_LOCK:
         market = _MARKETS.get(config.chain_id)
@@ -481,7 +425,7 @@ def market_at(*, config: MarketConfig, block_number: int) -> ChainMarket:
                     "chain %s: market at block %s, batch continues from %s: rebuilding from the database",
                     config.chain_id, market.block_number, block_number,
                 )  # fmt: skip
-            market = _MARKETS[config.chain_id] = market_load(config=config, block_number=block_number)
+            market = _MARKETS[config.chain_id] = market_load(config=config, block_number=block_number, client=client)
         else:
             new_pools = scanner_pools(chain_id=config.chain_id, after_id=market.max_pool_id)
             if new_pools:
@@ -561,6 +505,7 @@ class PoolScanner:
         self.policy = policy or ScanPolicy.from_settings()
         self.last_drafts: list[OpportunityDraft] = []
         self.recorded = 0  # opportunity rows created by this processor
+        self._history: ChainMarket | None = None  # the backfill's own market (non-live batches)
 
     @property
     def config(self) -> Any:
@@ -579,33 +524,86 @@ class PoolScanner:
         return self._client
 
     def topics(self) -> list[list[str]]:
-        return [[SYNC_TOPIC]]
+        return [[SYNC_TOPIC, PAIR_CREATED_TOPIC]]
 
     def process(self, batch: Any) -> None:
-        """Evaluate each block of the batch with its own reserves, then persist reserves and opportunities.
+        """Register the batch's new pools, evaluate each block with its own reserves, store what it found.
 
-        Backfills (``batch.live`` False) are skipped: the stored reserves are
-        today's, so historical blocks cannot be re-evaluated from them, and
-        replaying old Syncs would move reserves backwards.
+        Live batches continue the cached market and store the pools' new
+        reserves; backfills replay history (see the module docstring).
         """
         self.last_drafts = []
-        if not getattr(batch, "live", True):
-            return
         self._config = batch.chain
         self._client = self._client or batch.client
-        blocks = blocks_from_logs(batch.headers, batch.logs)
+        per_block = sync_updates_by_block(batch.logs)
+        blocks = blocks_from_syncs(batch.headers, per_block)
         market_config = MarketConfig.from_chain_config(batch.chain)
+        if not getattr(batch, "live", True):
+            self._process_history(batch, blocks, market_config)
+            return
         try:
-            if pool_reserves_initialize(chain_id=self.chain_id, at_block=batch.from_block - 1, client=self.client):
-                market_forget(self.chain_id)  # it may hold those pools as empty
-            market = market_at(config=market_config, block_number=batch.from_block - 1)
+            self._pools_discover(batch)
+            parent = batch.from_block - 1
+            loaded = pool_reserves_load_missing(chain_id=self.chain_id, client=self.client, block=parent)
+            market = market_at(config=market_config, block_number=parent, client=self.client)
+            for address, (reserve0, reserve1) in loaded.items():
+                market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
             drafts = market_scan_blocks(market, blocks, policy=self.policy)
-            pool_reserves_persist(chain_id=self.chain_id, blocks=blocks)
+            latest = sync_latest_of_blocks(per_block).values()
+            pool_reserves_store(chain_id=self.chain_id, updates=latest, pool_ids=market.pool_ids)
             self.recorded += len(opportunity_record_many(drafts=drafts))
         except BaseException:
             market_forget(self.chain_id)
             raise
         self.last_drafts = drafts
+
+    def _pools_discover(self, batch: Any) -> list[Any]:
+        """Track the pools announced by the batch's PairCreated logs (configured factories, allowed tokens).
+
+        Their tokens' metadata is read (``token_ensure``, for tokens never seen)
+        and each token is probed for a fee on transfer with the new pool as the
+        holder. The pools start with no reserves; the caller reads them.
+        """
+        if not any(log.topic0 == PAIR_CREATED_TOPIC for log in batch.logs):
+            return []
+        created = pool_register_created(config=batch.chain, client=self.client, logs=batch.logs)
+        if created:
+            holders = {token.address: pool.address for pool in created for token in (pool.token0, pool.token1)}
+            token_metadata_refresh(chain_id=self.chain_id, client=self.client, tokens=list(holders), holders=holders)
+            logger.info("chain %s: %d new pools tracked from PairCreated", self.chain_id, len(created))
+        return created
+
+    def _process_history(self, batch: Any, blocks: list[BlockSyncs], market_config: MarketConfig) -> None:
+        """A backfill batch: replay it on the reserves of its own past; opportunities only, not broadcast."""
+        try:
+            self._pools_discover(batch)
+            market = self._history_market(market_config, at_block=batch.from_block - 1)
+            drafts = market_scan_blocks(market, blocks, policy=self.policy)
+            self.recorded += len(opportunity_record_many(drafts=drafts, broadcast=False))
+        except BaseException:
+            self._history = None
+            raise
+        self.last_drafts = drafts
+
+    def _history_market(self, market_config: MarketConfig, *, at_block: int) -> ChainMarket:
+        """The backfill's market at ``at_block``: kept from the previous batch when it continues it, else every
+        tracked pool's reserves read at ``at_block`` (Multicall3 on archive state; a pool not deployed yet is
+        empty). Pools registered since join with their reserves at ``at_block``."""
+        market = self._history
+        if market is None or market.block_number != at_block or market.config != market_config:
+            token_metadata_complete(chain_id=self.chain_id, client=self.client)
+            market = ChainMarket(config=market_config, tokens={}, block_number=at_block)
+        rows = scanner_pools(chain_id=self.chain_id, after_id=market.max_pool_id)
+        if rows:
+            reserves = pool_reserves_fetch(client=self.client, pools=[row.address for row in rows], block=at_block)
+            market.add_tokens(scanner_tokens(chain_id=self.chain_id))
+            market.add_pools(
+                dataclasses.replace(row, reserve0=r[0], reserve1=r[1], last_block=at_block)
+                for row in rows
+                for r in [reserves[row.address] or (0, 0)]
+            )
+        self._history = market
+        return market
 
     def rollback(self, chain_id: int, from_block: int) -> None:
         """Forget blocks >= from_block: their opportunities, and the reserves they set.
@@ -615,124 +613,31 @@ class PoolScanner:
         """
         market_forget(chain_id)
         removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
-        restored = pool_reserves_restore(chain_id=chain_id, at_block=from_block - 1, client=self.client)
+        restored = pool_reserves_rollback(chain_id=chain_id, client=self.client, from_block=from_block)
         logger.warning(
             "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves re-read",
             chain_id, from_block, removed, restored,
         )  # fmt: skip
 
 
-def blocks_from_logs(headers: Sequence[Any], logs: Sequence[Any]) -> list[BlockSyncs]:
-    """Group Sync logs per block; a pool's last Sync in a block is its reserves after it."""
-    per_block: dict[int, dict[str, tuple[int, int]]] = {h.number: {} for h in headers}
-    for log in sorted(logs, key=lambda entry: (entry.block_number, entry.log_index)):
-        if log.topic0 != SYNC_TOPIC or log.block_number not in per_block:
-            continue
-        try:
-            reserve0, reserve1 = decode_sync(log)
-        except ValueError:
-            logger.warning("undecodable Sync log from %s in block %d", log.address, log.block_number)
-            continue
-        per_block[log.block_number][log.address] = (reserve0, reserve1)
+def blocks_from_syncs(
+    headers: Sequence[Any], per_block: Mapping[int, Mapping[str, tuple[int, int]]]
+) -> list[BlockSyncs]:
+    """The batch's blocks with their Syncs (``chains.pools.sync_updates_by_block``: a pool's last Sync per block)."""
     return [
         BlockSyncs(
             number=h.number,
             hash=h.hash,
             base_fee_per_gas=h.base_fee_per_gas,
-            syncs=tuple(SyncUpdate(pool, r0, r1) for pool, (r0, r1) in per_block[h.number].items()),
+            syncs=tuple(SyncUpdate(pool, r0, r1) for pool, (r0, r1) in per_block.get(h.number, {}).items()),
         )
         for h in headers
     ]
 
 
-# --------------------------------------------------------------------------- pool reserves
-
-_GET_RESERVES = bytes.fromhex("0902f1ac")  # getReserves()
-
-
-def pool_reserves_persist(*, chain_id: int, blocks: Sequence[BlockSyncs]) -> int:
-    """Store each synced pool's last reserves of the batch and its block; returns pools updated.
-
-    Pools ArbMonitor does not track are ignored (discovery adds them).
-    """
-    final: dict[str, tuple[int, int, int]] = {}
-    for block in blocks:
-        for sync in block.syncs:
-            final[sync.pool.lower()] = (sync.reserve0, sync.reserve1, block.number)
-    if not final:
-        return 0
-    # Addresses are stored checksummed; compare case-insensitively through a lower-cased lookup.
-    known = _pool_ids(chain_id=chain_id)
-    rows = [(known[a], r0, r1, number) for a, (r0, r1, number) in final.items() if a in known]
-    _pool_reserves_write(rows)
-    return len(rows)
-
-
-def _pool_reserves_write(rows: Sequence[tuple[int, int, int, int | None]]) -> None:
-    """UPDATE (id, reserve0, reserve1, last_block) rows with one executemany.
-
-    ``bulk_update`` builds a CASE expression through the ORM: ~1.5 ms of CPU per
-    row, 300 ms for a 200-pool block. A prepared UPDATE per row costs ~20 µs.
-    """
-    if not rows:
-        return
-    meta = PoolModel._meta
-    quote = connection.ops.quote_name
-    fields = [cast(Field, meta.get_field(name)) for name in ("reserve0", "reserve1", "last_block", "id")]
-    reserve = fields[0]
-    columns = [quote(field.column or field.name) for field in fields]
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {columns[0]} = %s, {columns[1]} = %s, {columns[2]} = %s "
-        f"WHERE {columns[3]} = %s"
-    )
-    params: list[Any] = [
-        (reserve.get_db_prep_value(r0, connection), reserve.get_db_prep_value(r1, connection), block, pk)
-        for pk, r0, r1, block in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-
-
-def _pool_ids(*, chain_id: int) -> dict[str, int]:
-    market = _MARKETS.get(chain_id)
-    if market is not None:
-        return {address: row.id for address, row in market.rows.items()}
-    return {a.lower(): pk for pk, a in PoolModel.objects.filter(chain_id=chain_id).values_list("pk", "address")}
-
-
-def pool_reserves_restore(*, chain_id: int, at_block: int, client: Any) -> int:
-    """Re-read, at ``at_block``, the reserves of pools last synced after it (a reorg orphaned them)."""
-    pools = list(PoolModel.objects.filter(chain_id=chain_id, last_block__gt=at_block).values_list("pk", "address"))
-    return _pool_reserves_read_at(chain_id=chain_id, pools=pools, at_block=at_block, client=client)
-
-
-def pool_reserves_initialize(*, chain_id: int, at_block: int, client: Any) -> int:
-    """Read, at ``at_block``, the reserves of pools never read or synced (new in the registry or discovered).
-
-    Without it a pool would count as empty until its first Sync in a scanned
-    block. One Multicall3 round trip per 500 new pools; nothing when none is new.
-    """
-    pools = list(PoolModel.objects.filter(chain_id=chain_id, last_block__isnull=True).values_list("pk", "address"))
-    return _pool_reserves_read_at(chain_id=chain_id, pools=pools, at_block=at_block, client=client)
-
-
-def _pool_reserves_read_at(*, chain_id: int, pools: list[tuple[int, str]], at_block: int, client: Any) -> int:
-    """getReserves of ``pools`` at ``at_block`` into the database; a pool without code then (not deployed
-    yet) or whose call reverts counts as empty, until a Sync says otherwise."""
-    from chains.rpc import Call
-
-    if not pools:
-        return 0
-    results = client.multicall([Call(address, _GET_RESERVES) for _, address in pools], block=at_block)
-    rows = []
-    for (pk, address), result in zip(pools, results, strict=True):
-        if result.ok and len(result.data) >= 64:
-            rows.append((pk, int.from_bytes(result.data[0:32], "big"), int.from_bytes(result.data[32:64], "big")))
-        else:
-            logger.info("chain %s: no reserves for %s at block %d (not deployed yet?)", chain_id, address, at_block)
-            rows.append((pk, 0, 0))
-    _pool_reserves_write([(pk, r0, r1, at_block) for pk, r0, r1 in rows])
-    return len(rows)
+def blocks_from_logs(headers: Sequence[Any], logs: Sequence[Any]) -> list[BlockSyncs]:
+    """Group Sync logs per block; a pool's last Sync in a block is its reserves after it."""
+    return blocks_from_syncs(headers, sync_updates_by_block(logs))
 
 
 # --------------------------------------------------------------------------- the service the task calls

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 from chains.config import ChainConfig, chain_config_parse
 from chains.pricing import PoolReserves, PriceBook
 from chains.rpc import Call, ChainClient
@@ -148,6 +150,7 @@ def brute_force_cycles(
         stable_tokens=manifest["stable_tokens"],
         wrapped_native=manifest["wrapped_native"],
         base_tokens=manifest["base_tokens"],
+        min_liquidity_usd=Decimal(str(settings.PRICE_MIN_LIQUIDITY_USD)),
         pools=[PoolReserves(p.address, p.token0, p.token1, *now[p.address]) for p in pools.values()],
     )
     native_usd = book.native_price_usd()

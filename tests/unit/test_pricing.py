@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chains.pricing import PoolReserves, PriceBook
 
@@ -98,3 +101,60 @@ def test_usd_per_raw_unit_for_ranking() -> None:
     values = prices.usd_per_raw_unit()
     assert values["WBTC"] == pytest.approx(60_000 / 10**8)
     assert values["USDC"] == pytest.approx(1 / 10**6)
+
+
+# --------------------------------------------------------------------------- incremental re-pricing
+# After any sequence of reserve updates and reads, the book prices exactly like one built fresh from the
+# same reserves (update_reserves re-prices only what a moved pool can change).
+
+H_STABLES = ("s1", "s2")
+H_NATIVE = "w"
+H_BASES = ("w", "s1", "s2", "x")
+H_OTHERS = ("a", "b", "c")
+H_TOKENS = (*H_STABLES, H_NATIVE, "x", *H_OTHERS)
+H_DECIMALS = {"s1": 6, "s2": 18, "w": 18, "x": 8, "a": 18, "b": 0, "c": 12}
+H_PAIRS = list(itertools.combinations(H_TOKENS, 2))
+
+# Coarse multiples make depths close and tie often (the tricky cases), plus anything at all.
+reserve = st.one_of(st.integers(min_value=0, max_value=12).map(lambda n: n * 10**20), st.integers(0, 10**24))
+pool_spec = st.tuples(st.sampled_from(range(len(H_PAIRS))), reserve, reserve)
+
+
+def _fresh_book(pools: dict[str, PoolReserves]) -> PriceBook:
+    return PriceBook(
+        decimals=H_DECIMALS,
+        stable_tokens=H_STABLES,
+        wrapped_native=H_NATIVE,
+        base_tokens=H_BASES,
+        min_liquidity_usd=5,  # the floor takes part in the ranking
+        pools=pools.values(),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    specs=st.lists(pool_spec, min_size=1, max_size=12),
+    blocks=st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.integers(min_value=0, max_value=11), reserve, reserve), max_size=4),
+            st.lists(st.sampled_from(H_TOKENS), max_size=4),  # tokens read after the block (fills caches)
+        ),
+        max_size=6,
+    ),
+)
+def test_incremental_repricing_equals_a_fresh_book(
+    specs: list[tuple[int, int, int]], blocks: list[tuple[list[tuple[int, int, int]], list[str]]]
+) -> None:
+    pools = {f"p{i}": PoolReserves(f"p{i}", *H_PAIRS[pair], r0, r1) for i, (pair, r0, r1) in enumerate(specs)}
+    incremental = _fresh_book(pools)
+    for token in H_TOKENS:
+        incremental.price_usd(token)
+    for updates, reads in blocks:
+        for index, r0, r1 in updates:
+            address = f"p{index % len(pools)}"
+            pools[address] = PoolReserves(address, pools[address].token0, pools[address].token1, r0, r1)
+            incremental.update_reserves(address, r0, r1)
+        for token in reads:
+            incremental.price_usd(token)
+        fresh = _fresh_book(pools)
+        assert {t: incremental.price_usd(t) for t in H_TOKENS} == {t: fresh.price_usd(t) for t in H_TOKENS}
