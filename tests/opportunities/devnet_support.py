@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from chains.config import ChainConfig, chain_config_parse
+from chains.models import Pool
 from chains.pricing import PoolReserves, PriceBook
 from chains.rpc import Call, ChainClient
 from devnet.arbmath import PoolInfo, best_trade, enumerate_cycles
@@ -77,7 +78,9 @@ def fund_executor_with_non_base_tokens(net: Any) -> None:
 
 
 def execute_calldata(net: Any, opportunity: Opportunity) -> str:
-    fees = {p["address"].lower(): int(p["fee_bps"]) for p in net.manifest["pools"]}
+    # The manifest's pools, and any pool discovered since (its DEX's fee).
+    fees = {p.address.lower(): int(p.dex.fee_bps) for p in Pool.objects.select_related("dex") if p.dex}
+    fees.update({p["address"].lower(): int(p["fee_bps"]) for p in net.manifest["pools"]})
     return abi("ArbExecutor").executeCycle.encode(
         list(opportunity.path_pools),
         [fees[p.lower()] for p in opportunity.path_pools],
