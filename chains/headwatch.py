@@ -31,6 +31,7 @@ import logging
 import random
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -173,6 +174,8 @@ class ChainHeadWatcher:
         self.last_head_at = time.monotonic()
         self.mode = "starting"  # "ws", "polling" (for good), "polling-while-reconnecting"
         self.stats = WatchStats()
+        self._fired_at: dict[str, float] = {}  # kind -> when its last trigger was sent
+        self._done_after: deque[float] = deque(maxlen=50)  # trigger -> cursor at the head, recent runs
         self._pending = asyncio.Event()  # a head was triggered and the cursors may not have reached it yet
         self._ids = itertools.count(1)
         self._client: Any = None
@@ -204,14 +207,26 @@ class ChainHeadWatcher:
                 logger.exception("chain %s: could not trigger the %s scan for head %d", self.chain_id, kind, head)
                 continue
             self.stats.enqueue_seconds.append(time.perf_counter() - started)
+            self._fired_at[kind] = time.monotonic()
             self.stats.triggers += 1
 
     # -- follow-up: a trigger that found the lock held is not lost ------------------------------
+
+    def grace(self) -> float:
+        """How long a triggered scan may take to reach the head before it counts as lost.
+
+        Twice the recent median of trigger → cursor-at-head (queueing in a busy worker
+        included), at least one recheck and at most 2 s: a task still waiting in the
+        queue is not re-triggered (that would only add load), a lost one is within ~2 s.
+        """
+        typical = statistics.median(self._done_after) if self._done_after else 0.0
+        return min(max(2 * typical, self.options.recheck), max(2.0, self.options.recheck))
 
     async def follow_up(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         attempts = dict.fromkeys(self.kinds, 0)
         next_at = dict.fromkeys(self.kinds, 0.0)
+        reached: dict[str, int] = {}
         while not stop.is_set():
             if not await _wait_either(self._pending, stop):
                 return
@@ -232,10 +247,14 @@ class ChainHeadWatcher:
             for kind in self.kinds:
                 state = progress.get(kind, ScanProgress(None, False))
                 if state.cursor is not None and state.cursor >= head:
+                    if next_at[kind] == 0.0 and kind in self._fired_at and reached.get(kind) != head:
+                        self._done_after.append(now - self._fired_at[kind])
+                    reached[kind] = head
                     attempts[kind], next_at[kind] = 0, 0.0
                     continue
                 lagging = True
-                if state.locked or now < next_at[kind]:
+                waited = now - self._fired_at.get(kind, 0.0)
+                if state.locked or now < next_at[kind] or waited < self.grace():
                     continue  # a run is going (it releases, then we look again) or we re-triggered recently
                 attempts[kind] += 1
                 cap = max(self.options.reconnect_max, self.options.recheck)
