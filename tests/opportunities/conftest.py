@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,3 +25,27 @@ def _fresh_markets() -> None:
     from opportunities.scanner import market_forget
 
     market_forget()
+
+
+# The scanner's devnet tests: chain 56, everything a test does reverted afterwards.
+
+
+@pytest.fixture
+def net(devnet_56_fresh: Any) -> Any:
+    return devnet_56_fresh
+
+
+@pytest.fixture
+def config(net: Any) -> Any:
+    from tests.opportunities.devnet_support import config_for
+
+    return config_for(net)
+
+
+@pytest.fixture
+def client(config: Any) -> Iterator[Any]:
+    from tests.opportunities.devnet_support import client_for
+
+    client = client_for(config)
+    yield client
+    client.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
@@ -18,8 +17,6 @@ from opportunities.scanner import _MARKETS
 from tests.opportunities.devnet_support import (
     TX_GAS_PRICE,
     call_cycle_at,
-    client_for,
-    config_for,
     fund_executor_with_non_base_tokens,
     scan_to_head,
 )
@@ -29,23 +26,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 DEADLINE = 2**40
 E18 = 10**18
-
-
-@pytest.fixture
-def net(devnet_56_fresh: Any) -> Any:
-    return devnet_56_fresh
-
-
-@pytest.fixture
-def config(net: Any) -> ChainConfig:
-    return config_for(net)
-
-
-@pytest.fixture
-def client(config: ChainConfig) -> Iterator[ChainClient]:
-    client = client_for(config)
-    yield client
-    client.close()
 
 
 def _token(net: Any, symbol: str) -> str:
@@ -110,6 +90,10 @@ def test_tokens_arriving_through_pools_get_metadata_and_the_probe(
     assert set(market.skipped) == set(odd_pools) - b32_pools  # fee on transfer, no decimals
 
 
+def _stored_reserves() -> list[tuple[Any, ...]]:
+    return list(Pool.objects.order_by("id").values_list("address", "reserve0", "reserve1", "last_block"))
+
+
 def _backfill(net: Any, settings: Any, from_block: int, to_block: int) -> str:
     settings.CHAIN_REGISTRY_FILES = [str(net.manifest_path)]
     out = StringIO()
@@ -129,18 +113,18 @@ def test_backfill_of_a_scanned_range_stores_the_same_rows_once(
     scan_to_head(config, client)
     live = opportunity_rows(56)
     assert {row[1] for row in live} & set(range(first, first + 8)), "the simulator should leave opportunities"
-    reserves = list(Pool.objects.order_by("id").values_list("address", "reserve0", "reserve1", "last_block"))
+    reserves = _stored_reserves()
 
     _backfill(net, settings, first, net.block_number())
     assert opportunity_rows(56) == live
     assert Opportunity.objects.filter(chain_id=56).count() == len(live)
-    assert list(Pool.objects.order_by("id").values_list("address", "reserve0", "reserve1", "last_block")) == reserves
+    assert _stored_reserves() == reserves
 
     # The rows of a range the scanner lost, back from history alone.
     Opportunity.objects.filter(chain_id=56, block_number__gte=first + 2).delete()
     _backfill(net, settings, first + 2, net.block_number())
     assert opportunity_rows(56) == live
-    assert list(Pool.objects.order_by("id").values_list("address", "reserve0", "reserve1", "last_block")) == reserves
+    assert _stored_reserves() == reserves
 
 
 def test_backfill_of_a_range_never_scanned_stores_what_the_live_scanner_would(

@@ -3,7 +3,6 @@ crashes, broadcasts after commit, the Celery task."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -50,23 +49,6 @@ def assert_reserves_are_the_chains(net: Any, client: ChainClient, chain_id: int)
     stored = {p.address: (p.reserve0, p.reserve1) for p in Pool.objects.filter(chain_id=chain_id)}
     on_chain = reserves_at(client, list(tradable_pools(net)), client.block_number())
     assert {p: stored[p] for p in on_chain} == on_chain
-
-
-@pytest.fixture
-def net(devnet_56_fresh: Any) -> Any:
-    return devnet_56_fresh
-
-
-@pytest.fixture
-def config(net: Any) -> ChainConfig:
-    return config_for(net)
-
-
-@pytest.fixture
-def client(config: ChainConfig) -> Iterator[ChainClient]:
-    client = client_for(config)
-    yield client
-    client.close()
 
 
 def test_reorg_removes_orphaned_opportunities_and_restores_reserves(
