@@ -22,9 +22,12 @@ from math import isqrt
 from chains.v2math import FEE_DENOMINATOR, get_amount_out
 
 # Refinement: enumerate every integer input that could still beat the best one
-# found when there are at most this many; beyond that (huge, flat pools) only a
-# window around x* is searched and the result is within a few wei of optimal.
-EXACT_ENUMERATION_LIMIT = 256
+# found when there are at most this many. Beyond that — pools deep enough that the
+# profit curve is flat for thousands of wei around x* — only a window around x* is
+# searched, and the result is within the hops' rounding (a few raw units) of the
+# optimum. Below the limit the search is exact; dust pools, whose rounding can move
+# the optimum hundreds of units away from x*, always fall below it.
+EXACT_ENUMERATION_LIMIT = 4096
 APPROXIMATE_WINDOW = 4
 # Float pre-filter margin on the sum of log marginal rates. Float error on a
 # 4-hop sum is ~1e-15; 1e-9 guarantees no profitable cycle is filtered out.
