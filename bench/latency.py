@@ -86,7 +86,7 @@ class HeadClock:
             self.stop.wait(0.02)
 
 
-def start_stack(tmp: Path, headwatch: bool) -> tuple[subprocess.Popen[bytes], str, str, Path, Path]:
+def start_stack(tmp: Path, headwatch: bool, beat_interval: str) -> tuple[subprocess.Popen[bytes], str, str, Path, Path]:
     var_dir = tmp / "var"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_SETTINGS"))}
@@ -99,6 +99,7 @@ def start_stack(tmp: Path, headwatch: bool) -> tuple[subprocess.Popen[bytes], st
         OPPORTUNITY_MIN_PROFIT_USD="0.01",
         DEVNET_ARGS="--seed 11",
         HEADWATCH_ENABLED="1" if headwatch else "0",
+        SCAN_BEAT_INTERVAL_SECONDS=beat_interval,
     )
     log_path = tmp / "run.out"
     with log_path.open("wb") as log:
@@ -167,10 +168,10 @@ def quantiles(values: list[float]) -> str:
     return f"{statistics.median(values):.3f} | {p99:.3f} | {values[-1]:.3f} | {len(values)}"
 
 
-def run_mode(headwatch: bool, duration: float, warmup: float) -> dict[str, Any]:
+def run_mode(headwatch: bool, duration: float, warmup: float, beat_interval: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="arbmonitor-latency-") as tmp_name:
         tmp = Path(tmp_name)
-        process, _web, ws_url, var_dir, log_path = start_stack(tmp, headwatch)
+        process, _web, ws_url, var_dir, log_path = start_stack(tmp, headwatch, beat_interval)
         try:
             clocks: dict[int, HeadClock] = {}
             for chain_id in (56, 137):
@@ -207,11 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=15.0)
     parser.add_argument("--modes", default="on,off", help="on (head watcher), off (beat only), comma-separated")
+    parser.add_argument(
+        "--beat-interval", default="0", help="SCAN_BEAT_INTERVAL_SECONDS with the watcher on (0 = block time)"
+    )
     args = parser.parse_args(argv)
     print(f"# block → client latency, {args.duration:.0f} s per mode, {datetime.now().isoformat(timespec='seconds')}")
     for mode in args.modes.split(","):
-        result = run_mode(mode == "on", args.duration, args.warmup)
-        title = "head watcher + beat" if mode == "on" else "beat only (HEADWATCH_ENABLED=0)"
+        beat = args.beat_interval if mode == "on" else "0"
+        result = run_mode(mode == "on", args.duration, args.warmup, beat)
+        beat_text = "every block" if beat in ("", "0") else f"every {beat} s"
+        title = f"head watcher + beat {beat_text}" if mode == "on" else "beat only, every block (HEADWATCH_ENABLED=0)"
         print(f"\n## {title}: {result['notifications']} notifications")
         print(
             "\n| chain | kind | measure | p50 s | p99 s | max s | blocks |\n| --- | --- | --- | --- | --- | --- | --- |"

@@ -198,17 +198,21 @@ class ChainHeadWatcher:
         return True
 
     async def _fire(self, kinds: Sequence[str], head: int) -> None:
+        """Enqueue one scan per kind, concurrently (each ``apply_async`` is a blocking broker round trip)."""
         loop = asyncio.get_running_loop()
-        for kind in kinds:
+
+        async def one(kind: str) -> None:
             started = time.perf_counter()
             try:
                 await loop.run_in_executor(self.executor, self.trigger, self.chain_id, kind, head)
             except Exception:
                 logger.exception("chain %s: could not trigger the %s scan for head %d", self.chain_id, kind, head)
-                continue
+                return
             self.stats.enqueue_seconds.append(time.perf_counter() - started)
             self._fired_at[kind] = time.monotonic()
             self.stats.triggers += 1
+
+        await asyncio.gather(*(one(kind) for kind in kinds))
 
     # -- follow-up: a trigger that found the lock held is not lost ------------------------------
 
