@@ -135,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
             env=env,
             cwd=str(BASE_DIR),
         )
+        headwatch = env_bool("HEADWATCH_ENABLED", True, environ=env)
+        if headwatch:
+            # The watcher triggers both scans on every block; beat is then only the safety
+            # net, and firing it every block as well doubles the queued work and makes scans
+            # collide on the lock (bench/RESULTS-latency.md).
+            env.setdefault("SCAN_BEAT_INTERVAL_SECONDS", "10")
         manager.add_process(
             "beat",
             f"{wait} && exec {celery} beat -l INFO -s {shlex.quote(str(var_dir / 'celerybeat-schedule'))}",
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             cwd=str(BASE_DIR),
         )
 
-        if env_bool("HEADWATCH_ENABLED", True, environ=env):
+        if headwatch:
             # Triggers both scans the moment a block is seen; beat (above) stays the safety net.
             manager.add_process(
                 "heads",

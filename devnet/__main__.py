@@ -109,7 +109,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             port = getattr(args, f"port_{chain_id}", None) or None  # 0: any free port
             block_time = getattr(args, f"block_time_{chain_id}", DEFAULT_BLOCK_TIME.get(chain_id, 1.0))
             node = AnvilProcess(
-                chain_id=chain_id, port=port, automine=True, log_path=args.out_dir / f"anvil-{chain_id}.log"
+                chain_id=chain_id, port=port, automine=False, log_path=args.out_dir / f"anvil-{chain_id}.log"
             )
             nodes.append(node.start())
             manifest_path = args.out_dir / f"chain-{chain_id}.json"
