@@ -38,7 +38,7 @@ test-postgres: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy arbmonitor chains opportunities transactions streaming
+	DEBUG=1 $(VENV)/bin/mypy arbmonitor chains opportunities transactions streaming devnet
 
 format: setup
 	$(VENV)/bin/ruff format .
