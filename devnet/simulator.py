@@ -553,10 +553,10 @@ class Simulator:
                 }
                 for i, ((cycle, flash), (amount, expected)) in enumerate(zip(cycles, meta["planned"], strict=True))
             ]
-        found = cycles_from_receipt(receipt, cycles)
+        found_per_cycle = cycles_from_receipt(receipt, cycles)
         return [
             self._arb_line(common, cycle, f, flash, meta["coinbase_wei"], i, len(cycles), "executor", meta["attempt"])
-            for i, ((cycle, flash), f) in enumerate(zip(cycles, found, strict=True))
+            for i, ((cycle, flash), f) in enumerate(zip(cycles, found_per_cycle, strict=True))
         ]
 
     def _arb_line(
