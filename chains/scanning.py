@@ -86,8 +86,10 @@ class BlockProcessor(Protocol):
         """eth_getLogs topic filter (position → alternatives), e.g. ``[[SYNC_TOPIC, SWAP_TOPIC]]``; [] = no logs."""
         ...
 
-    def process(self, batch: BlockBatch) -> None:
-        """Write the batch's rows; runs inside the transaction that advances the cursor."""
+    def process(self, batch: BlockBatch) -> object:
+        """Write the batch's rows; runs inside the transaction that advances the cursor.
+
+        The result (e.g. how many rows were stored) is for direct callers; the scan ignores it."""
         ...
 
     def rollback(self, chain_id: int, from_block: int) -> None:

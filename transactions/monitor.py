@@ -85,7 +85,7 @@ class MonitorClient(Protocol):
     def get_receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt]: ...
     def get_block_headers(self, numbers: Sequence[int]) -> list[BlockHeader]: ...
     def multicall(self, calls: Sequence[Call], *, block: int | str | None = None) -> list[Any]: ...
-    def batch(self, calls: list[tuple[str, list[Any]]], return_errors: bool = False) -> list[Any]: ...
+    def batch(self, calls: Sequence[tuple[str, list[Any]]], *, return_errors: bool = False) -> list[Any]: ...
     def get_block_receipts(self, block: int | str) -> list[Receipt]: ...
 
 
@@ -452,11 +452,10 @@ class ArbitrageMonitor:
         pools = self.pricing_pools(wanted)
         reserves = self.reserves_at_blocks(list(tokens_by_block), [p for p, _, _ in pools])
         all_tokens = wanted | {t for _, t0, t1 in pools for t in (t0, t1)}
-        decimals = dict(
-            Token.objects.filter(
-                chain_id=self.chain_id, address__in=list(all_tokens), decimals__isnull=False
-            ).values_list("address", "decimals")
-        )
+        rows = Token.objects.filter(
+            chain_id=self.chain_id, address__in=list(all_tokens), decimals__isnull=False
+        ).values_list("address", "decimals")
+        decimals = {address: places for address, places in rows if places is not None}
         out: dict[int, BlockPrices] = {}
         for block, tokens in tokens_by_block.items():
             if not self.config.wrapped_native:
