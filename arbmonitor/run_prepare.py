@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         is_devnet = bool(config.extra.get("devnet")) or "devnet" in config.name.lower()
         for cursor in ScanCursor.objects.filter(chain_id=config.chain_id):
             block = _rpc(config.rpc_urls[0], "eth_getBlockByNumber", [hex(cursor.block_number), False])
-            if block is None or block.get("hash") != cursor.block_hash:
+            if not isinstance(block, dict) or block.get("hash") != cursor.block_hash:
                 if not is_devnet:
                     break  # a real chain's reorg is the scanner's business
                 print(f"chain {config.chain_id}: the devnet was restarted, clearing its previous run's rows")

@@ -43,7 +43,7 @@ class RawAmountField(models.Field):
         return self.to_python(super().get_prep_value(value))
 
     def get_db_prep_value(self, value: object, connection: BaseDatabaseWrapper, prepared: bool = False) -> object:
-        number = value if prepared else self.get_prep_value(value)
+        number = self.to_python(value) if prepared else self.get_prep_value(value)
         if number is None:
             return None
         return str(number) if connection.vendor == "sqlite" else Decimal(number)

@@ -79,7 +79,7 @@ class Abi:
             raise AttributeError(item) from None
 
     def deploy_data(self, types: list[str] | None = None, args: list[Any] | None = None) -> str:
-        ctor = encode(types, args).hex() if types else ""
+        ctor = encode(types, args or []).hex() if types else ""
         return self.bytecode + ctor
 
     def topic(self, event: str) -> str:
@@ -119,7 +119,7 @@ class Chain:
 
     # --- raw JSON-RPC ---
     def rpc(self, method: str, params: list[Any] | None = None) -> Any:
-        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
         reply = self.session.post(self.rpc_url, json=body, timeout=self.timeout).json()
         if "error" in reply:
             err = reply["error"]
@@ -130,7 +130,9 @@ class Chain:
         """Several requests in one HTTP round trip; errors raise."""
         if not calls:
             return []
-        body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        body: list[dict[str, Any]] = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
+        ]
         replies = self.session.post(self.rpc_url, json=body, timeout=self.timeout).json()
         by_id = {r["id"]: r for r in replies}
         out = []

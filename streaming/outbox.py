@@ -19,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Final
 
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-Send = Callable[[Message], Awaitable[None]]
+# A coroutine function, not any awaitable: ``deliver`` starts the coroutine by hand
+# (``send(None)``) so a send that completes at once never spawns a task.
+Send = Callable[[Message], Coroutine[Any, Any, None]]
 
 # 1013 "Try Again Later": the client did not read its notifications fast enough.
 CLOSE_LAGGING: Final = 1013
@@ -88,7 +90,7 @@ class Outbox:
             return True
         coro = self._send(message)
         try:
-            pending = coro.send(None)  # type: ignore[attr-defined]
+            pending = coro.send(None)
         except StopIteration:
             return True
         except Exception as exc:

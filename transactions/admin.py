@@ -32,8 +32,17 @@ class ArbitrageCycleInline(admin.TabularInline):
     model = ArbitrageCycle
     extra = 0
     can_delete = False
-    fields = ["index", "start_token", "start_amount", "end_amount", "profit_raw", "profit_usd", "pools", "tokens"]
-    readonly_fields = fields
+    # A tuple: one object for both attributes, typed as each base attribute accepts.
+    fields = readonly_fields = (
+        "index",
+        "start_token",
+        "start_amount",
+        "end_amount",
+        "profit_raw",
+        "profit_usd",
+        "pools",
+        "tokens",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

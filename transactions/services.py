@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -142,6 +143,11 @@ def _broadcast_after_commit(tx: ArbitrageTransaction) -> None:
     transaction.on_commit(lambda: broadcast_transaction(data))
 
 
+def _broadcast_all(payloads: list[dict[str, Any]]) -> None:
+    for data in payloads:
+        broadcast_transaction(data)
+
+
 @transaction.atomic
 def transaction_record(
     *,
@@ -236,7 +242,7 @@ def transactions_record_many(*, chain_id: int, items: Sequence[TxToRecord], broa
         # notification must say exactly what a later read of the row says.
         stored = ArbitrageTransaction.objects.filter(pk__in=[tx.pk for tx in created]).order_by("pk")
         payloads = [transaction_data(tx) for tx in stored]
-        transaction.on_commit(lambda: [broadcast_transaction(data) for data in payloads])
+        transaction.on_commit(lambda: _broadcast_all(payloads))
     return len(created)
 
 
