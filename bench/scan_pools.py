@@ -47,6 +47,7 @@ import django
 django.setup()
 
 from eth_utils import to_checksum_address  # noqa: E402
+from synthetic_pairs import random_pairs  # noqa: E402
 
 E18 = 10**18
 STABLES = ("USDT", "BUSD", "USDC")
@@ -70,26 +71,12 @@ class SyntheticMarket:
             prices[name] = 10 ** rng.uniform(-4, 3)
         self.address = {name: _address(0x10, i) for i, name in enumerate(names)}
         self.prices = prices
-        pairs: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-
-        def add(a: str, b: str) -> None:
-            key = (a, b) if a < b else (b, a)
-            if a != b and key not in seen:
-                seen.add(key)
-                pairs.append(key)
-
-        for i, a in enumerate(BASES):
-            for b in BASES[i + 1 :]:
-                add(a, b)
-        for name in names[len(BASES) :]:
-            for base in rng.sample(BASES, rng.choice((1, 1, 2, 2, 3, 4))):
-                add(name, base)
+        pairs = random_pairs(rng, BASES, names[len(BASES) :])
         self.pools: list[tuple[str, str, int, str, str, int, int]] = []
         index = 0
         while len(self.pools) < pool_count:
             if index >= len(pairs):
-                add(rng.choice(names), rng.choice(names))
+                pairs.add(rng.choice(names), rng.choice(names))
                 continue
             a, b = pairs[index]
             index += 1

@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from synthetic_pairs import random_pairs
+
 from opportunities.cycles import Pool, PoolGraph
 
 BASES = ("WBNB", "USDT", "BUSD", "USDC")
@@ -35,27 +37,13 @@ def build(pool_count: int, token_count: int, rng: random.Random, noise: float) -
     tokens = [f"T{i:04d}" for i in range(token_count)]
     for token in tokens:
         prices[token] = 10 ** rng.uniform(-4, 3)
-    pairs: list[tuple[str, str]] = []
-    seen: set[tuple[str, str]] = set()
-
-    def add_pair(a: str, b: str) -> None:
-        key = (a, b) if a < b else (b, a)
-        if a != b and key not in seen:
-            seen.add(key)
-            pairs.append(key)
-
-    for i, a in enumerate(BASES):
-        for b in BASES[i + 1 :]:
-            add_pair(a, b)
-    for token in tokens:
-        for base in rng.sample(BASES, rng.choice((1, 1, 2, 2, 3, 4))):
-            add_pair(token, base)
+    pairs = random_pairs(rng, BASES, tokens)
     pools: list[Pool] = []
     all_tokens = tokens + list(BASES)
     pair_index = 0
     while len(pools) < pool_count:
         if pair_index >= len(pairs):
-            add_pair(rng.choice(all_tokens), rng.choice(all_tokens))
+            pairs.add(rng.choice(all_tokens), rng.choice(all_tokens))
             if pair_index >= len(pairs):
                 continue
         a, b = pairs[pair_index]
