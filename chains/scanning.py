@@ -30,7 +30,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import redis
 from django.conf import settings
@@ -148,6 +148,19 @@ class ScanReport:
             return None
         last = self.to_block if self.to_block is not None else self.extra.get("cursor")
         return None if last is None else max(self.head - int(last), 0)  # type: ignore[call-overload]
+
+    def task_result(self, **extra: Any) -> dict[str, Any]:
+        """What a scan task returns (Celery logs it): the range, the head, the kind's own figures, why it stopped."""
+        return {
+            "chain_id": self.chain_id,
+            "skipped": self.skipped,
+            "from_block": self.from_block,
+            "to_block": self.to_block,
+            "head": self.head,
+            **extra,
+            "reorg": bool(self.reorg),
+            "reason": self.reason,
+        }
 
 
 # --- lock ---------------------------------------------------------------------------------

@@ -28,14 +28,4 @@ def scan_pools(chain_id: int) -> dict[str, Any]:
     from opportunities.scanner import pool_scan_run
 
     report = pool_scan_run(chain_id=chain_id)
-    return {
-        "chain_id": report.chain_id,
-        "skipped": report.skipped,
-        "from_block": report.from_block,
-        "to_block": report.to_block,
-        "head": report.head,
-        "lag": report.lag,
-        "opportunities": report.extra.get("opportunities", 0),
-        "reorg": bool(report.reorg),
-        "reason": report.reason,
-    }
+    return report.task_result(lag=report.lag, opportunities=report.extra.get("opportunities", 0))

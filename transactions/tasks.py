@@ -28,13 +28,4 @@ def scan_transactions(chain_id: int) -> dict[str, Any]:
     """
     from transactions.monitor import monitor_scan
 
-    report = monitor_scan(chain_id=chain_id)
-    return {
-        "chain_id": report.chain_id,
-        "skipped": report.skipped,
-        "from_block": report.from_block,
-        "to_block": report.to_block,
-        "head": report.head,
-        "reorg": bool(report.reorg),
-        "reason": report.reason,
-    }
+    return monitor_scan(chain_id=chain_id).task_result()
