@@ -411,12 +411,16 @@ class Simulator:
                 out.append((dex, toks if closed else toks[:-1]))
         return out
 
+    def _pool_on(self, dex: str, a: str, b: str) -> PoolInfo:
+        """The pool of ``dex`` that pairs tokens ``a`` and ``b`` (either order)."""
+        return next(p for p in self.pools.values() if p.dex == dex and {p.token0, p.token1} == {a, b})
+
     def _decoy_route_non_cyclic(self, _noise: Any) -> None:
         paths = self._paths(3, closed=False)
         if not paths:
             return
         dex, path = self.rng.choice(paths)
-        pool = next(p for p in self.pools.values() if p.dex == dex and {p.token0, p.token1} == {path[0], path[1]})
+        pool = self._pool_on(dex, path[0], path[1])
         trader = self.rng.choice(self.traders)
         self._decoy(
             "route_non_cyclic", self._router_swap(trader, dex, path, self._trade_size(path[0], pool), self.gas_price)
@@ -429,13 +433,13 @@ class Simulator:
         if not paths:
             return
         dex, path = self.rng.choice(paths)
-        pool = next(p for p in self.pools.values() if p.dex == dex and {p.token0, p.token1} == {path[0], path[1]})
+        pool = self._pool_on(dex, path[0], path[1])
         trader = self.rng.choice(self.traders)
         amount = self._trade_size(path[0], pool) // 4 + 1
         tx = self._router_swap(trader, dex, path, amount, self.gas_price)
         hops = []
         for a, b in itertools.pairwise(path):
-            p = next(p for p in self.pools.values() if p.dex == dex and {p.token0, p.token1} == {a, b})
+            p = self._pool_on(dex, a, b)
             hops.append(Hop(p.address, a, b, p.fee_bps, a == p.token0))
         self._decoy("cyclic_route", tx, cycle=tuple(hops), sender=trader)
 
@@ -467,7 +471,7 @@ class Simulator:
             self._decoy_add_liquidity(noise)
             return
         dex, t0, t1 = self._lp_positions.pop(self.rng.randrange(len(self._lp_positions)))
-        pair = next(p.address for p in self.pools.values() if p.dex == dex and p.token0 == t0 and p.token1 == t1)
+        pair = self._pool_on(dex, t0, t1).address
         lp = self._balance(pair, self.lp_provider)
         if lp == 0:
             return
