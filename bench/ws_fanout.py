@@ -12,6 +12,7 @@ call, and lost / duplicated / wrongly filtered messages.
 
     .venv/bin/python bench/ws_fanout.py                 # the recorded matrix
     .venv/bin/python bench/ws_fanout.py --case uvicorn:1000:10 --duration 10
+    .venv/bin/python bench/ws_fanout.py --case scaling:daphne:1000:15 --duration 12 --repeat 2 --cpu-cap 0.3
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -202,12 +204,13 @@ def masked_text(text: str) -> bytes:
     return bytes([0x81, 0x80 | len(payload)]) + mask + masked
 
 
-async def client_main(ports: list[int], n: int, seconds: float, out: str) -> None:
+async def client_main(ports: list[int], n: int, seconds: float, out: str, drain_max: float = 0.0) -> None:
     loop = asyncio.get_running_loop()
     sinks: list[list[tuple[float, bytes]]] = []
     protos: list[FrameReader] = []
     for k in range(n):
-        port = ports[k % len(ports)]
+        # blocks of len(FILTERS) clients per port: every server process gets the same filter mix, the same load
+        port = ports[(k // len(FILTERS)) % len(ports)]
         sink: list[tuple[float, bytes]] = []
         handshake: asyncio.Future[None] = loop.create_future()
         transport, proto = await loop.create_connection(
@@ -235,7 +238,13 @@ async def client_main(ports: list[int], n: int, seconds: float, out: str) -> Non
     Path(out + ".ready").write_text("ok")
     while not Path(out + ".stop").exists():
         await asyncio.sleep(0.2)
-    await asyncio.sleep(seconds)
+    if drain_max:  # drain: wait until nothing arrives for `seconds`, so what is missing is really lost
+        deadline = time.monotonic() + drain_max
+        count = -1
+        while time.monotonic() < deadline and count != (count := sum(map(len, sinks))):
+            await asyncio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
     result = []
     for k, sink in enumerate(sinks):
         result.append(
@@ -265,6 +274,19 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start")
 
 
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # cgroup v1 cpu controller (needs root)
+
+
+def cap_cpu(pid: int, cores: float) -> Path:
+    """Put one server process in its own cgroup limited to `cores` of CPU (CFS quota): a core of its own, scaled."""
+    group = CGROUP_CPU / f"ws-bench-{pid}"
+    group.mkdir()
+    (group / "cpu.cfs_period_us").write_text("100000")
+    (group / "cpu.cfs_quota_us").write_text(str(int(cores * 100000)))
+    (group / "cgroup.procs").write_text(str(pid))
+    return group
+
+
 def start_server(kind: str, env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     if kind == "raw":
@@ -287,21 +309,71 @@ def start_server(kind: str, env: dict[str, str], workdir: Path) -> tuple[subproc
     return proc, port
 
 
+def cpu_of(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+class Sampler(threading.Thread):
+    """Every 0.25 s: wall time, each server process's CPU, the client's CPU, the machine's idle time."""
+
+    def __init__(self, servers: list[psutil.Process], client: psutil.Process) -> None:
+        super().__init__(daemon=True)
+        self.servers, self.client = servers, client
+        self.samples: list[tuple[float, list[float], float, float]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            try:
+                sample = ([cpu_of(p) for p in self.servers], cpu_of(self.client), psutil.cpu_times().idle)
+            except psutil.Error:
+                return
+            self.samples.append((time.time(), *sample))
+
+    def window(self, start: float, end: float) -> dict[str, Any]:
+        """Cores used per server process and by the client, and the machine's busy share, over [start, end]."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return {}
+        (t0, srv0, cli0, idle0), (t1, srv1, cli1, idle1) = inside[0], inside[-1]
+        span = t1 - t0
+        return {
+            "server_cores": [round((b - a) / span, 2) for a, b in zip(srv0, srv1, strict=True)],
+            "client_cores": round((cli1 - cli0) / span, 2),
+            "machine_busy_pct": round(100 * (1 - (idle1 - idle0) / (span * (psutil.cpu_count() or 1))), 1),
+        }
+
+
 def run_case(
-    kind: str, n: int, rate: float, duration: float, env: dict[str, str], workdir: Path, processes: int = 1
+    kind: str,
+    n: int,
+    rate: float,
+    duration: float,
+    env: dict[str, str],
+    workdir: Path,
+    processes: int = 1,
+    scaling: bool = False,
+    cpu_cap: float = 0.0,
 ) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     servers = [start_server(kind, env, workdir) for _ in range(processes)]
+    groups = [cap_cpu(proc.pid, cpu_cap) for proc, _ in servers] if cpu_cap else []
     ports = [port for _, port in servers]
-    out = str(workdir / f"clients-{kind}-{n}-{rate}-{processes}.json")
+    out = str(workdir / f"clients-{kind}-{n}-{rate}-{processes}-{time.monotonic_ns()}.json")
+    # scaling: the client drains until 2 s pass with nothing new (at most 120 s), so "lost" is real loss
+    client_args = ["2", out, "120"] if scaling else ["3", out]
     client = subprocess.Popen(
-        [sys.executable, __file__, "--client", ",".join(map(str, ports)), str(n), "3", out], env=env, cwd=ROOT
+        [sys.executable, __file__, "--client", ",".join(map(str, ports)), str(n), *client_args], env=env, cwd=ROOT
     )
     while not Path(out + ".ready").exists():
         if client.poll() is not None:
             raise RuntimeError("client process failed")
         time.sleep(0.2)
     procs = [psutil.Process(p.pid) for p, _ in servers]
-    cpu0 = sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+    sampler = Sampler(procs, psutil.Process(client.pid))
+    sampler.start()
+    cpu0 = sum(cpu_of(p) for p in procs)
     pub = subprocess.run(
         [
             sys.executable,
@@ -322,7 +394,8 @@ def run_case(
     published = json.loads(pub.stdout.strip().splitlines()[-1])
     Path(out + ".stop").write_text("1")
     client.wait(timeout=600)
-    cpu = sum(p.cpu_times().user + p.cpu_times().system for p in procs) - cpu0
+    cpu = sum(cpu_of(p) for p in procs) - cpu0
+    sampler.done.set()
     rss = sum(p.memory_info().rss for p in procs) / 2**20
     for proc, _ in servers:
         proc.terminate()
@@ -330,6 +403,9 @@ def run_case(
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+    for group in groups:
+        group.rmdir()
     results = json.loads(Path(out).read_text())
     total = published["events"]
     delivered = lost = dup = wrong = lagging = 0
@@ -360,6 +436,38 @@ def run_case(
             lost += len(expected - seen)
     latencies.sort()
     span = max(duration, (last_receipt - first_ts) if first_ts else duration)
+    if scaling:
+        # sustained rate: receipts between 2 s after the first event and the end of publishing
+        start = (first_ts or 0.0) + 2.0
+        end = (first_ts or 0.0) + duration
+        sustained = sum(
+            1
+            for r in results
+            for t, text in r["messages"]
+            if start <= t <= end and text.startswith('{"type": "opportunity"')
+        )
+        return {
+            "server": kind if processes == 1 else f"{kind}×{processes}",
+            "cpu_cap_per_process": cpu_cap or None,
+            "clients": n,
+            "events_per_s": rate,
+            "load1_before": round(load_before, 2),
+            "offered_per_s": round(
+                sum(len([i for i in range(total) if matches(FILTERS[k % 4], *event_fields(i))]) for k in range(n))
+                / duration
+            ),
+            "sustained_per_s": round(sustained / (end - start)),
+            "delivered_per_s": round(delivered / span),
+            "drain_s": round(last_receipt - end, 1) if first_ts else None,
+            "p50_ms": round(latencies[len(latencies) // 2] * 1e3, 1) if latencies else None,
+            "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1e3, 1) if latencies else None,
+            "cpu_us_per_msg": round(cpu / max(delivered, 1) * 1e6, 1),
+            **sampler.window(start, end),
+            "lost": lost,
+            "duplicated": dup,
+            "wrong": wrong,
+            "lagging_errors": lagging,
+        }
     return {
         "server": kind if processes == 1 else f"{kind}×{processes}",
         "clients": n,
@@ -411,13 +519,25 @@ DEFAULT_CASES = [
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         ports = [int(p) for p in sys.argv[2].split(",")]
-        asyncio.run(client_main(ports, int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]))
+        drain_max = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
+        asyncio.run(client_main(ports, int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], drain_max))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--case", action="append", help="server:clients:events_per_s (server: raw, uvicorn, daphne, uvicorn×2)"
+        "--case",
+        action="append",
+        help="server:clients:events_per_s (server: raw, uvicorn, daphne, uvicorn×2), "
+        "or scaling:server:clients:events_per_s (one vs two server processes, same load)",
     )
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=1, help="scaling cases: runs of each process count")
+    parser.add_argument(
+        "--cpu-cap",
+        type=float,
+        default=0.0,
+        help="scaling cases: limit each server process to this many cores (cgroup v1 CFS quota, root), "
+        "so that one and two processes are server-bound with CPU left for the clients",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ws-bench-"))
     with EmbeddedRedis() as redis:
@@ -435,14 +555,38 @@ def main() -> None:
         prepare_db(workdir, env)
         rows = []
         for case in args.case or DEFAULT_CASES:
+            if case.startswith("scaling:"):
+                # the same offered load on one and on two server processes (clients split across their
+                # ports, one Redis), alternating 1, 2, 2, 1, ... so drifting background load hits both alike
+                _, kind, n, rate = case.split(":")
+                pair: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+                for r in range(args.repeat):
+                    for processes in (1, 2) if r % 2 == 0 else (2, 1):
+                        row = run_case(
+                            kind, int(n), float(rate), args.duration, env, workdir, processes, True, args.cpu_cap
+                        )
+                        pair[processes].append(row)
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+                for key in ("sustained_per_s", "delivered_per_s"):
+                    one = sorted(row[key] for row in pair[1])[len(pair[1]) // 2]
+                    two = sorted(row[key] for row in pair[2])[len(pair[2]) // 2]
+                    print(
+                        f"scaling {kind} {n}x{rate} {key} (median): 1 process {one}, 2 processes {two}, "
+                        f"ratio {two / max(one, 1):.2f}",
+                        flush=True,
+                    )
+                continue
             kind, n, rate = case.split(":")
             processes = 2 if kind.endswith("×2") else 1
             row = run_case(kind.removesuffix("×2"), int(n), float(rate), args.duration, env, workdir, processes)
             rows.append(row)
             print(json.dumps(row), flush=True)
-        keys = list(rows[0])
-        print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+        keys: list[str] = []
         for row in rows:
+            if list(row) != keys:
+                keys = list(row)
+                print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
             print("| " + " | ".join(str(row[k]) for k in keys) + " |")
 
 
