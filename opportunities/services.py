@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from chains.signals import detections_committed, detections_removed, detections_written
 from opportunities.models import Opportunity
 from opportunities.serializers import opportunity_data
 
@@ -111,12 +112,13 @@ def opportunity_record_many(*, drafts: Sequence[OpportunityDraft], broadcast: bo
             created = [row for row in (_insert_ignore(row) for row in fresh) if row is not None]
     else:
         created = [row for row in (_insert_ignore(row) for row in fresh) if row is not None]
-    if broadcast and created:
-        # Serialize the rows as stored (one query): SQLite keeps decimals as REAL, and a notification
-        # must say exactly what a later read of the row says.
-        stored = Opportunity.objects.filter(pk__in=[row.pk for row in created]).order_by("pk")
-        payloads = [opportunity_data(row) for row in stored]
-        transaction.on_commit(lambda: _broadcast_all(payloads))
+    if created:
+        # Re-read as stored (one query): SQLite keeps decimals as REAL, and a notification must say
+        # exactly what a later read of the row says.
+        stored = list(Opportunity.objects.filter(pk__in=[row.pk for row in created]).order_by("pk"))
+        detections_written.send(sender=Opportunity, kind="opportunities", chain_id=drafts[0].chain_id, rows=stored)
+        payloads = [opportunity_data(row) for row in stored] if broadcast else []
+        transaction.on_commit(lambda: _after_commit(drafts[0].chain_id, stored, payloads))
     return created
 
 
@@ -138,7 +140,18 @@ def _broadcaster() -> Callable[[dict[str, Any]], None] | None:
     return broadcast_opportunity
 
 
+def _after_commit(chain_id: int, stored: list[Opportunity], payloads: list[dict[str, Any]]) -> None:
+    _broadcast_all(payloads)
+    for _receiver, result in detections_committed.send_robust(
+        sender=Opportunity, kind="opportunities", chain_id=chain_id, rows=stored
+    ):
+        if isinstance(result, Exception):
+            logger.error("detections_committed receiver failed: %r", result)
+
+
 def _broadcast_all(payloads: list[dict[str, Any]]) -> None:
+    if not payloads:
+        return
     broadcast = _broadcaster()
     if broadcast is None:
         return
@@ -151,5 +164,10 @@ def _broadcast_all(payloads: list[dict[str, Any]]) -> None:
 
 def opportunity_delete_from_block(*, chain_id: int, from_block: int) -> int:
     """Remove the opportunities of blocks >= from_block (orphaned by a reorg); returns how many."""
-    deleted, _ = Opportunity.objects.filter(chain_id=chain_id, block_number__gte=from_block).delete()
+    orphaned = Opportunity.objects.filter(chain_id=chain_id, block_number__gte=from_block)
+    with transaction.atomic():
+        rows = list(orphaned)
+        if rows:
+            detections_removed.send(sender=Opportunity, kind="opportunities", chain_id=chain_id, rows=rows)
+        deleted, _ = orphaned.delete()
     return deleted

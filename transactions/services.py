@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from chains.signals import detections_committed, detections_removed, detections_written
 from opportunities.capture import opportunity_capture_link, opportunity_capture_link_many, opportunity_capture_release
 from streaming.broadcast import broadcast_transaction
 from transactions.detection import DetectedArbitrage
@@ -136,16 +137,23 @@ def transaction_price(
     return PricedTransaction(fields=fields, cycles=cycles)
 
 
-def _broadcast_after_commit(tx: ArbitrageTransaction) -> None:
+def _written(*, chain_id: int, created: Sequence[ArbitrageTransaction], broadcast: bool) -> None:
+    """Rows created in this transaction: tell the receivers now, broadcast and notify after commit."""
     # Serialized as stored (re-read: SQLite rounds decimals), sent only once the commit succeeded.
-    tx.refresh_from_db()
-    data = transaction_data(tx)
-    transaction.on_commit(lambda: broadcast_transaction(data))
+    stored = list(ArbitrageTransaction.objects.filter(pk__in=[tx.pk for tx in created]).order_by("pk"))
+    detections_written.send(sender=ArbitrageTransaction, kind="transactions", chain_id=chain_id, rows=stored)
+    payloads = [transaction_data(tx) for tx in stored] if broadcast else []
+    transaction.on_commit(lambda: _after_commit(chain_id, stored, payloads))
 
 
-def _broadcast_all(payloads: list[dict[str, Any]]) -> None:
+def _after_commit(chain_id: int, stored: list[ArbitrageTransaction], payloads: list[dict[str, Any]]) -> None:
     for data in payloads:
         broadcast_transaction(data)
+    for _receiver, result in detections_committed.send_robust(
+        sender=ArbitrageTransaction, kind="transactions", chain_id=chain_id, rows=stored
+    ):
+        if isinstance(result, Exception):
+            logger.error("detections_committed receiver failed: %r", result)
 
 
 @transaction.atomic
@@ -184,8 +192,7 @@ def transaction_record(
             captured_by=tx.from_address,
             capture_tx_hash=tx.tx_hash,
         )
-    if broadcast:
-        _broadcast_after_commit(tx)
+    _written(chain_id=chain_id, created=[tx], broadcast=broadcast)
     return tx, True
 
 
@@ -237,12 +244,8 @@ def transactions_record_many(*, chain_id: int, items: Sequence[TxToRecord], broa
         chain_id=chain_id,
         captures=[(tx.pools_involved, tx.block_number, tx.from_address, tx.tx_hash) for tx in created],
     )
-    if broadcast and created:
-        # Serialize the rows as stored (one query): SQLite keeps decimals as REAL, and a
-        # notification must say exactly what a later read of the row says.
-        stored = ArbitrageTransaction.objects.filter(pk__in=[tx.pk for tx in created]).order_by("pk")
-        payloads = [transaction_data(tx) for tx in stored]
-        transaction.on_commit(lambda: _broadcast_all(payloads))
+    if created:
+        _written(chain_id=chain_id, created=created, broadcast=broadcast)
     return len(created)
 
 
@@ -266,6 +269,9 @@ def transactions_rollback(*, chain_id: int, from_block: int) -> int:
     hashes = list(orphaned.values_list("tx_hash", flat=True))
     if hashes:
         opportunity_capture_release(chain_id=chain_id, tx_hashes=hashes)
+        detections_removed.send(
+            sender=ArbitrageTransaction, kind="transactions", chain_id=chain_id, rows=list(orphaned)
+        )
     orphaned.delete()
     if hashes:
         logger.info(

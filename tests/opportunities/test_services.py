@@ -100,3 +100,40 @@ def test_delete_from_block_removes_only_that_chains_later_blocks() -> None:
     assert opportunity_delete_from_block(chain_id=56, from_block=11) == 2
     assert sorted(Opportunity.objects.filter(chain_id=56).values_list("block_number", flat=True)) == [10]
     assert Opportunity.objects.filter(chain_id=137).count() == 3
+
+
+def test_signals_carry_new_rows_in_the_transaction_after_commit_and_on_removal(
+    sent: list[dict[str, Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    from chains.signals import detections_committed, detections_removed, detections_written
+
+    seen: list[tuple[str, str, list[int]]] = []
+
+    def receiver(name: str) -> Any:
+        def receive(sender: Any, *, kind: str, chain_id: int, rows: list[Any], **_: Any) -> None:
+            seen.append((name, kind, [row.block_number for row in rows]))
+
+        return receive
+
+    handlers = {name: receiver(name) for name in ("written", "committed", "removed")}
+    detections_written.connect(handlers["written"])
+    detections_committed.connect(handlers["committed"])
+    detections_removed.connect(handlers["removed"])
+    try:
+        pool = PoolFactory()
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            opportunity_record_many(drafts=[draft(pool, 100), draft(pool, 101)])
+        assert seen == [("written", "opportunities", [100, 101])]  # committed only once the commit runs
+        for callback in callbacks:
+            callback()
+        assert seen[-1] == ("committed", "opportunities", [100, 101])
+        seen.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            opportunity_record_many(drafts=[draft(pool, 100)])  # exists: no signal at all
+        assert seen == []
+        opportunity_delete_from_block(chain_id=pool.chain_id, from_block=101)
+        assert seen == [("removed", "opportunities", [101])]
+    finally:
+        detections_written.disconnect(handlers["written"])
+        detections_committed.disconnect(handlers["committed"])
+        detections_removed.disconnect(handlers["removed"])
