@@ -20,11 +20,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from prometheus_client import CollectorRegistry, multiprocess
-from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.signing import signature_verify
+from arbmonitor import metrics
 from tests.alerts.receiver import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -161,7 +160,9 @@ print(json.dumps([[d.rule_id, d.row_id, d.state, d.attempts, d.idempotency_key]
 """
 
 
-def test_kill_9_mid_send_repeats_only_the_in_flight_request_with_its_key(site: Site) -> None:
+def test_kill_9_mid_send_repeats_only_the_in_flight_request_with_its_key(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     receiver = Receiver().start()
     try:
         receiver.script("/hook/kill", ("hold",))  # the first request is in flight when its worker dies
@@ -208,11 +209,11 @@ def test_kill_9_mid_send_repeats_only_the_in_flight_request_with_its_key(site: S
     assert any(s[3] >= 1 for s in down)
 
     # Metrics written by the prefork children, added up across processes.
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=site.env["PROMETHEUS_MULTIPROC_DIR"])
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", site.env["PROMETHEUS_MULTIPROC_DIR"])
+    body, _ = metrics.metrics_text()  # what /metrics serves in multiprocess mode
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for family in text_string_to_metric_families(body.decode())
         for s in family.samples
     }
     sent = samples[("arbmonitor_alert_deliveries_total", (("destination", "webhook"), ("outcome", "sent")))]
