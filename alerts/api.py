@@ -82,7 +82,7 @@ def rule_apply(rule: AlertRule, data: dict[str, Any], *, partial: bool) -> Alert
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             errors[name] = f"must be {kind.__name__}"
             continue
-        if kind is int and value < 0:
+        if isinstance(value, int) and value < 0:
             errors[name] = "must be >= 0"
             continue
         setattr(rule, name, value)
