@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 State = AlertDelivery.State
 OPEN_STATES = (State.PENDING, State.RETRYING)
+DIGEST_MAX_ITEMS = 100  # a digest lists the best ones; "count" says how many matched
 
 
 # --- matching ------------------------------------------------------------------------------------
@@ -297,7 +298,7 @@ def digests_build_due(*, now: datetime | None = None) -> list[AlertDelivery]:
                 "count": len(items),
                 "minutes": rule.digest_minutes,
                 "best_profit_usd": max(profits) if profits else None,
-                "items": sorted((i.payload for i in items), key=_profit, reverse=True),
+                "items": sorted((i.payload for i in items), key=_profit, reverse=True)[:DIGEST_MAX_ITEMS],
             }
             digest.detected_at = min((i.detected_at for i in items if i.detected_at), default=None)
             digest.save(update_fields=["payload", "detected_at"])

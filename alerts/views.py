@@ -63,7 +63,10 @@ def rules(request: HttpRequest, owner: AlertApiKey) -> HttpResponse:
         rule = api.rule_apply(AlertRule(owner=owner), data, partial=False)
     except api.RuleInvalid as exc:
         return _error(400, "invalid rule", fields=exc.errors)
-    return JsonResponse(api.rule_data(rule), status=201)
+    created = api.rule_data(rule)
+    if rule.secret and not data.get("secret"):
+        created["secret"] = rule.secret  # generated here: shown this once, so the receiver can verify
+    return JsonResponse(created, status=201)
 
 
 @api_key_required

@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         # Alerts have their own queue and worker: a slow destination never delays a scan.
         manager.add_process(
             "alerts",
-            f"{wait} && exec {celery} worker -l INFO -Q alerts --concurrency {args.alerts_concurrency} -n alerts@%h",
+            f"{wait} && exec {celery} worker -l INFO -Q {shlex.quote(env.get('ALERTS_QUEUE') or 'alerts')}"
+            f" --concurrency {args.alerts_concurrency} -n alerts@%h",
             env=env,
             cwd=str(BASE_DIR),
         )

@@ -116,6 +116,17 @@ def test_api_manages_a_keys_own_rules_and_never_shows_secrets(client: Client) ->
     assert rule["telegram_bot_token_set"] is True and "SECRET" not in created.content.decode()
     assert rule["bot_address"] == "0x" + "ab" * 20 and rule["min_profit"] == 100.0
 
+    hook = _api(
+        client,
+        "post",
+        "/api/v1/alerts/rules",
+        key,
+        {"name": "hook", "channel": "opportunities", "destination": "webhook", "url": "https://example.com/h"},
+    ).json()
+    assert len(hook["secret"]) > 20  # generated, shown once
+    assert "secret" not in _api(client, "get", f"/api/v1/alerts/rules/{hook['id']}", key).json()
+    assert _api(client, "delete", f"/api/v1/alerts/rules/{hook['id']}", key).status_code == 204
+
     listed = _api(client, "get", "/api/v1/alerts/rules", key).json()["results"]
     assert [r["id"] for r in listed] == [rule["id"]]
     assert _api(client, "get", "/api/v1/alerts/rules", other).json()["results"] == []
