@@ -166,3 +166,14 @@ class AlertAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} #{self.number}: {self.outcome}"
+
+
+class AlertMatchCursor(models.Model):
+    """The last row id of a kind the sweeper has matched: rows whose batch was never queued are caught up."""
+
+    kind = models.CharField(max_length=16, unique=True)
+    last_row_id = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} ≤ {self.last_row_id}"

@@ -29,7 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from alerts import destinations, matching
-from alerts.models import AlertAttempt, AlertDelivery, AlertRule
+from alerts.models import AlertAttempt, AlertDelivery, AlertMatchCursor, AlertRule
 from arbmonitor import metrics
 
 logger = logging.getLogger(__name__)
@@ -340,3 +340,46 @@ def deliveries_sweep(*, now: datetime | None = None) -> list[int]:
         | Q(state=State.RETRYING, next_attempt_at__lte=now, last_error__startswith="worker lost")
     )
     return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:1000])
+
+
+REMATCH_BATCH = 5000
+
+
+def _detection_model(kind: str) -> Any:
+    if kind == "opportunities":
+        from opportunities.models import Opportunity
+
+        return Opportunity
+    from transactions.models import ArbitrageTransaction
+
+    return ArbitrageTransaction
+
+
+def detections_rematch(*, kind: str, now: datetime | None = None) -> list[AlertDelivery]:
+    """Match rows the receiver's task never matched (its publish failed, its process died after commit).
+
+    Every row of ``kind`` above the cursor and detected at least ALERTS_REMATCH_DELAY_SECONDS ago
+    is matched once more; the idempotency keys make that a no-op for rows already matched, so
+    only what was lost becomes a delivery. The first run starts at the newest row (no history).
+    """
+    now = now or timezone.now()
+    model = _detection_model(kind)
+    cursor, created = AlertMatchCursor.objects.get_or_create(kind=kind)
+    newest = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    if created or not AlertRule.objects.filter(enabled=True, channel=kind).exists():
+        AlertMatchCursor.objects.filter(pk=cursor.pk).update(last_row_id=max(newest, cursor.last_row_id))
+        return []
+    settled = now - timedelta(seconds=settings.ALERTS_REMATCH_DELAY_SECONDS)
+    ids: list[int] = []
+    rows = model.objects.filter(pk__gt=cursor.last_row_id).order_by("pk").values_list("pk", "detected_at")
+    for pk, detected_at in rows[:REMATCH_BATCH]:
+        if detected_at > settled:
+            break  # the cursor never passes a row that is not settled yet
+        ids.append(pk)
+    if not ids:
+        return []
+    found = detections_match(kind=kind, row_ids=ids)
+    AlertMatchCursor.objects.filter(pk=cursor.pk, last_row_id=cursor.last_row_id).update(last_row_id=ids[-1])
+    if found:
+        logger.warning("alerts: %d %s deliveries made by the sweeper (their batch was never matched)", len(found), kind)
+    return found

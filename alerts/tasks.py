@@ -37,9 +37,10 @@ def deliver(delivery_id: int) -> dict[str, Any]:
 
 @shared_task(name="alerts.tasks.sweep", acks_late=True, ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Beat, every ALERTS_SWEEP_SECONDS: build due digests, re-open dead workers' claims, re-queue lost tasks."""
+    """Beat, every ALERTS_SWEEP_SECONDS: due digests, rows never matched, dead workers' claims, lost tasks."""
     digests = services.digests_build_due()
-    ids = [d.pk for d in digests] + services.deliveries_sweep()
+    caught_up = [d.pk for kind in ("opportunities", "transactions") for d in services.detections_rematch(kind=kind)]
+    ids = [d.pk for d in digests] + caught_up + services.deliveries_sweep()
     for delivery_id in ids:
         deliver.delay(delivery_id)
     return {"digests": len(digests), "queued": len(ids)}

@@ -227,6 +227,9 @@ ALERTS_HTTP_TIMEOUT_SECONDS = env_float("ALERTS_HTTP_TIMEOUT_SECONDS", 5.0, mini
 ALERTS_CLAIM_TIMEOUT_SECONDS = env_float("ALERTS_CLAIM_TIMEOUT_SECONDS", 60.0, minimum=1)
 # How often beat runs the sweeper (stale claims, lost retries, due digests).
 ALERTS_SWEEP_SECONDS = env_float("ALERTS_SWEEP_SECONDS", 30.0, minimum=1)
+# The sweeper also matches rows whose batch never reached the alerts queue, once they are this old
+# (longer than any scan transaction, so a row committed late is not skipped).
+ALERTS_REMATCH_DELAY_SECONDS = env_float("ALERTS_REMATCH_DELAY_SECONDS", 60.0, minimum=0)
 ALERTS_QUEUE = env_str("ALERTS_QUEUE", "alerts")
 ALERTS_TELEGRAM_API_BASE = env_url("ALERTS_TELEGRAM_API_BASE", "https://api.telegram.org", schemes=("https", "http"))
 # Destinations on loopback/private/link-local addresses are refused unless this is on (SSRF guard).
