@@ -2,9 +2,8 @@
 
 The write path sends ``chains.signals.detections_committed`` after its transaction commits. The
 receiver does no matching and no I/O other than one indexed query and one Redis publish, so the
-scan path never waits on a destination. Between the commit and that publish the batch is only in
-memory: a process killed there loses that batch's alerts (at most once on that step; the rows
-themselves are stored).
+scan path never waits on a destination. If the publish fails or the process dies before it, the
+sweeper (``services.detections_rematch``) matches those rows once they are settled.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Guarantees (README "Alerts"):
 
+- Every stored row is matched: by the task its commit queued, or else by the sweeper's
+  ``detections_rematch`` once the row is ALERTS_REMATCH_DELAY_SECONDS old.
 - Matching is idempotent: one ``AlertDelivery`` per (rule, row), by the unique idempotency key,
   however often a batch is matched.
 - Sending is at least once: a delivery is claimed (``pending``/``retrying`` → ``sending``, a
