@@ -16,6 +16,7 @@ Guarantees (README "Alerts"):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import secrets
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -145,14 +147,31 @@ def _delivery_create(*, rule: AlertRule, kind: str, row: StoredRow) -> AlertDeli
     return delivery
 
 
+_REDIS: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis:
+    url = settings.REDIS_URL
+    client = _REDIS.get(url)
+    if client is None:
+        client = _REDIS[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client
+
+
+def _key(*parts: object) -> str:
+    """A Redis key of this database's rules (several deployments or test databases may share a Redis)."""
+    from django.db import connection
+
+    database = hashlib.sha256(str(connection.settings_dict.get("NAME")).encode()).hexdigest()[:12]
+    return ":".join(["arbmonitor:alerts", database, *map(str, parts)])
+
+
 def _rate_allows(rule: AlertRule) -> bool:
     """At most ``max_per_hour`` immediate messages per clock hour (a Redis counter shared by all workers)."""
-    from chains.scanning import redis_client
-
     window = int(time.time() // 3600)
-    key = f"arbmonitor:alerts:rate:{rule.pk}:{window}"
+    key = _key("rate", rule.pk, window)
     try:
-        pipe = redis_client().pipeline()
+        pipe = _redis().pipeline()
         pipe.incr(key)
         pipe.expire(key, 3700)
         count = int(pipe.execute()[0])
@@ -213,6 +232,20 @@ def delivery_attempt(*, delivery_id: int) -> AttemptReport:
         state = AlertDelivery.objects.filter(pk=delivery_id).values_list("state", flat=True).first()
         return AttemptReport(delivery_id, False, state or "missing")
     delivery = AlertDelivery.objects.select_related("rule").get(pk=delivery_id)
+    destination = delivery.rule.destination
+    mine = AlertDelivery.objects.filter(pk=delivery.pk, state=State.SENDING, claimed_at=now)
+    resting = _destination_resting(delivery.rule_id, delivery.pk)
+    if resting is not None and delivery.kind != AlertDelivery.Kind.TEST:
+        # Another delivery to this destination just failed and is probing it: wait for its verdict
+        # instead of spending a timeout of our own (this is not an attempt).
+        mine.update(
+            state=State.RETRYING,
+            attempts=F("attempts") - 1,
+            next_attempt_at=now + timedelta(seconds=resting),
+            last_error="waiting: this destination failed moments ago",
+        )
+        metrics.alert_delivery(destination, "deferred")
+        return AttemptReport(delivery.pk, True, State.RETRYING, retry_in=resting)
     result = destinations.send(_outgoing(delivery), timeout=settings.ALERTS_HTTP_TIMEOUT_SECONDS)
     AlertAttempt.objects.create(
         delivery=delivery,
@@ -224,9 +257,8 @@ def delivery_attempt(*, delivery_id: int) -> AttemptReport:
         error=result.error[:300],
         retry_after_seconds=result.retry_after,
     )
-    destination = delivery.rule.destination
-    mine = AlertDelivery.objects.filter(pk=delivery.pk, state=State.SENDING, claimed_at=now)
     if result.outcome == "ok":
+        _destination_rest(delivery.rule_id, delivery.pk, None)
         mine.update(state=State.SENT, sent_at=timezone.now(), last_error="")
         metrics.alert_delivery(destination, "sent")
         if delivery.detected_at is not None and delivery.kind in ("opportunities", "transactions"):
@@ -234,6 +266,7 @@ def delivery_attempt(*, delivery_id: int) -> AttemptReport:
         return AttemptReport(delivery.pk, True, State.SENT, result=result)
     if result.outcome == "retry" and delivery.attempts < settings.ALERTS_MAX_ATTEMPTS:
         delay = backoff_seconds(delivery.attempts, result.retry_after)
+        _destination_rest(delivery.rule_id, delivery.pk, delay)
         mine.update(
             state=State.RETRYING,
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
@@ -247,6 +280,33 @@ def delivery_attempt(*, delivery_id: int) -> AttemptReport:
         "alert delivery %s is dead after %d attempt(s): %s", delivery.idempotency_key, delivery.attempts, result.error
     )
     return AttemptReport(delivery.pk, True, State.DEAD, result=result)
+
+
+def _destination_resting(rule_id: int, delivery_id: int) -> float | None:
+    """Seconds left while another delivery of this rule probes its failing destination; None if free."""
+    key = _key("resting", rule_id)
+    try:
+        pipe = _redis().pipeline()
+        pipe.get(key)
+        pipe.pttl(key)
+        prober, ttl_ms = pipe.execute()
+    except redis.RedisError:
+        return None
+    if prober is None or int(prober) == delivery_id or ttl_ms <= 0:
+        return None
+    return ttl_ms / 1000
+
+
+def _destination_rest(rule_id: int, delivery_id: int, seconds: float | None) -> None:
+    """After a retryable failure, the rule's other deliveries wait ``seconds`` (None: it answers again)."""
+    key = _key("resting", rule_id)
+    try:
+        if seconds is None:
+            _redis().delete(key)
+        elif seconds > 0:
+            _redis().set(key, delivery_id, px=max(int(seconds * 1000), 1))
+    except redis.RedisError as exc:
+        logger.warning("alerts: destination state unavailable: %s", type(exc).__name__)
 
 
 def delivery_test_create(*, rule: AlertRule) -> AlertDelivery:

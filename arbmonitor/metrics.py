@@ -151,7 +151,7 @@ DETECTION_TO_SEND = Histogram(
 # --- alerts ----------------------------------------------------------------------------------------
 ALERT_DELIVERIES = Counter(
     "alert_deliveries",
-    "Alert delivery attempts and decisions by outcome (sent, retry, dead, suppressed, digested).",
+    "Alert deliveries by outcome (sent, retry, dead, deferred, suppressed, digest_queued, digested).",
     ["destination", "outcome"],
     namespace=NAMESPACE,
 )

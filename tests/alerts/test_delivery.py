@@ -220,3 +220,33 @@ def test_sweeper_matches_rows_whose_batch_was_never_queued(receiver: Receiver) -
     assert sorted(d.row_id for d in caught_up) == lost
     assert services.detections_rematch(kind="opportunities", now=later) == []  # each row once
     assert services.detections_match(kind="opportunities", row_ids=lost) == []  # and never twice
+
+
+def test_a_failing_destination_is_probed_by_one_delivery_while_the_others_wait(
+    receiver: Receiver, settings: Any
+) -> None:
+    settings.ALERTS_BACKOFF_BASE_SECONDS = 30
+    _rule(url=f"{receiver.base}/hook/hang")
+    other = _rule(url=f"{receiver.base}/hook/fine", name="other")
+    receiver.script("/hook/hang", ("sleep", 1.5))
+    rows = [_opportunity().pk for _ in range(3)]
+    created = services.detections_match(kind="opportunities", row_ids=rows)
+    hang = [d for d in created if d.rule_id != other.pk]
+    fine = [d for d in created if d.rule_id == other.pk]
+
+    probe = services.delivery_attempt(delivery_id=hang[0].pk)
+    assert probe.state == State.RETRYING and probe.result is not None and probe.result.error.startswith("timed out")
+    for delivery in hang[1:]:
+        waiting = services.delivery_attempt(delivery_id=delivery.pk)
+        assert waiting.state == State.RETRYING and waiting.result is None and waiting.retry_in is not None
+    assert len(receiver.under("/hook/hang")) == 1  # one timeout spent, not three
+    assert AlertDelivery.objects.get(pk=hang[1].pk).attempts == 0
+    # Another rule's destination is not affected.
+    assert [services.delivery_attempt(delivery_id=d.pk).state for d in fine] == [State.SENT] * 3
+
+    _due(hang[0].pk)
+    assert services.delivery_attempt(delivery_id=hang[0].pk).state == State.SENT  # the probe gets through
+    for delivery in hang[1:]:
+        _due(delivery.pk)
+        assert services.delivery_attempt(delivery_id=delivery.pk).state == State.SENT
+    assert len(receiver.under("/hook/hang")) == 4
