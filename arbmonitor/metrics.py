@@ -203,6 +203,7 @@ def _safe(record: Callable[[], None]) -> None:
         logger.debug("metric not recorded", exc_info=True)
 
 
+@functools.lru_cache(maxsize=512)
 def endpoint_label(url: str) -> str:
     """``https://host:port`` of an RPC URL: never its path or query, which often carry an API key."""
     try:
