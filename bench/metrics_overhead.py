@@ -39,7 +39,9 @@ def timed(fn):
 results = {
     "plain call": timed(lambda: noop(1)),
     "counter inc": timed(metrics.WS_LAGGING_CLOSES.inc),
-    "rpc_send (per RPC request)": timed(lambda: metrics.rpc_send(56, "http://127.0.0.1:8545", ["eth_blockNumber"], noop, 1)),
+    "rpc_send (per RPC request)": timed(
+        lambda: metrics.rpc_send(56, "http://127.0.0.1:8545", ["eth_blockNumber"], noop, 1)
+    ),
     "ws_event_dispatched (per event)": timed(lambda: metrics.ws_event_dispatched(event, 10)),
 }
 print(json.dumps(results))
