@@ -8,11 +8,14 @@ from typing import Any
 
 from celery import Celery
 
+from arbmonitor import metrics
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbmonitor.settings")
 
 app = Celery("arbmonitor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+metrics.celery_connect()
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +49,26 @@ def beat_schedule_for(chains: list[Any], *, interval_seconds: float | None = Non
     return schedule
 
 
+def alerts_beat_schedule(sweep_seconds: float) -> dict[str, dict[str, Any]]:
+    """The alerts sweeper: due digests, claims of dead workers, lost delivery tasks."""
+    return {
+        "alerts-sweep": {"task": "alerts.tasks.sweep", "schedule": sweep_seconds, "options": {"expires": sweep_seconds}}
+    }
+
+
 @app.on_after_configure.connect
 def _install_beat_schedule(sender: Celery, **_: Any) -> None:
+    from django.conf import settings
+
     from chains.config import registry_enabled_chains
 
+    schedule = alerts_beat_schedule(float(settings.ALERTS_SWEEP_SECONDS))
     try:
         chains = registry_enabled_chains()
     except Exception as exc:  # a beat without chains is useless, but a worker is fine
-        logger.warning("no chain registry loaded, beat schedule is empty: %s", exc)
-        return
-    from django.conf import settings
-
-    sender.conf.beat_schedule = beat_schedule_for(
-        chains, interval_seconds=float(getattr(settings, "SCAN_BEAT_INTERVAL_SECONDS", 0.0))
+        logger.warning("no chain registry loaded, beat schedule has only the alerts sweeper: %s", exc)
+        chains = []
+    schedule.update(
+        beat_schedule_for(chains, interval_seconds=float(getattr(settings, "SCAN_BEAT_INTERVAL_SECONDS", 0.0)))
     )
+    sender.conf.beat_schedule = schedule

@@ -7,6 +7,7 @@ the variable, instead of surfacing later as an odd runtime error.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -97,6 +98,17 @@ def env_int_list(name: str, default: list[int], *, environ: Mapping[str, str] | 
         raise ImproperlyConfigured(
             f"{name} must be a comma-separated list of integers, got {','.join(items)!r}"
         ) from None
+
+
+def env_networks(
+    name: str, default: list[str], *, environ: Mapping[str, str] | None = None
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of CIDRs (``10.0.0.0/8,::1/128``); a single address is a /32 or /128."""
+    items = env_list(name, default, environ=environ)
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in items]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list of CIDRs: {exc}") from None
 
 
 def env_url(

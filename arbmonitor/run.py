@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-devnet", action="store_true", help="do not start the local chains (use CHAIN_REGISTRY_FILES)"
     )
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--alerts-concurrency", type=int, default=2, help="processes of the alerts worker")
     parser.add_argument(
         "--devnet-ports",
         default=os.environ.get("DEVNET_PORTS", "8545,8546"),
@@ -102,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("PYTHONUNBUFFERED", "1")
     var_dir = Path(env.get("ARBMONITOR_VAR_DIR", BASE_DIR / "var"))
     (var_dir / "log").mkdir(parents=True, exist_ok=True)
+    # Prometheus multiprocess mode: every process below writes its metrics here and the web's
+    # /metrics adds them up; last run's files would count twice, so it starts empty.
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var_dir / "prometheus"))
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
 
     redis: EmbeddedRedis | None = None
     if not env.get("REDIS_URL"):
@@ -132,6 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         manager.add_process(
             "worker",
             f"{prepare} && exec {celery} worker -l INFO --concurrency {args.worker_concurrency} -n worker@%h",
+            env=env,
+            cwd=str(BASE_DIR),
+        )
+        # Alerts have their own queue and worker: a slow destination never delays a scan.
+        manager.add_process(
+            "alerts",
+            f"{wait} && exec {celery} worker -l INFO -Q {shlex.quote(env.get('ALERTS_QUEUE') or 'alerts')}"
+            f" --concurrency {args.alerts_concurrency} -n alerts@%h",
             env=env,
             cwd=str(BASE_DIR),
         )
@@ -170,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                     '      then send {"type":"subscribe","channel":"opportunities","filters":{}}',
                     f"    {Path(PYTHON).name} -m streaming.client {ws}",
                     f"  redis      {env['REDIS_URL']}{' (embedded)' if redis else ''}",
+                    f"  metrics    {base}/metrics   health {base}/healthz  {base}/readyz",
                     f"  logs       {var_dir / 'log' / 'run.log'}",
                     "",
                 ]

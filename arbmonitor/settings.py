@@ -12,7 +12,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from arbmonitor.env import env_bool, env_float, env_int, env_int_list, env_list, env_str, env_url
+from arbmonitor.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_int_list,
+    env_list,
+    env_networks,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ARBMONITOR_VAR_DIR", str(BASE_DIR / "var")))
@@ -42,6 +51,7 @@ INSTALLED_APPS = [
     "opportunities",
     "transactions",
     "streaming",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +129,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ROUTES = {"alerts.tasks.*": {"queue": env_str("ALERTS_QUEUE", "alerts")}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- chains and scanning ------------------------------------------------------------
@@ -195,6 +206,34 @@ WS_SEND_QUEUE_SIZE = env_int("WS_SEND_QUEUE_SIZE", 1000, minimum=1)
 # Connection-limit leases in Redis: a killed web process's slots come back within this time.
 WS_LEASE_SECONDS = env_float("WS_LEASE_SECONDS", 30.0, minimum=1.0)
 WS_LEASE_KEY = env_str("WS_LEASE_KEY", "arbmonitor:ws:connections")
+
+# --- operations: health and metrics (README "Operations") ------------------------------------
+# /readyz answers 503 (reason scan_lagging) when a chain's scan cursor is more than this many blocks
+# behind the head it last saw.
+READYZ_MAX_LAG_BLOCKS = env_int("READYZ_MAX_LAG_BLOCKS", 50, minimum=0)
+# /metrics: with METRICS_TOKEN set, a scrape must send "Authorization: Bearer <token>"; without it,
+# only clients from METRICS_ALLOWED_NETWORKS (CIDRs) may read it.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+
+# --- alerts (README "Alerts") ------------------------------------------------------------------
+# Attempts per delivery (the first included) before it is dead-lettered; exponential backoff with
+# full jitter between them (a destination's Retry-After is honoured up to the cap).
+ALERTS_MAX_ATTEMPTS = env_int("ALERTS_MAX_ATTEMPTS", 6, minimum=1)
+ALERTS_BACKOFF_BASE_SECONDS = env_float("ALERTS_BACKOFF_BASE_SECONDS", 5.0, minimum=0)
+ALERTS_BACKOFF_MAX_SECONDS = env_float("ALERTS_BACKOFF_MAX_SECONDS", 600.0, minimum=0)
+ALERTS_HTTP_TIMEOUT_SECONDS = env_float("ALERTS_HTTP_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+# A delivery claimed by a worker that died (kill -9, OOM) is sent again after this long.
+ALERTS_CLAIM_TIMEOUT_SECONDS = env_float("ALERTS_CLAIM_TIMEOUT_SECONDS", 60.0, minimum=1)
+# How often beat runs the sweeper (stale claims, lost retries, due digests).
+ALERTS_SWEEP_SECONDS = env_float("ALERTS_SWEEP_SECONDS", 30.0, minimum=1)
+# The sweeper also matches rows whose batch never reached the alerts queue, once they are this old
+# (longer than any scan transaction, so a row committed late is not skipped).
+ALERTS_REMATCH_DELAY_SECONDS = env_float("ALERTS_REMATCH_DELAY_SECONDS", 60.0, minimum=0)
+ALERTS_QUEUE = env_str("ALERTS_QUEUE", "alerts")
+ALERTS_TELEGRAM_API_BASE = env_url("ALERTS_TELEGRAM_API_BASE", "https://api.telegram.org", schemes=("https", "http"))
+# Destinations on loopback/private/link-local addresses are refused unless this is on (SSRF guard).
+ALERTS_ALLOW_PRIVATE_DESTINATIONS = env_bool("ALERTS_ALLOW_PRIVATE_DESTINATIONS", DEBUG)
 
 # --- the rest of Django -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from arbmonitor.views import dashboard, healthz
+from arbmonitor.views import dashboard, healthz, metrics_view, readyz
 
 admin.site.site_header = "ArbMonitor"
 admin.site.site_title = "ArbMonitor"
@@ -13,4 +13,7 @@ urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/v1/alerts/", include("alerts.urls")),
 ]

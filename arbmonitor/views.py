@@ -1,6 +1,11 @@
-"""Operational endpoints."""
+"""Operational endpoints: the dashboard, liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -9,28 +14,100 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from arbmonitor import metrics
 from opportunities.selectors import opportunity_list
 from opportunities.serializers import opportunity_data
 from transactions.selectors import transaction_list
 from transactions.serializers import transaction_data
+
+logger = logging.getLogger(__name__)
 
 DASHBOARD_ROWS = 50
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and Redis answer, 503 naming what does not."""
-    problems: dict[str, str] = {}
+    """Liveness: the process serves requests. Depends on nothing else, so a database outage never restarts it."""
+    return JsonResponse({"ok": True})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database and Redis answer and no chain's scan lags more than READYZ_MAX_LAG_BLOCKS.
+
+    503 with stable reason codes (``database_unavailable``, ``redis_unavailable``,
+    ``scan_lagging``); what went wrong in detail goes to the log, never into the response.
+    """
+    reasons: list[str] = []
+    checks: dict[str, Any] = {"database": _check_database(), "redis": _check_redis()}
+    if checks["database"] != "ok":
+        reasons.append("database_unavailable")
+    if checks["redis"] != "ok":
+        reasons.append("redis_unavailable")
+    if checks["database"] == "ok":
+        checks["scans"] = _check_scan_lag()
+        if any(scan["status"] != "ok" for scan in checks["scans"]):
+            reasons.append("scan_lagging")
+    return JsonResponse({"ok": not reasons, "reasons": reasons, "checks": checks}, status=503 if reasons else 200)
+
+
+def _check_database() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:
-        problems["database"] = str(exc)
+        logger.warning("readyz: database check failed: %s", type(exc).__name__)
+        logger.debug("readyz: database check failed", exc_info=True)
+        return "unavailable"
+    return "ok"
+
+
+def _check_redis() -> str:
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
     except Exception as exc:
-        problems["redis"] = str(exc)
-    return JsonResponse({"ok": not problems, **problems}, status=503 if problems else 200)
+        logger.warning("readyz: redis check failed: %s", type(exc).__name__)
+        logger.debug("readyz: redis check failed", exc_info=True)
+        return "unavailable"
+    return "ok"
+
+
+def _check_scan_lag() -> list[dict[str, Any]]:
+    from chains.models import ScanCursor
+
+    limit = settings.READYZ_MAX_LAG_BLOCKS
+    scans = []
+    rows = ScanCursor.objects.filter(chain__enabled=True).order_by("chain_id", "kind")
+    for chain_id, kind, block, head in rows.values_list("chain_id", "kind", "block_number", "head_block_number"):
+        lag = None if head is None else max(head - block, 0)
+        status = "lagging" if lag is not None and lag > limit else "ok"
+        scans.append({"chain_id": chain_id, "kind": kind, "lag_blocks": lag, "status": status})
+    return scans
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition of every process's metrics; METRICS_TOKEN or METRICS_ALLOWED_NETWORKS guard it."""
+    if not _metrics_allowed(request):
+        return HttpResponse("forbidden\n", status=403, content_type="text/plain")
+    body, content_type = metrics.metrics_text()
+    return HttpResponse(body, content_type=content_type)
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
 
 
 @require_GET

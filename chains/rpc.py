@@ -49,6 +49,7 @@ import requests
 from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
+from arbmonitor import metrics
 from chains.config import ChainConfig
 
 logger = logging.getLogger(__name__)
@@ -573,7 +574,7 @@ class ChainClient:
         self.request_count += 1
         self.call_count += len(methods)
         self.method_counts.update(methods)
-        return endpoint.transport.send(payload)
+        return metrics.rpc_send(self.chain_id, endpoint.url, methods, endpoint.transport.send, payload)
 
     def _verify(self, endpoint: _Endpoint) -> None:
         if endpoint.verified or not self.verify_chain_id:
@@ -604,6 +605,7 @@ class ChainClient:
                         self._verify(endpoint)
                         value = check(self._send_once(endpoint, payload, methods), endpoint.url)
                     except _Retryable as exc:
+                        metrics.rpc_error(self.chain_id, endpoint.url, methods, exc)
                         endpoint.last_error = str(exc)
                         if exc.retry_after is not None:
                             retry_after = max(retry_after or 0.0, exc.retry_after)
@@ -618,6 +620,7 @@ class ChainClient:
                         continue
                     if index != self._preferred:
                         logger.info("chain %s: failing over to %s", self.chain_id, endpoint.url)
+                        metrics.rpc_failover(self.chain_id, endpoint.url)
                         self._preferred = index
                     return value
                 if round_no < self.max_retries:

@@ -37,6 +37,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from arbmonitor import metrics
 from chains.config import ChainConfig, registry_load
 from chains.models import Chain, ScanCursor, ScannedBlock
 from chains.rpc import BlockHeader, ChainClient, LogRecord, ReorgDuringFetch, chain_client, header_from_json
@@ -323,6 +324,7 @@ def _cursor_advance(*, chain_id: int, kind: str, previous: ScanCursor | None, he
 # --- the loop --------------------------------------------------------------------------------
 
 
+@metrics.scan_timed
 def scan_run(
     chain_id: int,
     processor: BlockProcessor,
@@ -480,6 +482,7 @@ def _commit(
         _cursor_advance(chain_id=chain_id, kind=kind, previous=cursor, header=headers[-1], head=head)
     report.from_block, report.to_block = headers[0].number, headers[-1].number
     report.blocks, report.logs = len(headers), len(logs)
+    metrics.scan_committed(chain_id, kind, headers[-1].timestamp)
     lag = head - headers[-1].number
     log = logger.warning if lag > 2 * int(getattr(settings, "SCAN_MAX_BLOCKS_PER_RUN", 200)) else logger.info
     log(

@@ -29,6 +29,7 @@ from typing import Any
 
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
+from arbmonitor import metrics
 from arbmonitor.timeutil import utc_now_isoformat
 from streaming.events import group_name, notification_event
 from streaming.protocol import OPPORTUNITIES, TRANSACTIONS
@@ -75,8 +76,10 @@ class _Publisher:
             try:
                 await asyncio.wait_for(layer.group_send(group, event), SEND_TIMEOUT_SECONDS)
                 self.stats["published"] += 1
+                metrics.broadcast_outcome("published")
             except Exception as exc:
                 self.stats["failed"] += 1
+                metrics.broadcast_outcome("failed")
                 self._log(f"broadcast to {group} failed ({type(exc).__name__}: {exc}); the event is lost")
             finally:
                 with self._lock:
@@ -94,6 +97,7 @@ class _Publisher:
         with self._lock:
             if self._pending >= MAX_PENDING:
                 self.stats["dropped"] += 1
+                metrics.broadcast_outcome("dropped")
                 self._log(f"{self._pending} broadcasts waiting for Redis; dropping one for {group}")
                 return
             self._pending += 1

@@ -16,6 +16,7 @@ from typing import Any, Final
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from arbmonitor import metrics
 from arbmonitor.timeutil import utc_now_isoformat
 from streaming import protocol
 from streaming.chains import configured_chain_ids
@@ -54,12 +55,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             admitted = await hub.admit(connection)
         except Exception as exc:
             logger.error("cannot admit a WebSocket connection, Redis unavailable: %s", exc)
+            metrics.ws_connection_refused("unavailable")
             await self.accept()
             await self.send(text_data=protocol.error_text("Service unavailable, try again later"))
             await self.close(code=CLOSE_UNAVAILABLE, reason="Service unavailable")
             return
         await self.accept()
         if not admitted:
+            metrics.ws_connection_refused("capacity")
             # The reason is also said in-band, for clients that do not show close reasons.
             await self.send(text_data=protocol.error_text(AT_CAPACITY))
             await self.close(code=CLOSE_POLICY, reason=AT_CAPACITY)

@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
 
+from arbmonitor import metrics
 from streaming.chains import configured_chain_ids
 from streaming.connection import StreamConnection
 from streaming.events import EVENT_TYPE, group_name
@@ -116,6 +117,7 @@ class StreamHub:
         if not await self.leases.acquire(connection.connection_id):
             return False
         self.connections[connection.connection_id] = connection
+        metrics.ws_connection_opened()
         return True
 
     def forget(self, connection: StreamConnection) -> None:
@@ -126,6 +128,7 @@ class StreamHub:
     async def remove(self, connection: StreamConnection) -> None:
         self.forget(connection)
         if self.connections.pop(connection.connection_id, None) is not None:
+            metrics.ws_connection_closed()
             try:
                 await self.leases.release(connection.connection_id)
             except Exception as exc:  # it expires on its own
@@ -158,6 +161,7 @@ class StreamHub:
                 delivered += 1
         self.stats["events"] += 1
         self.stats["deliveries"] += delivered
+        metrics.ws_event_dispatched(event, delivered)
         return delivered
 
     def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
@@ -174,6 +178,7 @@ class StreamHub:
             return
         lost = seq - last - 1
         self.stats["lost"] += lost
+        metrics.ws_events_lost(lost)
         logger.warning("%d %s notification(s) from %s lost before this process", lost, key[1], publisher)
         message = {
             "type": "websocket.send",

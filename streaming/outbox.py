@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Final
 
+from arbmonitor import metrics
+
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
@@ -119,6 +121,7 @@ class Outbox:
         dropped = len(self._backlog)
         logger.warning("%s: %d notifications queued, client not reading; closing it", self._label, dropped)
         self.lagging = True
+        metrics.ws_lagging_closed()
         self._backlog.clear()
         self._backlog.append(
             {

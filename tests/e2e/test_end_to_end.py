@@ -272,6 +272,52 @@ def test_blocks_reach_a_websocket_client_and_the_admin(stack: Stack) -> None:
     assert opportunities[0]["data"]["pool_name"] in opp_page.text
 
 
+def test_alerts_metrics_and_health_of_the_running_stack(stack: Stack) -> None:
+    """Live rows reach a webhook through the alerts worker; the web's /metrics adds up every process."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from alerts.signing import signature_verify
+    from tests.alerts.receiver import Receiver
+
+    receiver = Receiver().start()
+    try:
+        stack.manage(
+            "from alerts.models import AlertRule; AlertRule.objects.create(name='e2e', channel='opportunities',"
+            f" destination='webhook', url='{receiver.base}/hook/e2e', secret='e2e-secret')"
+        )
+        (first,) = receiver.wait_for(1, prefix="/hook/e2e", timeout=DATA_TIMEOUT)[:1]
+    finally:
+        receiver.stop()
+    assert signature_verify("e2e-secret", first.headers["x-arbmonitor-signature"], first.body)
+    assert first.json()["type"] == "alert" and first.json()["data"]["id"] > 0
+
+    assert requests.get(stack.web + "/healthz", timeout=5).json() == {"ok": True}
+    ready = requests.get(stack.web + "/readyz", timeout=5).json()
+    assert ready["checks"]["database"] == "ok" and ready["checks"]["redis"] == "ok"
+    assert {(s["chain_id"], s["kind"]) for s in ready["checks"]["scans"]} >= {
+        (56, "pools"),
+        (137, "transactions"),
+    }
+
+    response = requests.get(stack.web + "/metrics", timeout=10)
+    assert response.status_code == 200
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
+    # Written by the scan worker's prefork children, the alerts worker, the head watcher and the web.
+    for name in (
+        "arbmonitor_scan_blocks_total",
+        "arbmonitor_rpc_requests_total",
+        "arbmonitor_detections_stored_total",
+        "arbmonitor_celery_task_duration_seconds_count",
+        "arbmonitor_alert_deliveries_total",
+        "arbmonitor_ws_connections_opened_total",
+        "arbmonitor_broadcasts_total",
+    ):
+        assert samples.get(name, 0) > 0, name
+
+
 def test_ctrl_c_stops_every_process(stack: Stack) -> None:
     children = stack.children
     assert len(children) >= 4  # devnet (+ anvils), web, worker (+ pool), beat
