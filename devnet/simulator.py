@@ -90,38 +90,6 @@ def decode_swap(log: dict[str, Any]) -> tuple[int, int, int, int]:
     return int(a0i), int(a1i), int(a0o), int(a1o)
 
 
-def swap_logs(receipt: dict[str, Any]) -> list[dict[str, Any]]:
-    return [lg for lg in receipt["logs"] if lg["topics"] and lg["topics"][0] == SWAP_TOPIC]
-
-
-def cycles_from_receipt(receipt: dict[str, Any], cycles: list[tuple[Cycle, bool]]) -> list[dict[str, Any]]:
-    """Match the receipt's Swap logs to the submitted cycles (pure).
-
-    A flash cycle logs hops 1..n-1 first and hop 0 last (the first pair emits
-    Swap after the callback returns). Returns per cycle the start amount (what
-    the first pool received), the end amount (what the last pool sent) and
-    the pools in swap order."""
-    logs = swap_logs(receipt)
-    out = []
-    pos = 0
-    for cycle, flash in cycles:
-        n = len(cycle)
-        chunk = logs[pos : pos + n]
-        pos += n
-        if len(chunk) != n:
-            raise ValueError(f"tx {receipt['transactionHash']}: expected {n} Swap logs, found {len(chunk)}")
-        ordered = [chunk[-1], *chunk[:-1]] if flash else chunk
-        for hop, lg in zip(cycle, ordered, strict=True):
-            if to_checksum_address(lg["address"]) != hop.pool:
-                raise ValueError(f"tx {receipt['transactionHash']}: Swap from {lg['address']}, expected {hop.pool}")
-        a0i, a1i, _, _ = decode_swap(ordered[0])
-        _, _, a0o, a1o = decode_swap(ordered[-1])
-        start = a0i if cycle[0].zero_for_one else a1i
-        end = a0o if cycle[-1].zero_for_one is False else a1o
-        out.append({"pools": [h.pool for h in cycle], "start_amount": start, "end_amount": end})
-    return out
-
-
 class Simulator:
     """Drives one deployed devnet chain. Not thread-safe; one per chain."""
 
