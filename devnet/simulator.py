@@ -59,6 +59,7 @@ class SimConfig:
     cl_candidates_per_block: int = 8  # mixed V2+V3 routes priced per block (eth_call ladder)
     tax_probability: float = 0.2  # also price a route through a fee-on-transfer token
     token_tip_probability: float = 0.3  # a route tx pays the builder in the wrapped native token
+    flash_loan_probability: float = 0.25  # a lone non-flash route borrows its input with a V3 pool's flash()
     truth_path: Path | None = None
     append: bool = False
 
@@ -462,7 +463,18 @@ class Simulator:
                 coinbase = int(net_usd * rng.uniform(0.05, 0.3) / self.native_usd * 1e18)
             if rng.random() < self.config.token_tip_probability:
                 pay = int(net_usd * rng.uniform(0.05, 0.3) / self.native_usd * 1e18)
-            self._send_routes(account, executor, picked, self._price(3.0, 6.0), coinbase, pay)
+            lender = None
+            if len(picked) == 1 and not picked[0][4] and coinbase == pay == 0:
+                lender = self._flash_lender(picked[0][1])
+            self._send_routes(account, executor, picked, self._price(3.0, 6.0), coinbase, pay, lender)
+
+    def _flash_lender(self, cycle: Cycle) -> str | None:
+        """Sometimes: a V3/Algebra pool holding the start token, off the route, to flash-borrow from."""
+        if self.rng.random() >= self.config.flash_loan_probability:
+            return None
+        start, on_route = cycle[0].token_in, {h.pool for h in cycle}
+        lenders = [a for a, p in self.cl_pools.items() if start in (p.token0, p.token1) and a not in on_route]
+        return self.rng.choice(lenders) if lenders else None
 
     def _send_routes(
         self,
@@ -472,10 +484,13 @@ class Simulator:
         gas_price: int,
         coinbase: int,
         pay: int,
+        lender: str | None = None,
     ) -> None:
         ex = abi("ArbExecutor")
         structs = [self._route_struct(c, a, p // 2, f) for _u, c, a, p, f, _t in picked]
-        if len(structs) == 1 and coinbase == 0 and pay == 0:
+        if lender is not None:
+            data = ex.executeRouteFlashLoan.encode(lender, structs[0])
+        elif len(structs) == 1 and coinbase == 0 and pay == 0:
             data = ex.executeRoute.encode(structs[0])
         else:
             data = ex.executeRoutes.encode(structs, coinbase, self.manifest["wrapped_native"], pay)
@@ -484,7 +499,8 @@ class Simulator:
         meta = {
             "from": account,
             "executor": executor,
-            "cycles": [(c, f) for _u, c, _a, _p, f, _t in picked],
+            "cycles": [(c, f or lender is not None) for _u, c, _a, _p, f, _t in picked],
+            "flash_lender": lender,
             "planned": [(a, p) for _u, _c, a, p, _f, _t in picked],
             "coinbase_wei": coinbase,
             "pay_token": self.manifest["wrapped_native"] if pay else None,
@@ -862,6 +878,7 @@ class Simulator:
             "tax_token": any(h.pool in self.tax_pools for h in cycle),
             "builder_token": meta.get("pay_token"),
             "builder_token_amount": str(meta.get("pay_amount") or 0),
+            "flash_loan_from": meta.get("flash_lender"),
         }
 
     def _arb_line(

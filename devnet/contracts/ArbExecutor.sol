@@ -16,6 +16,10 @@ interface IV3PoolLike {
         returns (int256, int256);
 }
 
+interface IV3FlashLike {
+    function flash(address recipient, uint256 amount0, uint256 amount1, bytes calldata data) external;
+}
+
 interface ITokenLike {
     function balanceOf(address owner) external view returns (uint256);
     function transfer(address to, uint256 value) external returns (bool);
@@ -128,6 +132,30 @@ contract ArbExecutor {
     /// swap callback) and the first pool is paid at the end.
     function executeRoute(Route calldata route) external onlyOwner returns (uint256 profit) {
         profit = _runRoute(route);
+    }
+
+    /// @notice A route funded by a flash loan from a V3-style pool's `flash`
+    /// (`lender`, not on the route: it is locked meanwhile). The route runs in
+    /// the flash callback with the borrowed `amountIn`, then loan + fee is
+    /// repaid; `profit` (and CycleExecuted's) is what the executor kept, net of
+    /// the loan fee.
+    function executeRouteFlashLoan(address lender, Route calldata route) external onlyOwner returns (uint256 profit) {
+        require(!route.flash && route.hops.length >= 2 && route.amountIn > 0, "ARB: bad route");
+        uint256 before = ITokenLike(route.tokenIn).balanceOf(address(this));
+        bool zero = route.tokenIn == IV3PoolLike(lender).token0();
+        if (!zero) require(route.tokenIn == IV3PoolLike(lender).token1(), "ARB: lender token");
+        _v3Pool = lender;
+        IV3FlashLike(lender).flash(
+            address(this),
+            zero ? route.amountIn : 0,
+            zero ? 0 : route.amountIn,
+            abi.encode(route.hops, route.tokenIn, route.amountIn)
+        );
+        require(_v3Pool == address(0), "ARB: no flash callback");
+        uint256 afterBal = ITokenLike(route.tokenIn).balanceOf(address(this));
+        require(afterBal >= before + route.minProfit, "ARB: unprofitable");
+        profit = afterBal - before;
+        emit CycleExecuted(route.tokenIn, route.amountIn, profit, true);
     }
 
     /// @notice Several routes, then builder payments: `coinbaseWei` of native
@@ -262,6 +290,28 @@ contract ArbExecutor {
             _rest(hops, 1, gotToken, got);
         }
         require(ITokenLike(owedToken).transfer(pool, owed), "ARB: pay pool");
+    }
+
+    function _flashCallback(uint256 fee0, uint256 fee1, bytes calldata data) private {
+        require(msg.sender == _v3Pool && _v3Pool != address(0), "ARB: flash callback");
+        _v3Pool = address(0);
+        address lender = msg.sender;
+        (Hop[] memory hops, address tokenIn, uint256 amountIn) = abi.decode(data, (Hop[], address, uint256));
+        _rest(hops, 0, tokenIn, amountIn);
+        uint256 fee = tokenIn == IV3PoolLike(lender).token0() ? fee0 : fee1;
+        require(ITokenLike(tokenIn).transfer(lender, amountIn + fee), "ARB: repay loan");
+    }
+
+    function uniswapV3FlashCallback(uint256 fee0, uint256 fee1, bytes calldata data) external {
+        _flashCallback(fee0, fee1, data);
+    }
+
+    function pancakeV3FlashCallback(uint256 fee0, uint256 fee1, bytes calldata data) external {
+        _flashCallback(fee0, fee1, data);
+    }
+
+    function algebraFlashCallback(uint256 fee0, uint256 fee1, bytes calldata data) external {
+        _flashCallback(fee0, fee1, data);
     }
 
     function uniswapV3SwapCallback(int256 d0, int256 d1, bytes calldata data) external {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from devnet import CANONICAL_TOPICS as CANONICAL
 from devnet.arbmath import Hop
@@ -114,8 +114,20 @@ def test_routes_mix_v2_and_concentrated_liquidity(chain_id: int, request: pytest
     assert result.stats.counts["noise_cl"] > 0
     decoys = {line["decoy"] for line in result.truth if line["kind"] == "decoy"}
     assert "batch_swaps" in decoys
-    # Each mixed cycle's receipt has a Swap log from each of its concentrated-liquidity pools.
     cl = {p["address"] for p in net.manifest["cl_pools"]}
+    # Flash loans from a V3-style pool's flash(): the lender is off the route and logged Flash.
+    loans = [a for a in mixed if a["flash_loan_from"]]
+    assert loans, "no route funded by a V3 flash loan"
+    flash_topic = "0x" + keccak(text="Flash(address,address,uint256,uint256,uint256,uint256)").hex()
+    for a in loans:
+        assert a["flash"] and a["flash_loan_from"] in cl and a["flash_loan_from"] not in a["pools"]
+        receipt = net.chain.receipt(a["tx_hash"])
+        assert receipt is not None
+        assert any(
+            to_checksum_address(lg["address"]) == a["flash_loan_from"] and lg["topics"][0] == flash_topic
+            for lg in receipt["logs"]
+        )
+    # Each mixed cycle's receipt has a Swap log from each of its concentrated-liquidity pools.
     for a in mixed[:10]:
         receipt = net.chain.receipt(a["tx_hash"])
         assert receipt is not None
