@@ -200,7 +200,28 @@ def run_mode(headwatch: bool, duration: float, warmup: float, beat_interval: str
             rows[(chain_id, kind)]["ts"].append(received - clock.timestamp[number])
     enqueue = re.findall(r"enqueue p50 ([\d.]+) ms, max ([\d.]+) ms", log_text)
     retriggers = len(re.findall(r"re-triggering", log_text))
-    return {"rows": rows, "notifications": len(got), "enqueue": enqueue, "retriggers": retriggers}
+    lags = scan_lags(log_text, started, started + duration)
+    return {"rows": rows, "notifications": len(got), "enqueue": enqueue, "retriggers": retriggers, "lags": lags}
+
+
+SCAN_LINE = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})[^\n]*?chain (\d+)/(\w+): "
+    r"blocks (\d+)-(\d+), \d+ logs, head \d+, lag (\d+)"
+)
+
+
+def scan_lags(log_text: str, start: float, end: float) -> dict[tuple[int, str], dict[str, list[int]]]:
+    """Per (chain, scan kind), over the measured window: each run's lag (head minus the last block
+    it scanned, from the scanner's own log line) and how many blocks it covered."""
+    out: dict[tuple[int, str], dict[str, list[int]]] = defaultdict(lambda: {"lag": [], "blocks": []})
+    for m in SCAN_LINE.finditer(log_text):
+        stamp = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000
+        if not start <= stamp <= end:
+            continue
+        key = (int(m.group(3)), m.group(4))
+        out[key]["lag"].append(int(m.group(7)))
+        out[key]["blocks"].append(int(m.group(6)) - int(m.group(5)) + 1)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
         for (chain_id, kind), values in sorted(result["rows"].items()):
             print(f"| {chain_id} | {kind} | block timestamp → receipt | {quantiles(values['ts'])} |")
             print(f"| {chain_id} | {kind} | head seen → receipt | {quantiles(values['seen'])} |")
+        print("\n| chain | scan | runs | lag 0 | lag max | blocks per run p50 / max |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for (chain_id, kind), lag in sorted(result["lags"].items()):
+            blocks = sorted(lag["blocks"])
+            print(
+                f"| {chain_id} | {kind} | {len(lag['lag'])} | {sum(x == 0 for x in lag['lag'])} | {max(lag['lag'])} "
+                f"| {statistics.median(blocks):.0f} / {blocks[-1]} |"
+            )
         if mode == "on":
             print(f"\nwatcher enqueue cost (per-minute log lines, p50/max ms): {result['enqueue']}")
             print(f"follow-up re-triggers logged: {result['retriggers']}")

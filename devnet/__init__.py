@@ -1,4 +1,5 @@
-"""Local EVM chains (anvil) with real V2-style DEX contracts, a seeded market
+"""Local EVM chains (anvil) running the DEXes' own bytecode (Uniswap V2/V3,
+PancakeSwap V3, Algebra, from npm; our V2 forks for odd fees), a seeded market
 simulator and the ground truth of every arbitrage it produced.
 
 Everything chain-related in ArbMonitor is tested here, because no public RPC

@@ -17,7 +17,9 @@ from types import FrameType
 
 from devnet import REPO_ROOT
 from devnet.anvil import DEFAULT_BLOCK_TIME, AnvilProcess, stop_all
+from devnet.blocktimer import BlockTimer
 from devnet.deploy import default_manifest_path, deploy, load_manifest, set_mining
+from devnet.markets import market_for
 from devnet.rpc import Chain
 from devnet.simulator import SimConfig, Simulator, default_truth_path
 
@@ -39,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--chains", type=_chains, default=[56, 137], help="comma-separated chain ids (56,137)")
     up.add_argument("--port-56", type=int, default=8545, help="0 = any free port")
     up.add_argument("--port-137", type=int, default=8546)
-    up.add_argument("--block-time-56", type=float, default=DEFAULT_BLOCK_TIME[56])
-    up.add_argument("--block-time-137", type=float, default=DEFAULT_BLOCK_TIME[137])
+    # Real block times (BSC 0.45 s since Fermi, Polygon 2 s): the markets' block_time.
+    up.add_argument("--block-time-56", type=float, default=market_for(56).block_time)
+    up.add_argument("--block-time-137", type=float, default=market_for(137).block_time)
     up.add_argument("--seed", type=int, default=1)
     up.add_argument("--noise", type=float, default=4.0, help="noise swaps per block")
     up.add_argument("--decoys", type=float, default=1.0, help="decoy transactions per block")
@@ -104,6 +107,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     nodes: list[AnvilProcess] = []
     threads: list[threading.Thread] = []
     sims: list[Simulator] = []
+    timers: list[BlockTimer] = []
     try:
         for chain_id in args.chains:
             port = getattr(args, f"port_{chain_id}", None) or None  # 0: any free port
@@ -114,7 +118,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             nodes.append(node.start())
             manifest_path = args.out_dir / f"chain-{chain_id}.json"
             manifest = deploy(node.rpc_url, manifest_path=manifest_path, block_time=block_time)
-            set_mining(Chain(node.rpc_url), block_time)
+            if float(block_time).is_integer():
+                set_mining(Chain(node.rpc_url), block_time)
+            else:  # evm_setIntervalMining takes whole seconds only (devnet/blocktimer.py)
+                timers.append(BlockTimer(node.rpc_url, block_time).start())
             print(f"chain {chain_id}: {node.rpc_url} (block time {block_time}s), manifest {manifest_path}", flush=True)
             if args.no_simulate:
                 continue
@@ -147,6 +154,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop.set()
         for t in threads:
             t.join(timeout=10)
+        for timer in timers:
+            timer.stop()
+            print(f"block timer {timer.chain.rpc_url}: {timer.summary()}", flush=True)
         for sim in sims:
             print(f"chain {sim.chain_id}: {json.dumps(sim.stats.as_dict())}, truth {sim.truth_path}", flush=True)
             sim.close()

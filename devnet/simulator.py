@@ -1,12 +1,17 @@
 """Seeded market simulator for the devnet, and the ground truth it produces.
 
-Per block it submits: noise swaps through the routers (pushing pools apart),
-arbitrage transactions from several bots with their own executors (2/3/4-hop,
-various start tokens, flash swaps, two cycles per transaction, builder tips,
+Per block it submits: noise swaps through the routers (pushing pools apart;
+the genuine Uniswap V3 SwapRouter and our V3Helper for the concentrated-
+liquidity pools), arbitrage transactions from several bots with their own
+executors (2/3/4-hop V2 cycles, routes mixing V2 and V3/Algebra pools,
+tax-token routes, various start tokens, flash swaps, several cycles per
+transaction, builder tips in native coin and in the wrapped native token,
 lost races that revert), and decoys that a naive detector would misread.
 After the block is mined it reads the receipts and writes one JSON line per
-landed arbitrage cycle, per reverted attempt and per decoy, with amounts taken
-from the Swap logs themselves. docs/devnet.md documents the format.
+landed arbitrage cycle, per reverted attempt and per decoy. Profits are not
+read from the DEXes' Swap logs: they are the executor's own balance changes
+(its CycleExecuted event, checked against balanceOf at the parent block and
+the block). docs/devnet.md documents the format.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +31,8 @@ from eth_utils import to_checksum_address
 
 from devnet import CANONICAL_TOPICS, MULTICALL3_ADDRESS, REPO_ROOT
 from devnet.arbmath import Cycle, Hop, PoolInfo, best_trade, cycle_tokens, enumerate_cycles, get_amount_out
+from devnet.genuine import gabi
+from devnet.markets import HOP_KIND, UNISWAP_V3, V2
 from devnet.rpc import Chain, abi
 
 SWAP_TOPIC = CANONICAL_TOPICS["Swap"]
@@ -47,6 +54,12 @@ class SimConfig:
     decoys_per_block: float = 1.0
     min_profit_usd: float = 1.0
     max_hops: int = 4
+    # Concentrated liquidity (pools listed under the manifest's cl_pools):
+    cl_noise_share: float = 0.35  # share of noise swaps sent to V3/Algebra pools
+    cl_candidates_per_block: int = 8  # mixed V2+V3 routes priced per block (eth_call ladder)
+    tax_probability: float = 0.2  # also price a route through a fee-on-transfer token
+    token_tip_probability: float = 0.3  # a route tx pays the builder in the wrapped native token
+    flash_loan_probability: float = 0.25  # a lone non-flash route borrows its input with a V3 pool's flash()
     truth_path: Path | None = None
     append: bool = False
 
@@ -78,38 +91,6 @@ def decode_swap(log: dict[str, Any]) -> tuple[int, int, int, int]:
     return int(a0i), int(a1i), int(a0o), int(a1o)
 
 
-def swap_logs(receipt: dict[str, Any]) -> list[dict[str, Any]]:
-    return [lg for lg in receipt["logs"] if lg["topics"] and lg["topics"][0] == SWAP_TOPIC]
-
-
-def cycles_from_receipt(receipt: dict[str, Any], cycles: list[tuple[Cycle, bool]]) -> list[dict[str, Any]]:
-    """Match the receipt's Swap logs to the submitted cycles (pure).
-
-    A flash cycle logs hops 1..n-1 first and hop 0 last (the first pair emits
-    Swap after the callback returns). Returns per cycle the start amount (what
-    the first pool received), the end amount (what the last pool sent) and
-    the pools in swap order."""
-    logs = swap_logs(receipt)
-    out = []
-    pos = 0
-    for cycle, flash in cycles:
-        n = len(cycle)
-        chunk = logs[pos : pos + n]
-        pos += n
-        if len(chunk) != n:
-            raise ValueError(f"tx {receipt['transactionHash']}: expected {n} Swap logs, found {len(chunk)}")
-        ordered = [chunk[-1], *chunk[:-1]] if flash else chunk
-        for hop, lg in zip(cycle, ordered, strict=True):
-            if to_checksum_address(lg["address"]) != hop.pool:
-                raise ValueError(f"tx {receipt['transactionHash']}: Swap from {lg['address']}, expected {hop.pool}")
-        a0i, a1i, _, _ = decode_swap(ordered[0])
-        _, _, a0o, a1o = decode_swap(ordered[-1])
-        start = a0i if cycle[0].zero_for_one else a1i
-        end = a0o if cycle[-1].zero_for_one is False else a1o
-        out.append({"pools": [h.pool for h in cycle], "start_amount": start, "end_amount": end})
-    return out
-
-
 class Simulator:
     """Drives one deployed devnet chain. Not thread-safe; one per chain."""
 
@@ -138,6 +119,7 @@ class Simulator:
         self.transferer: str = accounts["transferer"]
         self.sandwicher: str = accounts["sandwicher"]
         self.cycles = enumerate_cycles(self.pools.values(), manifest["base_tokens"], self.config.max_hops)
+        self._init_routes(manifest)
         self.reserves: dict[str, tuple[int, int]] = {}
         self.pending: list[PendingTx] = []
         self._block_bids: dict[str, int] = {}
@@ -150,7 +132,9 @@ class Simulator:
         self._truth: TextIO = open(path, "a" if self.config.append else "w")  # noqa: SIM115 - closed in close()
         # Executor capital only grows (reverts change nothing), so the funding
         # read now is a safe cap for non-flash inputs.
-        self._capital = {e: {t: self._balance(t, e) for t in manifest["base_tokens"]} for _, e in self.bots}
+        self._capital = {
+            e: {t: self._balance(t, e) for t in manifest["base_tokens"]} for _, e in [*self.bots, *self.cl_bots]
+        }
 
     # ------------------------------------------------------------------ I/O helpers
     def close(self) -> None:
@@ -165,6 +149,44 @@ class Simulator:
 
     def _balance(self, token: str, owner: str) -> int:
         return int.from_bytes(self.chain.call(token, abi("DevToken").balanceOf.encode(owner)), "big")
+
+    def _init_routes(self, manifest: dict[str, Any]) -> None:
+        """Concentrated-liquidity pools, mixed routes and tax-token routes."""
+        cl_pools = manifest.get("cl_pools") or []
+        # fee_bps of a CL pool only orders nothing here: its hops are priced on chain.
+        self.cl_pools = {
+            p["address"]: PoolInfo(p["address"], p["token0"], p["token1"], (p["fee"] or 0) // 100, p["dex"])
+            for p in cl_pools
+        }
+        self.cl_meta = {p["address"]: p for p in cl_pools}
+        self.family = {a: V2 for a in self.pools} | {p["address"]: p["family"] for p in cl_pools}
+        self.dex_of = {p["address"]: p["dex"] for p in manifest["pools"]} | {p["address"]: p["dex"] for p in cl_pools}
+        self.swap_router = next(
+            (d["router"] for d in manifest.get("cl_dexes") or [] if d["family"] == UNISWAP_V3), None
+        )
+        self.v3_helper: str | None = manifest.get("v3_helper")
+        self.cl_bots = [(b["account"], b["executor"]) for b in manifest.get("cl_bots") or []]
+        self.batcher: dict[str, str] | None = manifest.get("batcher")
+        self.round_tripper: str | None = manifest["accounts"].get("round_tripper")
+        bases = manifest["base_tokens"]
+        mixed = enumerate_cycles([*self.pools.values(), *self.cl_pools.values()], bases, self.config.max_hops)
+        self.mixed_cycles = [c for c in mixed if any(h.pool in self.cl_pools for h in c)]
+        fot = {t["address"] for t in manifest.get("odd_tokens", []) if t["kind"] == "fee_on_transfer"}
+        odd = {t["address"] for t in manifest.get("odd_tokens", [])}
+        tax_pools = {
+            p["address"]: PoolInfo(p["address"], p["token0"], p["token1"], int(p["fee_bps"]), p["dex"])
+            for p in manifest["pools"]
+            if {p["token0"], p["token1"]} & fot and len({p["token0"], p["token1"]} & odd) == 1
+        }
+        for a in tax_pools:
+            self.family[a] = V2
+            self.dex_of[a] = tax_pools[a].dex
+        self.tax_pools = tax_pools
+        taxed = enumerate_cycles([*self.pools.values(), *tax_pools.values()], bases, 3)
+        self.tax_cycles = [c for c in taxed if any(h.pool in tax_pools for h in c)]
+        self.pool_fee = {a: p.fee_bps for a, p in {**self.pools, **tax_pools}.items()}
+        self._block_pools: set[str] = set()
+        self._round_trip_sent = False
 
     def refresh_reserves(self) -> None:
         """All pools' reserves in one Multicall3 eth_call."""
@@ -196,8 +218,11 @@ class Simulator:
     def step(self) -> None:
         """Submit one block's worth of transactions (not mined here)."""
         self._block_bids = {}
+        self._block_pools = set()
+        self._round_trip_sent = False
         self.refresh_reserves()
         self._submit_arbitrages()
+        self._submit_routes()
         noise_prices = self._submit_noise()
         self._submit_decoys(noise_prices)
 
@@ -286,6 +311,8 @@ class Simulator:
             account, executor = self.bots[bot]
             take = 2 if len(opps) >= 2 and rng.random() < self.config.batch_probability else 1
             picked, opps = opps[:take], opps[take:]
+            for _usd, cycle, _x, _p in picked:
+                self._block_pools |= {h.pool for h in cycle}
             late = rng.random() < self.config.late_probability
             price = self._price(0.5, 0.9) if late else self._price(3.0, 6.0)
             plans = []
@@ -343,6 +370,146 @@ class Simulator:
         }
         self.pending.append(PendingTx(tx_hash, "arbitrage", meta))
 
+    # ------------------------------------------------------------------ routes: V2 + V3/Algebra, tax tokens
+    def _route_hops(self, cycle: Cycle) -> list[tuple[str, int, int]]:
+        """ArbExecutor.Hop structs: V2 hops carry the pair's own fee."""
+        return [
+            (h.pool, HOP_KIND[self.family[h.pool]], self.pool_fee[h.pool] if self.family[h.pool] == V2 else 0)
+            for h in cycle
+        ]
+
+    def _route_struct(self, cycle: Cycle, amount: int, min_profit: int, flash: bool) -> tuple[Any, ...]:
+        return (self._route_hops(cycle), cycle[0].token_in, amount, min_profit, flash)
+
+    def _raw_usd(self, usd: float, token: str) -> int:
+        return int(usd / self.usd[token] * 10 ** self.tokens[token]["decimals"])
+
+    def _eth_calls(self, calls: list[dict[str, Any]]) -> list[bytes | None]:
+        """eth_call each at the latest block in one batch; None where it reverted."""
+        if not calls:
+            return []
+        body: list[Any] = [
+            {"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [c, "latest"]} for i, c in enumerate(calls)
+        ]
+        replies = {r["id"]: r for r in self.chain.session.post(self.chain.rpc_url, json=body, timeout=60).json()}
+        return [bytes.fromhex(replies[i]["result"][2:]) if "result" in replies[i] else None for i in range(len(calls))]
+
+    def _price_routes(self, candidates: list[tuple[Cycle, bool]]) -> list[tuple[float, Cycle, int, int, bool, bool]]:
+        """Price each candidate on chain (executeRoute as eth_call on a ladder of
+        sizes, from a route bot); (usd net of gas, cycle, amount, profit, flash, tax)."""
+        account, executor = self.cl_bots[0]
+        ladder_usd = (300.0, 1_500.0, 6_000.0, 25_000.0, 100_000.0)
+        calls, keys = [], []
+        for i, (cycle, flash) in enumerate(candidates):
+            start = cycle[0].token_in
+            for usd in ladder_usd:
+                amount = self._raw_usd(usd, start)
+                if not flash:
+                    amount = min(amount, self._capital[executor].get(start, 0) * 8 // 10)
+                if amount <= 0:
+                    continue
+                data = abi("ArbExecutor").executeRoute.encode(self._route_struct(cycle, amount, 0, flash))
+                calls.append({"from": account, "to": executor, "data": data, "gas": hex(3_000_000)})
+                keys.append((i, amount))
+        best: dict[int, tuple[int, int]] = {}
+        for (i, amount), raw in zip(keys, self._eth_calls(calls), strict=True):
+            if raw is None:
+                continue
+            profit = int.from_bytes(raw[:32], "big")
+            if profit > best.get(i, (0, 0))[1]:
+                best[i] = (amount, profit)
+        out = []
+        for i, (amount, profit) in best.items():
+            cycle, flash = candidates[i]
+            start = cycle[0].token_in
+            usd = profit / 10 ** self.tokens[start]["decimals"] * self.usd[start]
+            gas_usd = (180_000 * len(cycle)) * self.gas_price / 1e18 * self.native_usd
+            if usd - gas_usd >= self.config.min_profit_usd:
+                tax = any(h.pool in self.tax_pools for h in cycle)
+                out.append((usd - gas_usd, cycle, amount, profit, flash, tax))
+        out.sort(key=lambda o: -o[0])
+        return out
+
+    def _submit_routes(self) -> None:
+        """Route bots: mixed V2+V3/Algebra cycles (and tax-token cycles), priced
+        on chain, pool-disjoint from this block's V2 arbitrages."""
+        rng = self.rng
+        if not self.cl_bots or not (self.mixed_cycles or self.tax_cycles):
+            return
+        pool_free = [c for c in self.mixed_cycles if not {h.pool for h in c} & self._block_pools]
+        k = min(self.config.cl_candidates_per_block, len(pool_free))
+        candidates = [(c, rng.random() < self.config.flash_probability) for c in rng.sample(pool_free, k)]
+        if self.tax_cycles and rng.random() < self.config.tax_probability:
+            candidates.append((rng.choice(self.tax_cycles), False))
+        opps = self._price_routes(candidates)
+        bots = list(self.cl_bots)
+        rng.shuffle(bots)
+        chosen: list[tuple[float, Cycle, int, int, bool, bool]] = []
+        for opp in opps:
+            pools = {h.pool for h in opp[1]}
+            if pools & self._block_pools:
+                continue
+            chosen.append(opp)
+            self._block_pools |= pools
+        while chosen and bots:
+            account, executor = bots.pop()
+            # A tax route travels alone; otherwise sometimes two routes in one transaction.
+            take = 2 if len(chosen) >= 2 and not chosen[0][5] and not chosen[1][5] else 1
+            take = take if rng.random() < self.config.batch_probability else 1
+            picked, chosen = chosen[:take], chosen[take:]
+            net_usd = sum(p[0] for p in picked)
+            coinbase = pay = 0
+            if rng.random() < self.config.coinbase_probability:
+                coinbase = int(net_usd * rng.uniform(0.05, 0.3) / self.native_usd * 1e18)
+            if rng.random() < self.config.token_tip_probability:
+                pay = int(net_usd * rng.uniform(0.05, 0.3) / self.native_usd * 1e18)
+            lender = None
+            if len(picked) == 1 and not picked[0][4] and coinbase == pay == 0:
+                lender = self._flash_lender(picked[0][1])
+            self._send_routes(account, executor, picked, self._price(3.0, 6.0), coinbase, pay, lender)
+
+    def _flash_lender(self, cycle: Cycle) -> str | None:
+        """Sometimes: a V3/Algebra pool holding the start token, off the route, to flash-borrow from."""
+        if self.rng.random() >= self.config.flash_loan_probability:
+            return None
+        start, on_route = cycle[0].token_in, {h.pool for h in cycle}
+        lenders = [a for a, p in self.cl_pools.items() if start in (p.token0, p.token1) and a not in on_route]
+        return self.rng.choice(lenders) if lenders else None
+
+    def _send_routes(
+        self,
+        account: str,
+        executor: str,
+        picked: list[tuple[float, Cycle, int, int, bool, bool]],
+        gas_price: int,
+        coinbase: int,
+        pay: int,
+        lender: str | None = None,
+    ) -> None:
+        ex = abi("ArbExecutor")
+        structs = [self._route_struct(c, a, p // 2, f) for _u, c, a, p, f, _t in picked]
+        if lender is not None:
+            data = ex.executeRouteFlashLoan.encode(lender, structs[0])
+        elif len(structs) == 1 and coinbase == 0 and pay == 0:
+            data = ex.executeRoute.encode(structs[0])
+        else:
+            data = ex.executeRoutes.encode(structs, coinbase, self.manifest["wrapped_native"], pay)
+        gas = 500_000 + 400_000 * sum(len(p[1]) for p in picked)
+        tx_hash = self._send(account, executor, data, gas=gas, gas_price=gas_price, value=coinbase)
+        meta = {
+            "from": account,
+            "executor": executor,
+            "cycles": [(c, f or lender is not None) for _u, c, _a, _p, f, _t in picked],
+            "flash_lender": lender,
+            "planned": [(a, p) for _u, _c, a, p, _f, _t in picked],
+            "coinbase_wei": coinbase,
+            "pay_token": self.manifest["wrapped_native"] if pay else None,
+            "pay_amount": pay,
+            "attempt": "normal",
+            "tax": any(t for *_x, t in picked),
+        }
+        self.pending.append(PendingTx(tx_hash, "arbitrage", meta))
+
     # ------------------------------------------------------------------ noise
     def _random_pool(self) -> PoolInfo:
         return self.rng.choice(list(self.pools.values()))
@@ -362,7 +529,12 @@ class Simulator:
         """Single-hop swaps; returns (gas price, pool, token in) for sandwiches."""
         n = self._poisson(self.config.noise_per_block)
         out = []
+        if self.tax_pools and self.rng.random() < self.config.tax_probability:
+            self._tax_noise()
         for _ in range(n):
+            if self.cl_pools and self.rng.random() < self.config.cl_noise_share:
+                self._cl_noise()
+                continue
             pool = self._random_pool()
             token_in = pool.token0 if self.rng.random() < 0.5 else pool.token1
             token_out = pool.token1 if token_in == pool.token0 else pool.token0
@@ -372,6 +544,37 @@ class Simulator:
             self.stats.counts["noise"] += 1
             out.append((price, pool, token_in))
         return out
+
+    def _tax_noise(self) -> None:
+        """Buy the fee-on-transfer token in one of its pools (the router cannot sell
+        it: the pair receives less than the router computed with)."""
+        pool = self.rng.choice(list(self.tax_pools.values()))
+        odd = {t["address"] for t in self.manifest.get("odd_tokens", [])}
+        token_in = pool.token0 if pool.token1 in odd else pool.token1
+        token_out = pool.token1 if token_in == pool.token0 else pool.token0
+        amount = self._raw_usd(self.rng.uniform(500, 5_000), token_in)
+        trader = self.rng.choice(self.traders)
+        self._router_swap(trader, pool.dex, [token_in, token_out], amount, self._price(1.0, 1.5))
+        self.stats.counts["noise_tax"] += 1
+
+    def _cl_noise(self) -> None:
+        """One swap on a V3/Algebra pool: Uniswap V3 through the genuine
+        SwapRouter, PancakeSwap V3 and Algebra through V3Helper's callback."""
+        address = self.rng.choice(list(self.cl_pools))
+        meta = self.cl_meta[address]
+        zero_for_one = self.rng.random() < 0.5
+        token_in, token_out = (meta["token0"], meta["token1"]) if zero_for_one else (meta["token1"], meta["token0"])
+        amount = max(1, self._raw_usd(min(self.rng.lognormvariate(7.5, 1.4), 150_000.0), token_in))
+        trader = self.rng.choice(self.traders)
+        price = self._price(1.0, 1.5)
+        if meta["family"] == UNISWAP_V3 and self.swap_router:
+            params = (token_in, token_out, meta["fee"], trader, DEADLINE, amount, 0, 0)
+            to, data = self.swap_router, gabi("SwapRouter").exactInputSingle.encode(params)
+        else:
+            assert self.v3_helper is not None
+            to, data = self.v3_helper, abi("V3Helper").swapExactIn.encode(address, zero_for_one, amount, 0, trader)
+        self._send(trader, to, data, gas=900_000, gas_price=price)
+        self.stats.counts["noise_cl"] += 1
 
     def _poisson(self, lam: float) -> int:
         # Knuth; lam is small.
@@ -392,7 +595,7 @@ class Simulator:
             self._decoy("swap_reverse", self._router_swap(sender, dex, path, amount, self.gas_price))
         self._reverse_queue = []
         kinds = ["route_non_cyclic", "cyclic_route", "swap_then_reverse", "add_liquidity", "remove_liquidity",
-                 "transfer", "sandwich"]  # fmt: skip
+                 "transfer", "sandwich", "batch_swaps"]  # fmt: skip
         for _ in range(self._poisson(self.config.decoys_per_block)):
             kind = rng.choice(kinds)
             getattr(self, f"_decoy_{kind}")(noise)
@@ -432,16 +635,19 @@ class Simulator:
         paths = self._paths(3, closed=True)
         if not paths:
             return
+        if self._round_trip_sent or self.round_tripper is None:
+            return
+        self._round_trip_sent = True  # one per block: its balance change over the block is this trade's
         dex, path = self.rng.choice(paths)
         pool = self._pool_on(dex, path[0], path[1])
-        trader = self.rng.choice(self.traders)
+        trader = self.round_tripper
         amount = self._trade_size(path[0], pool) // 4 + 1
         tx = self._router_swap(trader, dex, path, amount, self.gas_price)
         hops = []
         for a, b in itertools.pairwise(path):
             p = self._pool_on(dex, a, b)
             hops.append(Hop(p.address, a, b, p.fee_bps, a == p.token0))
-        self._decoy("cyclic_route", tx, cycle=tuple(hops), sender=trader)
+        self._decoy("cyclic_route", tx, cycle=tuple(hops), sender=trader, amount=amount)
 
     def _decoy_swap_then_reverse(self, _noise: Any) -> None:
         pool = self._random_pool()
@@ -483,6 +689,30 @@ class Simulator:
             "remove_liquidity", self._send(self.lp_provider, router, data, gas=400_000, gas_price=self.gas_price)
         )
 
+    def _decoy_batch_swaps(self, _noise: Any) -> None:
+        """Two unrelated single-hop swaps in one transaction (ArbExecutor.swapBatch
+        from the batcher): a batch, not an arbitrage."""
+        if not self.batcher:
+            return
+        bases = set(self.manifest["base_tokens"])
+        pools = [p for p in [*self.pools.values(), *self.cl_pools.values()] if {p.token0, p.token1} & bases]
+        first = self.rng.choice(pools)
+        others = [p for p in pools if not {p.token0, p.token1} & {first.token0, first.token1}]
+        if not others:
+            return
+        hops, tokens_in, amounts = [], [], []
+        for p in (first, self.rng.choice(others)):
+            token_in = p.token0 if p.token0 in bases else p.token1
+            family = self.family[p.address]
+            hops.append((p.address, HOP_KIND[family], self.pool_fee.get(p.address, 0) if family == V2 else 0))
+            tokens_in.append(token_in)
+            amounts.append(self._raw_usd(self.rng.uniform(200, 5_000), token_in))
+        data = abi("ArbExecutor").swapBatch.encode(hops, tokens_in, amounts)
+        tx = self._send(
+            self.batcher["account"], self.batcher["executor"], data, gas=1_500_000, gas_price=self.gas_price
+        )
+        self._decoy("batch_swaps", tx)
+
     def _decoy_transfer(self, _noise: Any) -> None:
         token = self.rng.choice(list(self.tokens))
         amount = int(self.rng.uniform(10, 10_000) / self.usd[token] * 10 ** self.tokens[token]["decimals"])
@@ -511,33 +741,96 @@ class Simulator:
             return
         receipts = self.chain.receipts([p.tx_hash for p in self.pending])
         still = []
+        mined: list[tuple[PendingTx, dict[str, Any]]] = []
         for item, receipt in zip(self.pending, receipts, strict=True):
             if receipt is None:
                 still.append(item)
-                continue
-            for line in self._truth_lines(item, receipt):
+            else:
+                mined.append((item, receipt))
+        self.pending = still
+        deltas = self._balance_deltas(mined)
+        expected: dict[tuple[str, int, str], int] = defaultdict(int)
+        for item, receipt in mined:
+            lines = self._truth_lines(item, receipt, deltas)
+            block = int(receipt["blockNumber"], 16)
+            for line in lines:
                 self.stats.counts[line["kind"]] += 1
                 self._truth.write(json.dumps(line) + "\n")
-        self.pending = still
+                if line["kind"] == "arbitrage" and line["via"] == "executor":
+                    expected[(item.meta["executor"], block, line["start_token"])] += int(line["profit"])
+            if (
+                lines
+                and lines[0]["kind"] == "arbitrage"
+                and lines[0]["via"] == "executor"
+                and item.meta.get("pay_amount")
+            ):
+                expected[(item.meta["executor"], block, item.meta["pay_token"])] -= int(item.meta["pay_amount"])
+        # The executor's own per-cycle figures must add up to its balance change
+        # over the block (each executor sends at most one transaction a block).
+        for key, value in expected.items():
+            if deltas.get(key) != value:
+                raise RuntimeError(
+                    f"chain {self.chain_id}: executor balance change {deltas.get(key)} != {value} at {key}"
+                )
 
-    def _truth_lines(self, item: PendingTx, receipt: dict[str, Any]) -> list[dict[str, Any]]:
+    def _balance_deltas(self, mined: list[tuple[PendingTx, dict[str, Any]]]) -> dict[tuple[str, int, str], int]:
+        """balanceOf(owner) at the block minus at its parent (eth_call), for every
+        landed executor arbitrage (its start tokens and builder-payment token) and
+        every landed round trip (its start token)."""
+        wanted: set[tuple[str, int, str]] = set()
+        for item, receipt in mined:
+            if int(receipt["status"], 16) != 1:
+                continue
+            block = int(receipt["blockNumber"], 16)
+            if item.kind == "arbitrage":
+                for cycle, _flash in item.meta["cycles"]:
+                    wanted.add((item.meta["executor"], block, cycle[0].token_in))
+                if item.meta.get("pay_amount"):
+                    wanted.add((item.meta["executor"], block, item.meta["pay_token"]))
+            elif item.meta.get("decoy") == "cyclic_route":
+                wanted.add((item.meta["sender"], block, item.meta["cycle"][0].token_in))
+        keys = sorted(wanted)
+        calls = []
+        for owner, block, token in keys:
+            data = abi("DevToken").balanceOf.encode(owner)
+            calls.append(("eth_call", [{"to": token, "data": data}, hex(block - 1)]))
+            calls.append(("eth_call", [{"to": token, "data": data}, hex(block)]))
+        raw = self.chain.batch(calls)
+        return {key: int(raw[2 * i + 1], 16) - int(raw[2 * i], 16) for i, key in enumerate(keys)}
+
+    def _cycle_profits(self, receipt: dict[str, Any], executor: str) -> list[tuple[int, int]]:
+        """(amountIn, profit) per cycle from the executor's CycleExecuted events:
+        the contract's own balanceOf before and after each cycle."""
+        topic = abi("ArbExecutor").topic("CycleExecuted")
+        out = []
+        for lg in receipt["logs"]:
+            if lg["topics"] and lg["topics"][0] == topic and to_checksum_address(lg["address"]) == executor:
+                amount_in, profit, _flash = decode(["uint256", "uint256", "bool"], bytes.fromhex(lg["data"][2:]))
+                out.append((int(amount_in), int(profit)))
+        return out
+
+    def _truth_lines(
+        self, item: PendingTx, receipt: dict[str, Any], deltas: dict[tuple[str, int, str], int]
+    ) -> list[dict[str, Any]]:
+        block = int(receipt["blockNumber"], 16)
         common = {
             "tx_hash": receipt["transactionHash"],
-            "block_number": int(receipt["blockNumber"], 16),
+            "block_number": block,
             "chain_id": self.chain_id,
             "from": to_checksum_address(receipt["from"]),
             "gas_used": str(int(receipt["gasUsed"], 16)),
             "effective_gas_price": str(int(receipt["effectiveGasPrice"], 16)),
         }
         ok = int(receipt["status"], 16) == 1
-        if item.kind == "decoy":
-            meta = item.meta
-            if meta["decoy"] == "cyclic_route" and ok:
-                (found,) = cycles_from_receipt(receipt, [(meta["cycle"], False)])
-                if found["end_amount"] > found["start_amount"]:
-                    return [self._arb_line(common, meta["cycle"], found, False, 0, 0, 1, "router")]
-            return [{"kind": "decoy", "decoy": meta["decoy"], "status": int(ok), **common}]
         meta = item.meta
+        if item.kind == "decoy":
+            if meta["decoy"] == "cyclic_route" and ok:
+                cycle = meta["cycle"]
+                gained = deltas[(meta["sender"], block, cycle[0].token_in)]
+                if gained > 0:
+                    start = int(meta["amount"])
+                    return [self._arb_line(common, cycle, start, start + gained, False, 0, 0, 1, "router")]
+            return [{"kind": "decoy", "decoy": meta["decoy"], "status": int(ok), **common}]
         cycles = meta["cycles"]
         if not ok:
             return [
@@ -554,20 +847,46 @@ class Simulator:
                     "flash": flash,
                     "coinbase_wei": str(meta["coinbase_wei"]),
                     "attempt": meta["attempt"],
+                    **self._route_fields(cycle, meta),
                 }
                 for i, ((cycle, flash), (amount, expected)) in enumerate(zip(cycles, meta["planned"], strict=True))
             ]
-        found_per_cycle = cycles_from_receipt(receipt, cycles)
-        return [
-            self._arb_line(common, cycle, f, flash, meta["coinbase_wei"], i, len(cycles), "executor", meta["attempt"])
-            for i, ((cycle, flash), f) in enumerate(zip(cycles, found_per_cycle, strict=True))
-        ]
+        profits = self._cycle_profits(receipt, meta["executor"])
+        if len(profits) != len(cycles):
+            raise RuntimeError(
+                f"tx {receipt['transactionHash']}: {len(profits)} CycleExecuted for {len(cycles)} cycles"
+            )
+        lines = []
+        for i, ((cycle, flash), (amount, _exp), (amount_in, profit)) in enumerate(
+            zip(cycles, meta["planned"], profits, strict=True)
+        ):
+            if amount_in != amount:
+                raise RuntimeError(f"tx {receipt['transactionHash']}: cycle {i} ran {amount_in}, planned {amount}")
+            line = self._arb_line(
+                common, cycle, amount, amount + profit, flash, meta["coinbase_wei"], i, len(cycles), "executor",
+                meta["attempt"],
+            )  # fmt: skip
+            lines.append(line | self._route_fields(cycle, meta))
+        return lines
+
+    def _route_fields(self, cycle: Cycle, meta: dict[str, Any]) -> dict[str, Any]:
+        families = [self.family[h.pool] for h in cycle]
+        return {
+            "families": families,
+            "venues": [self.dex_of[h.pool] for h in cycle],
+            "v2_only": all(f == V2 for f in families),
+            "tax_token": any(h.pool in self.tax_pools for h in cycle),
+            "builder_token": meta.get("pay_token"),
+            "builder_token_amount": str(meta.get("pay_amount") or 0),
+            "flash_loan_from": meta.get("flash_lender"),
+        }
 
     def _arb_line(
         self,
         common: dict[str, Any],
         cycle: Cycle,
-        found: dict[str, Any],
+        start: int,
+        end: int,
         flash: bool,
         coinbase: int,
         index: int,
@@ -575,13 +894,12 @@ class Simulator:
         via: str,
         attempt: str = "normal",
     ) -> dict[str, Any]:
-        start, end = found["start_amount"], found["end_amount"]
         return {
             "kind": "arbitrage",
             **common,
             "cycle_index": index,
             "cycles_in_tx": count,
-            "pools": found["pools"],
+            "pools": [h.pool for h in cycle],
             "tokens": cycle_tokens(cycle),
             "start_token": cycle[0].token_in,
             "start_amount": str(start),
@@ -592,7 +910,15 @@ class Simulator:
             "coinbase_wei": str(coinbase),
             "via": via,
             "attempt": attempt,
+            **self._route_fields(cycle, {}),
         }
+
+
+def detectable_by_v2(line: dict[str, Any]) -> bool:
+    """An arbitrage line that a V2-only detector is expected to find: every hop
+    of every cycle of its transaction on a V2 pool, no fee-on-transfer token.
+    (The simulator never puts V2-only and other cycles in one transaction.)"""
+    return line["kind"] == "arbitrage" and line.get("v2_only", True) and not line.get("tax_token", False)
 
 
 def read_truth(path: Path | str) -> list[dict[str, Any]]:

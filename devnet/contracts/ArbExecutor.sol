@@ -8,6 +8,18 @@ interface IPairLike {
     function swap(uint256 amount0Out, uint256 amount1Out, address to, bytes calldata data) external;
 }
 
+interface IV3PoolLike {
+    function token0() external view returns (address);
+    function token1() external view returns (address);
+    function swap(address recipient, bool zeroForOne, int256 amountSpecified, uint160 sqrtPriceLimitX96, bytes calldata data)
+        external
+        returns (int256, int256);
+}
+
+interface IV3FlashLike {
+    function flash(address recipient, uint256 amount0, uint256 amount1, bytes calldata data) external;
+}
+
 interface ITokenLike {
     function balanceOf(address owner) external view returns (uint256);
     function transfer(address to, uint256 value) external returns (bool);
@@ -28,7 +40,30 @@ contract ArbExecutor {
         bool flash;
     }
 
+    /// @notice One hop of a route over any family: kind 0 = V2 pair (feeBps
+    /// used for the amount out), 1 = Uniswap V3, 2 = PancakeSwap V3, 3 = Algebra.
+    struct Hop {
+        address pool;
+        uint8 kind;
+        uint16 feeBps;
+    }
+
+    struct Route {
+        Hop[] hops;
+        address tokenIn;
+        uint256 amountIn;
+        uint256 minProfit;
+        bool flash;
+    }
+
+    uint160 internal constant MIN_SQRT = 4295128740;
+    uint160 internal constant MAX_SQRT = 1461446703485210103287273052203988822378723970341;
+    uint8 internal constant PAY = 1;
+    uint8 internal constant FLASH = 2;
+
     address public owner;
+    // V3-style pool allowed to call a swap callback right now (zero otherwise).
+    address private _v3Pool;
     // Pair allowed to call uniswapV2Call during a flash cycle (zero otherwise).
     address private _flashPair;
 
@@ -90,6 +125,71 @@ contract ArbExecutor {
         }
     }
 
+    /// @notice A cycle over any mix of V2 and V3-style pools. The executor
+    /// holds the tokens between hops; each hop's input is what the executor
+    /// actually received from the previous one (fee-on-transfer safe). With
+    /// `flash` the first pool's output comes first (V2 flash swap, or the V3
+    /// swap callback) and the first pool is paid at the end.
+    function executeRoute(Route calldata route) external onlyOwner returns (uint256 profit) {
+        profit = _runRoute(route);
+    }
+
+    /// @notice A route funded by a flash loan from a V3-style pool's `flash`
+    /// (`lender`, not on the route: it is locked meanwhile). The route runs in
+    /// the flash callback with the borrowed `amountIn`, then loan + fee is
+    /// repaid; `profit` (and CycleExecuted's) is what the executor kept, net of
+    /// the loan fee.
+    function executeRouteFlashLoan(address lender, Route calldata route) external onlyOwner returns (uint256 profit) {
+        require(!route.flash && route.hops.length >= 2 && route.amountIn > 0, "ARB: bad route");
+        uint256 before = ITokenLike(route.tokenIn).balanceOf(address(this));
+        bool zero = route.tokenIn == IV3PoolLike(lender).token0();
+        if (!zero) require(route.tokenIn == IV3PoolLike(lender).token1(), "ARB: lender token");
+        _v3Pool = lender;
+        IV3FlashLike(lender).flash(
+            address(this),
+            zero ? route.amountIn : 0,
+            zero ? 0 : route.amountIn,
+            abi.encode(route.hops, route.tokenIn, route.amountIn)
+        );
+        require(_v3Pool == address(0), "ARB: no flash callback");
+        uint256 afterBal = ITokenLike(route.tokenIn).balanceOf(address(this));
+        require(afterBal >= before + route.minProfit, "ARB: unprofitable");
+        profit = afterBal - before;
+        emit CycleExecuted(route.tokenIn, route.amountIn, profit, true);
+    }
+
+    /// @notice Several routes, then builder payments: `coinbaseWei` of native
+    /// coin and `payAmount` of `payToken` (e.g. WBNB) to block.coinbase.
+    function executeRoutes(Route[] calldata routes, uint256 coinbaseWei, address payToken, uint256 payAmount)
+        external
+        payable
+        onlyOwner
+        returns (uint256[] memory profits)
+    {
+        profits = new uint256[](routes.length);
+        for (uint256 i; i < routes.length; i++) {
+            profits[i] = _runRoute(routes[i]);
+        }
+        if (coinbaseWei > 0) {
+            (bool ok, ) = block.coinbase.call{value: coinbaseWei}("");
+            require(ok, "ARB: coinbase");
+        }
+        if (payAmount > 0) {
+            require(ITokenLike(payToken).transfer(block.coinbase, payAmount), "ARB: coinbase token");
+        }
+    }
+
+    /// @notice Unrelated single-hop swaps in one transaction (a batch, not an
+    /// arbitrage): hop i sells amountsIn[i] of tokensIn[i].
+    function swapBatch(Hop[] calldata hops, address[] calldata tokensIn, uint256[] calldata amountsIn)
+        external
+        onlyOwner
+    {
+        for (uint256 i; i < hops.length; i++) {
+            _hop(hops[i], tokensIn[i], amountsIn[i]);
+        }
+    }
+
     function withdraw(address token, uint256 amount) external onlyOwner {
         if (token == address(0)) {
             (bool ok, ) = owner.call{value: amount}("");
@@ -104,6 +204,127 @@ contract ArbExecutor {
     }
 
     // --- internals ---
+
+    function _runRoute(Route calldata r) private returns (uint256 profit) {
+        uint256 n = r.hops.length;
+        require(n >= 2, "ARB: bad route");
+        require(r.amountIn > 0, "ARB: amountIn");
+        uint256 before = ITokenLike(r.tokenIn).balanceOf(address(this));
+        Hop[] memory hops = r.hops;
+        if (!r.flash) {
+            (address token, uint256 amount) = (r.tokenIn, r.amountIn);
+            for (uint256 i; i < n; i++) {
+                (token, amount) = _hop(hops[i], token, amount);
+            }
+        } else if (hops[0].kind == 0) {
+            (, uint256 out0, bool zeroForOne) = _quoteHop(hops[0].pool, hops[0].feeBps, r.tokenIn, r.amountIn);
+            _flashPair = hops[0].pool;
+            IPairLike(hops[0].pool).swap(
+                zeroForOne ? 0 : out0,
+                zeroForOne ? out0 : 0,
+                address(this),
+                abi.encode(uint8(FLASH), hops, r.tokenIn, r.amountIn)
+            );
+            require(_flashPair == address(0), "ARB: no callback");
+        } else {
+            bool zeroForOne = r.tokenIn == IV3PoolLike(hops[0].pool).token0();
+            _v3Pool = hops[0].pool;
+            IV3PoolLike(hops[0].pool).swap(
+                address(this),
+                zeroForOne,
+                int256(r.amountIn),
+                zeroForOne ? MIN_SQRT : MAX_SQRT,
+                abi.encode(FLASH, hops, r.tokenIn, r.amountIn)
+            );
+        }
+        uint256 afterBal = ITokenLike(r.tokenIn).balanceOf(address(this));
+        require(afterBal >= before + r.minProfit, "ARB: unprofitable");
+        profit = afterBal - before;
+        emit CycleExecuted(r.tokenIn, r.amountIn, profit, r.flash);
+    }
+
+    /// @dev One hop paid from and paid out to this contract; returns the
+    /// token received and how much of it actually arrived.
+    function _hop(Hop memory h, address tokenIn, uint256 amountIn) private returns (address tokenOut, uint256 received) {
+        if (h.kind == 0) {
+            require(ITokenLike(tokenIn).transfer(h.pool, amountIn), "ARB: transfer in");
+            tokenOut = IPairLike(h.pool).token0() == tokenIn ? IPairLike(h.pool).token1() : IPairLike(h.pool).token0();
+            uint256 before = ITokenLike(tokenOut).balanceOf(address(this));
+            _swapOne(h.pool, h.feeBps, tokenIn, address(this));
+            received = ITokenLike(tokenOut).balanceOf(address(this)) - before;
+        } else {
+            address t0 = IV3PoolLike(h.pool).token0();
+            bool zeroForOne = tokenIn == t0;
+            tokenOut = zeroForOne ? IV3PoolLike(h.pool).token1() : t0;
+            uint256 before = ITokenLike(tokenOut).balanceOf(address(this));
+            _v3Pool = h.pool;
+            IV3PoolLike(h.pool).swap(
+                address(this),
+                zeroForOne,
+                int256(amountIn),
+                zeroForOne ? MIN_SQRT : MAX_SQRT,
+                abi.encode(PAY, new Hop[](0), tokenIn, uint256(0))
+            );
+            received = ITokenLike(tokenOut).balanceOf(address(this)) - before;
+        }
+        require(received > 0, "ARB: zero out");
+    }
+
+    /// @dev Hops start..n-1 from `amount` of `token` already held here.
+    function _rest(Hop[] memory hops, uint256 start, address token, uint256 amount) private {
+        for (uint256 i = start; i < hops.length; i++) {
+            (token, amount) = _hop(hops[i], token, amount);
+        }
+    }
+
+    function _v3Callback(int256 d0, int256 d1, bytes calldata data) private {
+        require(msg.sender == _v3Pool && _v3Pool != address(0), "ARB: callback");
+        _v3Pool = address(0);
+        (uint8 mode, Hop[] memory hops, address tokenIn, ) = abi.decode(data, (uint8, Hop[], address, uint256));
+        (address owedToken, uint256 owed, address gotToken, uint256 got) = d0 > 0
+            ? (IV3PoolLike(msg.sender).token0(), uint256(d0), IV3PoolLike(msg.sender).token1(), uint256(-d1))
+            : (IV3PoolLike(msg.sender).token1(), uint256(d1), IV3PoolLike(msg.sender).token0(), uint256(-d0));
+        address pool = msg.sender;
+        if (mode == FLASH) {
+            require(owedToken == tokenIn, "ARB: flash token");
+            _rest(hops, 1, gotToken, got);
+        }
+        require(ITokenLike(owedToken).transfer(pool, owed), "ARB: pay pool");
+    }
+
+    function _flashCallback(uint256 fee0, uint256 fee1, bytes calldata data) private {
+        require(msg.sender == _v3Pool && _v3Pool != address(0), "ARB: flash callback");
+        _v3Pool = address(0);
+        address lender = msg.sender;
+        (Hop[] memory hops, address tokenIn, uint256 amountIn) = abi.decode(data, (Hop[], address, uint256));
+        _rest(hops, 0, tokenIn, amountIn);
+        uint256 fee = tokenIn == IV3PoolLike(lender).token0() ? fee0 : fee1;
+        require(ITokenLike(tokenIn).transfer(lender, amountIn + fee), "ARB: repay loan");
+    }
+
+    function uniswapV3FlashCallback(uint256 fee0, uint256 fee1, bytes calldata data) external {
+        _flashCallback(fee0, fee1, data);
+    }
+
+    function pancakeV3FlashCallback(uint256 fee0, uint256 fee1, bytes calldata data) external {
+        _flashCallback(fee0, fee1, data);
+    }
+
+    function algebraFlashCallback(uint256 fee0, uint256 fee1, bytes calldata data) external {
+        _flashCallback(fee0, fee1, data);
+    }
+
+    function uniswapV3SwapCallback(int256 d0, int256 d1, bytes calldata data) external {
+        _v3Callback(d0, d1, data);
+    }
+
+    function pancakeV3SwapCallback(int256 d0, int256 d1, bytes calldata data) external {
+        _v3Callback(d0, d1, data);
+    }
+
+    function algebraSwapCallback(int256 d0, int256 d1, bytes calldata data) external {
+        _v3Callback(d0, d1, data);
+    }
 
     function _runCycle(
         address[] calldata pairs,
@@ -147,6 +368,17 @@ contract ArbExecutor {
     function uniswapV2Call(address sender, uint256 amount0, uint256 amount1, bytes calldata data) external {
         require(msg.sender == _flashPair && sender == address(this), "ARB: callback");
         _flashPair = address(0);
+        if (uint256(bytes32(data[:32])) == FLASH) {
+            // executeRoute's flash from a V2 pair: the rest of the route, then repay.
+            (, Hop[] memory hops, address routeIn, uint256 routeAmount) = abi.decode(
+                data,
+                (uint8, Hop[], address, uint256)
+            );
+            address got = amount0 > 0 ? IPairLike(msg.sender).token0() : IPairLike(msg.sender).token1();
+            _rest(hops, 1, got, amount0 > 0 ? amount0 : amount1);
+            require(ITokenLike(routeIn).transfer(msg.sender, routeAmount), "ARB: repay");
+            return;
+        }
         (address[] memory pairs, uint16[] memory feesBps, address tokenIn, uint256 amountIn) = abi.decode(
             data,
             (address[], uint16[], address, uint256)

@@ -3,9 +3,12 @@ pragma solidity ^0.8.20;
 
 import "./V2Pair.sol";
 
-/// @title V2-style factory; every pair it creates charges `feeBps`.
+/// @title V2-style factory; every pair it creates charges `feeBps`. With
+/// `perPairFees` (Biswap) the fee setter may change one pair's fee afterwards
+/// (`setSwapFee(pair, tenthsOfAPercent)`, read back with `pair.swapFee()`).
 contract V2Factory {
     uint16 public immutable feeBps;
+    bool public immutable perPairFees;
     address public feeToSetter;
     address public feeTo;
 
@@ -14,9 +17,10 @@ contract V2Factory {
 
     event PairCreated(address indexed token0, address indexed token1, address pair, uint256);
 
-    constructor(uint16 feeBps_) {
+    constructor(uint16 feeBps_, bool perPairFees_) {
         require(feeBps_ < 10000, "V2Factory: FEE");
         feeBps = feeBps_;
+        perPairFees = perPairFees_;
         feeToSetter = msg.sender;
     }
 
@@ -40,6 +44,11 @@ contract V2Factory {
         getPair[token1][token0] = pair;
         allPairs.push(pair);
         emit PairCreated(token0, token1, pair, allPairs.length);
+    }
+
+    function setSwapFee(address pair, uint32 fee) external {
+        require(msg.sender == feeToSetter, "V2Factory: FORBIDDEN");
+        V2Pair(pair).setSwapFee(fee);
     }
 
     function setFeeTo(address _feeTo) external {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.20;
 
 interface IV2FactoryFee {
     function feeBps() external view returns (uint16);
+    function perPairFees() external view returns (bool);
 }
 
 interface IV2Callee {
@@ -79,6 +80,22 @@ contract V2Pair {
         uint16 fee = IV2FactoryFee(factory).feeBps();
         require(fee < 10000, "V2: FEE");
         feeBps = fee;
+    }
+
+    /// @notice Biswap's per-pair fee getter, in Biswap's unit (tenths of a percent:
+    /// 1 = 0.1 %). Only pairs of a per-pair-fee factory (Biswap) have it; the
+    /// other forks revert, as their mainnet pairs have no such function.
+    function swapFee() external view returns (uint32) {
+        require(IV2FactoryFee(factory).perPairFees(), "V2: NO_SWAP_FEE");
+        return uint32(feeBps / 10);
+    }
+
+    /// @notice Biswap's setter: the factory changes one pair's fee (tenths of a percent).
+    function setSwapFee(uint32 fee) external {
+        require(msg.sender == factory, "V2: FORBIDDEN");
+        require(IV2FactoryFee(factory).perPairFees(), "V2: NO_SWAP_FEE");
+        require(fee > 0 && fee < 1000, "V2: FEE");
+        feeBps = uint16(fee * 10);
     }
 
     function getReserves() public view returns (uint112 _reserve0, uint112 _reserve1, uint32 _blockTimestampLast) {

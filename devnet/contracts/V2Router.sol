@@ -3,33 +3,58 @@ pragma solidity ^0.8.20;
 
 import "./V2Factory.sol";
 
+interface IV2FactoryMin {
+    function getPair(address a, address b) external view returns (address);
+    function createPair(address a, address b) external returns (address);
+}
+
+interface IPerPairFee {
+    function swapFee() external view returns (uint32);
+}
+
 interface IERC20Min {
     function balanceOf(address owner) external view returns (uint256);
     function transfer(address to, uint256 value) external returns (bool);
     function transferFrom(address from, address to, uint256 value) external returns (bool);
 }
 
-/// @title Router for one V2Factory: liquidity and exact-input multi-hop swaps.
+/// @title Router for one V2 factory (ours or the genuine Uniswap V2 one):
+/// liquidity and exact-input multi-hop swaps.
 /// @dev Pairs are looked up with factory.getPair (no init-code hash to keep in sync).
+/// The fee is the DEX's (`feeBps`), or each pair's `swapFee()` with `perPairFees` (Biswap).
 contract V2Router {
-    V2Factory public immutable factory;
+    IV2FactoryMin public immutable factory;
     uint16 public immutable feeBps;
+    bool public immutable perPairFees;
 
     modifier ensure(uint256 deadline) {
         require(deadline >= block.timestamp, "Router: EXPIRED");
         _;
     }
 
-    constructor(address factory_) {
-        factory = V2Factory(factory_);
-        feeBps = V2Factory(factory_).feeBps();
+    constructor(address factory_, uint16 feeBps_, bool perPairFees_) {
+        factory = IV2FactoryMin(factory_);
+        feeBps = feeBps_;
+        perPairFees = perPairFees_;
     }
 
     // --- pure maths (same rounding as the pair) ---
     function getAmountOut(uint256 amountIn, uint256 reserveIn, uint256 reserveOut) public view returns (uint256) {
+        return _amountOut(amountIn, reserveIn, reserveOut, feeBps);
+    }
+
+    function _fee(address pair) internal view returns (uint256) {
+        return perPairFees ? uint256(IPerPairFee(pair).swapFee()) * 10 : feeBps;
+    }
+
+    function _amountOut(uint256 amountIn, uint256 reserveIn, uint256 reserveOut, uint256 fee)
+        internal
+        pure
+        returns (uint256)
+    {
         require(amountIn > 0, "Router: INSUFFICIENT_INPUT_AMOUNT");
         require(reserveIn > 0 && reserveOut > 0, "Router: INSUFFICIENT_LIQUIDITY");
-        uint256 amountInWithFee = amountIn * (10000 - feeBps);
+        uint256 amountInWithFee = amountIn * (10000 - fee);
         return (amountInWithFee * reserveOut) / (reserveIn * 10000 + amountInWithFee);
     }
 
@@ -55,8 +80,8 @@ contract V2Router {
         amounts = new uint256[](path.length);
         amounts[0] = amountIn;
         for (uint256 i; i < path.length - 1; i++) {
-            (uint256 rIn, uint256 rOut, ) = _reserves(path[i], path[i + 1]);
-            amounts[i + 1] = getAmountOut(amounts[i], rIn, rOut);
+            (uint256 rIn, uint256 rOut, address pair) = _reserves(path[i], path[i + 1]);
+            amounts[i + 1] = _amountOut(amounts[i], rIn, rOut, _fee(pair));
         }
     }
 

@@ -8,7 +8,7 @@ from eth_utils import is_checksum_address
 
 from devnet import CANONICAL_TOPICS as CANONICAL
 from devnet import MULTICALL3_ADDRESS
-from devnet.markets import market_for, pool_amounts
+from devnet.markets import V2, market_for, pool_amounts
 from devnet.pytest_plugin import Devnet
 from devnet.rpc import abi
 
@@ -44,7 +44,11 @@ def test_manifest_follows_the_registry_schema(net: Devnet) -> None:
 def test_tokens_and_dexes_are_as_configured(net: Devnet) -> None:
     market = market_for(net.chain_id)
     dex_fees = {d["name"]: d["fee_bps"] for d in net.manifest["dexes"]}
-    assert dex_fees == {d.name: d.fee_bps for d in market.dexes}
+    assert dex_fees == {d.name: d.fee_bps for d in market.dexes if d.family == V2}
+    assert all(d["family"] == V2 for d in net.manifest["dexes"])
+    assert {d["name"]: d["family"] for d in net.manifest["cl_dexes"]} == {
+        d.name: d.family for d in market.dexes if d.family != V2
+    }
     for t in net.manifest["tokens"]:
         assert (
             _uint(net, t["address"], abi("DevToken").decimals.encode())
@@ -54,7 +58,8 @@ def test_tokens_and_dexes_are_as_configured(net: Devnet) -> None:
         raw = net.chain.call(t["address"], abi("DevToken").symbol.encode())
         assert decode(["string"], raw)[0] == t["symbol"]
     for d in net.manifest["dexes"]:
-        assert _uint(net, d["factory"], abi("V2Factory").feeBps.encode()) == d["fee_bps"]
+        if not d["genuine"]:  # the genuine Uniswap V2 factory has no fee getter (30 bps, hard-coded in the pair)
+            assert _uint(net, d["factory"], abi("V2Factory").feeBps.encode()) == d["fee_bps"]
         n = _uint(net, d["factory"], abi("V2Factory").allPairsLength.encode())
         assert n == sum(1 for p in net.manifest["pools"] if p["dex"] == d["name"])
 
@@ -77,7 +82,24 @@ def test_pools_hold_the_configured_reserves(net: Devnet) -> None:
                 e * 99 // 100 if tok == by_symbol["RFL"] else e for e, tok in zip(expected, (t0, t1), strict=True)
             )
         assert (r0, r1) == expected, f"{spec}"
-        assert _uint(net, pool["address"], abi("V2Pair").feeBps.encode()) == market.dex(spec.dex).fee_bps
+        dex = market.dex(spec.dex)
+        if dex.genuine:
+            continue
+        fee = _uint(net, pool["address"], abi("V2Pair").feeBps.encode())
+        assert fee == pool["fee_bps"] == (spec.swap_fee_bps or dex.fee_bps)
+        assert pool.get("fee_off_default", False) == (fee != dex.fee_bps)
+        if dex.per_pair_fees:  # Biswap's getter, in tenths of a percent
+            assert _uint(net, pool["address"], abi("V2Pair").swapFee.encode()) * 10 == fee
+        else:
+            with pytest.raises(Exception, match="revert"):
+                net.chain.call(pool["address"], abi("V2Pair").swapFee.encode())
+
+
+def test_biswap_has_pairs_off_its_default_fee(devnet_56: Devnet) -> None:
+    biswap = [p for p in devnet_56.manifest["pools"] if p["dex"] == "Biswap"]
+    off = [p for p in biswap if p.get("fee_off_default")]
+    assert off and len(off) < len(biswap)
+    assert {p["fee_bps"] for p in off} == {10} and {p["fee_bps"] for p in biswap if p not in off} == {20}
 
 
 def test_multicall3_answers_at_the_canonical_address(net: Devnet) -> None:

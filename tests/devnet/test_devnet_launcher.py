@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 import devnet.anvil as anvil_mod
 from devnet.anvil import AnvilNotInstalledError, AnvilProcess
+from devnet.blocktimer import BlockTimer
 from devnet.pytest_plugin import Devnet, devnet_session
+from devnet.rpc import Chain
 
 
 def _alive(pid: int) -> bool:
@@ -67,3 +70,27 @@ def test_missing_anvil_says_run_npm_ci(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setattr(anvil_mod.shutil, "which", lambda _name: None)
     with pytest.raises(AnvilNotInstalledError, match="npm ci"):
         anvil_mod.anvil_binary()
+
+
+def test_block_timer_mines_on_its_clock_until_stopped(tmp_path: Path) -> None:
+    """Fractional block times (evm_setIntervalMining takes whole seconds): evm_mine on a clock."""
+    with AnvilProcess(chain_id=56, log_path=tmp_path / "a.log") as node:
+        chain = Chain(node.rpc_url)
+        start = chain.block_number()
+        account = chain.accounts()[0]
+        timer = BlockTimer(node.rpc_url, 0.2).start()
+        try:
+            tx = chain.send(account, account, value=1, gas=21_000)
+            deadline = time.monotonic() + 30
+            while (chain.block_number() < start + 3 or chain.receipt(tx) is None) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert chain.block_number() >= start + 3
+            assert chain.receipt(tx) is not None  # pending transactions go into the timer's blocks
+        finally:
+            timer.stop()
+        stopped_at = chain.block_number()
+        assert not timer._thread.is_alive()
+        assert chain.rpc("anvil_getAutomine") is False
+        chain.rpc("evm_mine")
+        assert chain.block_number() == stopped_at + 1  # nobody else mines after stop()
+        assert timer.intervals and timer.errors == 0

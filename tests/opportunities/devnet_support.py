@@ -44,9 +44,19 @@ def scan_to_head(config: ChainConfig, client: ChainClient, *, policy: ScanPolicy
     raise AssertionError("the scanner never reached the head")
 
 
+def scanner_fee_bps(net: Any) -> dict[str, int]:
+    """Each manifest pool's fee as the V2 scanner knows it: its DEX's fee. Biswap
+    pairs off the default (`fee_off_default`, cheaper than the default) charge
+    less; until the scanner reads `swapFee()` (issue 13) it under-prices them,
+    and executing at the DEX fee still pays exactly what it reported."""
+    dex_fee = {d["name"]: int(d["fee_bps"]) for d in net.manifest["dexes"]}
+    return {p["address"]: dex_fee[p["dex"]] for p in net.manifest["pools"]}
+
+
 def tradable_pools(net: Any) -> dict[str, PoolInfo]:
+    fees = scanner_fee_bps(net)
     return {
-        p["address"]: PoolInfo(p["address"], p["token0"], p["token1"], int(p["fee_bps"]), p["dex"])
+        p["address"]: PoolInfo(p["address"], p["token0"], p["token1"], fees[p["address"]], p["dex"])
         for p in net.manifest["pools"]
         if not p.get("odd")
     }
@@ -80,7 +90,7 @@ def fund_executor_with_non_base_tokens(net: Any) -> None:
 def execute_calldata(net: Any, opportunity: Opportunity) -> str:
     # The manifest's pools, and any pool discovered since (its DEX's fee).
     fees = {p.address.lower(): int(p.dex.fee_bps) for p in Pool.objects.select_related("dex") if p.dex}
-    fees.update({p["address"].lower(): int(p["fee_bps"]) for p in net.manifest["pools"]})
+    fees.update({address.lower(): fee for address, fee in scanner_fee_bps(net).items()})
     return abi("ArbExecutor").executeCycle.encode(
         list(opportunity.path_pools),
         [fees[p.lower()] for p in opportunity.path_pools],

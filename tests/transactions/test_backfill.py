@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from chains.scanning import redis_client, scan_run
 from devnet.pytest_plugin import Devnet
+from devnet.simulator import detectable_by_v2
 from tests.transactions.devnet_helpers import devnet_setup, simulate
 from transactions.management.commands.backfill import checkpoint_key
 from transactions.models import ArbitrageTransaction
@@ -29,7 +30,7 @@ def chain_56(devnet_56_fresh: Devnet, settings: Any, scan_redis_clean: None) -> 
     truth = simulate(net, 60, seed=21)
     last = net.block_number()
     devnet_setup(net)
-    arbs = {line["tx_hash"].lower() for line in truth if line["kind"] == "arbitrage"}
+    arbs = {line["tx_hash"].lower() for line in truth if detectable_by_v2(line)}
     assert arbs
     for key in redis_client().scan_iter("arbmonitor:backfill:*"):
         redis_client().delete(key)
@@ -102,7 +103,7 @@ def test_backfill_overlapping_the_live_scanner_stores_nothing_twice(chain_56: An
     middle = (first + last) // 2
     # The live scanner has done the first half when a backfill of everything starts, then catches up.
     backfill("--chain", 56, "--from-block", first, "--to-block", middle, "--batch-blocks", 7)
-    report = scan_run(56, monitor, to_block=last, max_blocks=500, config=config, client=client)
+    report = scan_run(56, monitor, to_block=last, max_blocks=last + 1, config=config, client=client)
     assert report.to_block == last
     backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 13)
     assert ArbitrageTransaction.objects.count() == len(arbs)
