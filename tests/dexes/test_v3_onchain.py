@@ -26,6 +26,8 @@ from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState
 from dexes.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO, get_sqrt_ratio_at_tick
 from tests.dexes.v3_chain import SWAP_FAILED_TOPIC, TRANSFER_TOPIC, V3Devnet, V3Pool
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 BATCHES = 10
 ORDERS_PER_BATCH = 100
 PRICE_BAND = 9000  # ticks: limits keep the price within ±PRICE_BAND of tick 0
