@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState
 
 V2_FEE_DENOMINATOR = 10_000
-FINAL_WINDOW = 64
+FINAL_WINDOW = 16
 # Most integers enumerated around the peak to make the result exact (see best_cycle_input).
 EXACT_ENUMERATION_LIMIT = 4096
 # Rounding loss bound per hop, in units of that hop's output token (each computeSwapStep
@@ -176,7 +176,11 @@ def best_cycle_input(
     # at most `noise` start-token units. Walking out from best_x until the integer profit is
     # below best_p - noise on both sides brackets every input that could still beat best_p
     # (the real profit is concave, so it only falls further out); enumerate that bracket.
-    noise = _rounding_noise(hops, best_x)
+    noise = rounding_noise(hops, best_x)
+    half = EXACT_ENUMERATION_LIMIT // 2
+    if all(1 <= x <= max_input and profit(x) + noise >= best_p for x in (best_x - half, best_x + half)):
+        # The plateau is wider than we would enumerate (deep pools): stop at the window's best.
+        return CycleOptimum(best_x, best_x + best_p, best_p, evaluations, False)
     reach = []
     for sign in (-1, 1):
         step = 1
@@ -194,7 +198,7 @@ def best_cycle_input(
     return CycleOptimum(best_x, best_x + best_p, best_p, evaluations, exact)
 
 
-def _rounding_noise(hops: Sequence[Hop], amount_in: int) -> int:
+def rounding_noise(hops: Sequence[Hop], amount_in: int) -> int:
     """Bound on real-valued minus integer cycle output, in start-token units, near ``amount_in``.
 
     One unit of hop i's output is worth about amount_out / amount_after_hop_i at the end.

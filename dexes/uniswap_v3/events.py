@@ -9,7 +9,7 @@ addresses; a log of another shape raises ``EventDecodeError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

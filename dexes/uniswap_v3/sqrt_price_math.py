@@ -41,7 +41,11 @@ def get_next_sqrt_price_from_amount1_rounding_down(sqrt_price_x96: int, liquidit
         # (amount << 96) // L and mulDiv(amount, Q96, L) are the same floor.
         quotient = (amount << 96) // liquidity if amount <= MAX_UINT160 else mul_div(amount, Q96, liquidity)
         return to_uint160(sqrt_price_x96 + quotient)
-    quotient = div_rounding_up(amount << 96, liquidity) if amount <= MAX_UINT160 else mul_div_rounding_up(amount, Q96, liquidity)
+    quotient = (
+        div_rounding_up(amount << 96, liquidity)
+        if amount <= MAX_UINT160
+        else mul_div_rounding_up(amount, Q96, liquidity)
+    )
     if sqrt_price_x96 <= quotient:
         raise MathOverflowError("getNextSqrtPriceFromAmount1RoundingDown: output exceeds virtual reserve")
     return sqrt_price_x96 - quotient

@@ -158,7 +158,9 @@ def test_amount_deltas_bracket_the_exact_value(a: int, b: int, liquidity: int) -
     st.integers(-(2**200), 2**200).filter(lambda v: v != 0),
     st.integers(0, FEE_DENOMINATOR - 1),
 )
-def test_swap_step_rounds_in_the_pools_favour(current: int, target: int, liquidity: int, remaining: int, fee: int) -> None:
+def test_swap_step_rounds_in_the_pools_favour(
+    current: int, target: int, liquidity: int, remaining: int, fee: int
+) -> None:
     try:
         step = compute_swap_step(current, target, liquidity, remaining, fee)
     except MathOverflowError:

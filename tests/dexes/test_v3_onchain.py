@@ -92,7 +92,11 @@ def _random_order(rng: random.Random, state: V3PoolState) -> tuple[bool, int, in
 
 
 def _check_batch(
-    pool: V3Pool, state: V3PoolState, orders: list[tuple[bool, int, int]], logs: list[dict[str, Any]], stats: dict[str, Any]
+    pool: V3Pool,
+    state: V3PoolState,
+    orders: list[tuple[bool, int, int]],
+    logs: list[dict[str, Any]],
+    stats: dict[str, Any],
 ) -> None:
     """Walk the batch's logs in order, simulating each order just before its Swap log."""
     decode = DECODERS[pool.family]
@@ -179,7 +183,9 @@ def _run_family(net: V3Devnet, pool: V3Pool, seed: int) -> dict[str, Any]:
         mint(lower, upper, int(10 ** rng.uniform(19, 22)))
     _assert_state_matches_chain(net, pool, state, rng)
 
-    stats: dict[str, Any] = dict.fromkeys(("checked", "crossed", "extra_steps", "exact_out", "limit_hit", "reverted"), 0)
+    stats: dict[str, Any] = dict.fromkeys(
+        ("checked", "crossed", "extra_steps", "exact_out", "limit_hit", "reverted"), 0
+    )
     stats["fees"] = set()
     for _ in range(BATCHES):
         if pool.family == "algebra":

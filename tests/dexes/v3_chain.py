@@ -85,7 +85,10 @@ class V3Devnet:
         self.harness = self.deploy_hex(load_artifact("V3Harness", HARNESS_ARTIFACTS)["bytecode"])
         token = load_artifact("DevToken")
         self.tokens = sorted(
-            (self.deploy_hex(token["bytecode"], encode(["string", "string", "uint8"], [f"T{i}", f"T{i}", 18])) for i in range(2)),
+            (
+                self.deploy_hex(token["bytecode"], encode(["string", "string", "uint8"], [f"T{i}", f"T{i}", 18]))
+                for i in range(2)
+            ),
             key=lambda a: int(a, 16),
         )
         for address in self.tokens:
@@ -153,14 +156,20 @@ class V3Devnet:
     # ----- actions through the harness --------------------------------------------------------------
 
     def mint(self, pool: V3Pool, lower: int, upper: int, amount: int) -> dict[str, Any]:
-        data = calldata("mint(address,bool,int24,int24,uint128)", pool.address, pool.family == "algebra", lower, upper, amount)
+        data = calldata(
+            "mint(address,bool,int24,int24,uint128)", pool.address, pool.family == "algebra", lower, upper, amount
+        )
         return self.transact(self.harness, data)
 
     def burn(self, pool: V3Pool, lower: int, upper: int, amount: int) -> dict[str, Any]:
-        return self.transact(self.harness, calldata("burn(address,int24,int24,uint128)", pool.address, lower, upper, amount))
+        return self.transact(
+            self.harness, calldata("burn(address,int24,int24,uint128)", pool.address, lower, upper, amount)
+        )
 
     def swaps(self, pool: V3Pool, orders: list[tuple[bool, int, int]]) -> dict[str, Any]:
-        return self.transact(self.harness, calldata(f"swaps(address,{ORDER_TYPE})", pool.address, orders), gas=100_000_000)
+        return self.transact(
+            self.harness, calldata(f"swaps(address,{ORDER_TYPE})", pool.address, orders), gas=100_000_000
+        )
 
     def pool_state(self, pool: V3Pool) -> tuple[int, int, int]:
         """(sqrtPriceX96, tick, liquidity) as the pool reports them; plus Algebra's fee via pool_fee."""
