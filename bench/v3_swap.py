@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dexes.algebra.pool import AlgebraPoolState
-from dexes.cycles import V2Hop, V3Hop, best_cycle_input
+from dexes.cycles import CycleOptimum, Hop, V2Hop, V3Hop, best_cycle_input
 from dexes.uniswap_v3.pool import V3PoolState
 from dexes.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 
