@@ -28,6 +28,23 @@ from dexes.uniswap_v3.tick_math import (
 )
 
 
+def bitmap_word_positions(tick: int, tick_spacing: int, ticks_each_side: int) -> range:
+    """``tickBitmap`` word indexes covering ``tick`` ± ``ticks_each_side`` (what a loader reads with Multicall3)."""
+    low = (max(MIN_TICK, tick - ticks_each_side) // tick_spacing) >> 8
+    high = (min(MAX_TICK, tick + ticks_each_side) // tick_spacing) >> 8
+    return range(low, high + 1)
+
+
+def ticks_in_bitmap_word(word_pos: int, bits: int, tick_spacing: int) -> list[int]:
+    """The initialized ticks a ``tickBitmap(word_pos)`` value marks (then read each with ``ticks(i)``)."""
+    ticks = []
+    while bits:
+        low_bit = bits & -bits
+        ticks.append(((word_pos << 8) + low_bit.bit_length() - 1) * tick_spacing)
+        bits ^= low_bit
+    return ticks
+
+
 class SwapRevertError(ValueError):
     """The pool contract would revert this swap (zero amount, bad price limit, math overflow)."""
 

@@ -22,7 +22,7 @@ from dexes.algebra.pool import AlgebraPoolState
 from dexes.pancakeswap_v3 import events as pancake_events
 from dexes.uniswap_v3 import events as uniswap_events
 from dexes.uniswap_v3.events import MintEvent, SwapEvent
-from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState
+from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState, bitmap_word_positions, ticks_in_bitmap_word
 from dexes.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO, get_sqrt_ratio_at_tick
 from tests.dexes.v3_chain import SWAP_FAILED_TOPIC, TRANSFER_TOPIC, V3Devnet, V3Pool
 
@@ -211,7 +211,31 @@ def _run_family(net: V3Devnet, pool: V3Pool, seed: int) -> dict[str, Any]:
         positions[lower, upper] -= burnt
         _apply_logs(pool, state, net.burn(pool, lower, upper, burnt)["logs"])
         _assert_state_matches_chain(net, pool, state, rng)
+    if pool.family != "algebra":
+        _assert_loading_from_chain_gives_the_same_state(net, pool, state)
     return stats
+
+
+def _assert_loading_from_chain_gives_the_same_state(net: V3Devnet, pool: V3Pool, state: V3PoolState) -> None:
+    """What a scanner does on discovery: read the bitmap words around the price, then each
+    marked tick, and build the state from those reads alone."""
+    price, tick, liquidity = net.pool_state(pool)
+    ticks = {}
+    for word in bitmap_word_positions(tick, pool.tick_spacing, 4 * PRICE_BAND):
+        (bits,) = net.call(pool.address, "tickBitmap(int16)", ["uint256"], word)
+        for index in ticks_in_bitmap_word(word, bits, pool.tick_spacing):
+            ticks[index] = net.tick_net(pool, index)
+    loaded = V3PoolState.from_chain(
+        sqrt_price_x96=price,
+        tick=tick,
+        liquidity=liquidity,
+        fee=pool.fee,
+        tick_spacing=pool.tick_spacing,
+        ticks=ticks,
+    )
+    assert loaded.ticks == state.ticks
+    assert loaded.tick_bitmap == state.tick_bitmap
+    assert loaded.swap(True, 10**21) == state.swap(True, 10**21)
 
 
 @pytest.mark.parametrize(
