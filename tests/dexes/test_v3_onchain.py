@@ -266,3 +266,36 @@ def test_simulated_swaps_equal_the_genuine_pools_to_the_wei(v3_devnet: V3Devnet,
     else:
         assert stats["fees"] == {fee}
         assert stats["extra_steps"] >= 5
+
+
+def test_quoter_v2_quotes_equal_our_simulation(v3_devnet: V3Devnet) -> None:
+    """The periphery's own QuoterV2 (it runs the real swap and reverts) agrees with us, both kinds."""
+    rng = random.Random(2024)
+    pool = v3_devnet.uniswap_pool(10000, get_sqrt_ratio_at_tick(-77) + 5)
+    state = _new_state(pool)
+    for _ in range(12):
+        lower = rng.randrange(-100, 100) * pool.tick_spacing
+        receipt = v3_devnet.mint(
+            pool, lower, lower + rng.randint(1, 30) * pool.tick_spacing, int(10 ** rng.uniform(19, 22))
+        )
+        _apply_logs(pool, state, receipt["logs"])
+    quoter = v3_devnet.quoter(pool)
+    compared = 0
+    for _ in range(150):
+        zero_for_one, amount, limit = _random_order(rng, state)
+        if rng.random() < 0.5:
+            limit = 0  # the quoter's "no limit"
+        try:
+            result = state.swap(zero_for_one, amount, limit or None)
+        except SwapRevertError:
+            continue
+        if amount < 0 and limit == 0 and result.amount_out(zero_for_one) != -amount:
+            continue  # the quoter rejects exact-output quotes the pool cannot fill
+        quoted = v3_devnet.quote(quoter, pool, zero_for_one, amount, limit)
+        simulated_in, simulated_out = result.amount_in(zero_for_one), result.amount_out(zero_for_one)
+        if amount > 0:
+            assert quoted[1] == simulated_out
+        else:
+            assert quoted[0] == simulated_in
+        compared += 1
+    assert compared >= 120

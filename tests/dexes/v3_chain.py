@@ -74,6 +74,7 @@ class V3Pool:
     fee: int
     tick_spacing: int
     creation_logs: list[dict[str, Any]]
+    factory: str
 
 
 class V3Devnet:
@@ -151,7 +152,7 @@ class V3Devnet:
         pool = to_checksum_address(pool_word[-20:])
         init = self.transact(pool, calldata("initialize(uint160)", sqrt_price_x96))
         (spacing,) = self.call(pool, "tickSpacing()", ["int24"])
-        return V3Pool(family, pool, self.tokens[0], self.tokens[1], fee, spacing, created + init["logs"])
+        return V3Pool(family, pool, self.tokens[0], self.tokens[1], fee, spacing, created + init["logs"], factory)
 
     # ----- actions through the harness --------------------------------------------------------------
 
@@ -185,6 +186,28 @@ class V3Devnet:
     def tick_net(self, pool: V3Pool, tick: int) -> tuple[int, int]:
         gross, net = self.call(pool.address, "ticks(int24)", ["uint128", "int128"], tick)
         return gross, net
+
+    def quoter(self, pool: V3Pool) -> str:
+        """A genuine QuoterV2 (@uniswap/v3-periphery 1.4.4) on the pool's factory. It finds pools by
+        the canonical init code hash, which the npm UniswapV3Pool bytecode has."""
+        return self.deploy_hex(npm_bytecode("QuoterV2"), encode(["address", "address"], [pool.factory, self.tokens[0]]))
+
+    def quote(
+        self, quoter: str, pool: V3Pool, zero_for_one: bool, amount_specified: int, limit: int
+    ) -> tuple[int, int]:
+        """(amountIn, amountOut) QuoterV2 reports for the same swap (limit 0 = none)."""
+        token_in, token_out = (pool.token0, pool.token1) if zero_for_one else (pool.token1, pool.token0)
+        if amount_specified > 0:
+            signature = "quoteExactInputSingle((address,address,uint256,uint24,uint160))"
+            (out, *_rest) = self.call(
+                quoter, signature, ["uint256"], (token_in, token_out, amount_specified, pool.fee, limit)
+            )
+            return amount_specified, out
+        signature = "quoteExactOutputSingle((address,address,uint256,uint24,uint160))"
+        (amount_in, *_rest) = self.call(
+            quoter, signature, ["uint256"], (token_in, token_out, -amount_specified, pool.fee, limit)
+        )
+        return amount_in, -amount_specified
 
     def increase_time(self, seconds: int) -> None:
         self.chain.rpc("evm_increaseTime", [seconds])
