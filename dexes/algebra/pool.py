@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 
 from dexes.algebra.events import BASE_FEE, INITIAL_TICK_SPACING, FeeEvent, TickSpacingEvent
-from dexes.uniswap_v3.events import MintEvent
+from dexes.uniswap_v3.events import BurnEvent, MintEvent
 from dexes.uniswap_v3.pool import SwapResult, SwapRevertError, V3PoolState
 from dexes.uniswap_v3.tick_math import MAX_TICK, MIN_TICK
 
@@ -51,8 +51,8 @@ class AlgebraPoolState(V3PoolState):
         if isinstance(event, TickSpacingEvent):
             self.tick_spacing = event.tick_spacing
             return True
-        if isinstance(event, MintEvent) and event.tick_lower == event.tick_upper:
-            self.has_limit_orders = True
+        if isinstance(event, MintEvent | BurnEvent) and event.tick_lower == event.tick_upper:
+            self.has_limit_orders = True  # a limit order (V1.9): stays flagged, never modelled
             return True
         return V3PoolState.apply_event(self, event)
 

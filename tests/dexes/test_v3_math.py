@@ -195,3 +195,22 @@ def test_swap_step_rounds_in_the_pools_favour(
         assert Fraction(step.fee_amount, step.amount_in + step.fee_amount) >= Fraction(fee, FEE_DENOMINATOR) or (
             remaining > 0 and step.sqrt_price_next_x96 != target
         )
+
+
+def test_algebra_state_walks_initialized_ticks_and_refuses_limit_orders() -> None:
+    from dexes.algebra.pool import AlgebraPoolState, UnsupportedPoolError
+    from dexes.uniswap_v3.events import MintEvent
+
+    state = AlgebraPoolState(sqrt_price_x96=get_sqrt_ratio_at_tick(5), tick=5, liquidity=0)
+    state.apply_mint(-120, 60, 10**18)
+    state.apply_mint(-60000, 60000, 10**18)
+    assert state.next_initialized_tick(5, True) == (-120, True)
+    assert state.next_initialized_tick(5, False) == (60, True)
+    assert state.next_initialized_tick(-60001, True) == (MIN_TICK, True)
+    assert state.next_initialized_tick(60000, False) == (MAX_TICK, True)
+    assert state.swap(True, 10**15).ticks_crossed == 0
+    state.apply_burn(-120, 60, 10**18)
+    assert state.sorted_ticks == [-60000, 60000] and state.liquidity == 10**18
+    state.apply_event(MintEvent("0xpool", "0xs", "0xo", 120, 120, 10**18, 0, 1))
+    with pytest.raises(UnsupportedPoolError):
+        state.swap(True, 10**15)
