@@ -7,9 +7,10 @@ Differences from Uniswap V3 that change amounts, all reproduced here:
   *before* that swap's ``Swap``; apply logs in order and the fee is right);
   a simulation for the *next* block uses the last fee, which the first swap of
   that block may change (see ``AlgebraPoolState.swap``);
-- ticks are not compressed by the spacing, and the swap steps from one initialized
-  tick straight to the next (a linked list; MIN_TICK and MAX_TICK always present),
-  never stopping at bitmap-word boundaries as Uniswap does, so rounding differs;
+- V1.9 (``AlgebraPoolState``): ticks are not compressed by the spacing, and the swap
+  steps from one initialized tick straight to the next (a linked list; MIN_TICK and
+  MAX_TICK always present), never stopping at bitmap-word boundaries as Uniswap does,
+  so rounding differs; V1 (``AlgebraV1PoolState``, QuickSwap V3) walks Uniswap's bitmap;
 - limit orders (V1.9: a Mint with bottomTick == topTick) are not modelled: a pool
   that has one refuses to simulate (``UnsupportedPoolError``).
 
@@ -78,3 +79,20 @@ class AlgebraPoolState(V3PoolState):
         if self.has_limit_orders:
             raise UnsupportedPoolError("Algebra limit orders are not modelled")
         return V3PoolState.swap(self, zero_for_one, amount_specified, sqrt_price_limit_x96)
+
+
+@dataclass(slots=True)
+class AlgebraV1PoolState(AlgebraPoolState):
+    """Algebra V1 (``@cryptoalgebra/core`` 2.0.0; what QuickSwap V3 on Polygon runs).
+
+    Same events, dynamic fee and step math as V1.9, but V1's TickTable is Uniswap's bitmap:
+    ticks compressed by the fixed spacing 60, and the walk stops at every 256-spacing
+    word boundary (which changes rounding). No limit orders exist in V1. Modelled from V1's
+    TickTable/PriceMovementMath sources; not yet checked on chain (see the package docstring).
+    """
+
+    def _flip(self, tick: int) -> None:
+        V3PoolState._flip(self, tick)
+
+    def next_initialized_tick(self, tick: int, lte: bool) -> tuple[int, bool]:
+        return V3PoolState.next_initialized_tick(self, tick, lte)

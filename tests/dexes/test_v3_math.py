@@ -214,3 +214,16 @@ def test_algebra_state_walks_initialized_ticks_and_refuses_limit_orders() -> Non
     state.apply_event(MintEvent("0xpool", "0xs", "0xo", 120, 120, 10**18, 0, 1))
     with pytest.raises(UnsupportedPoolError):
         state.swap(True, 10**15)
+
+
+def test_algebra_v1_walks_the_bitmap_like_uniswap() -> None:
+    from dexes.algebra.pool import AlgebraV1PoolState
+
+    state = AlgebraV1PoolState(sqrt_price_x96=get_sqrt_ratio_at_tick(5), tick=5, liquidity=0)
+    state.apply_mint(-60000, 60000, 10**18)
+    assert state.tick_bitmap and not state.sorted_ticks
+    # No initialized tick in the current word (compressed 0..255 = ticks 0..15300): stop at its edge.
+    assert state.next_initialized_tick(5, False) == (15300, False)
+    assert state.next_initialized_tick(5, True) == (0, False)
+    result = state.swap(False, 10**30, get_sqrt_ratio_at_tick(40000))
+    assert result.steps == 3 and result.ticks_crossed == 0  # stops at two word edges first
