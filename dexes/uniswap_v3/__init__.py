@@ -1,0 +1,1 @@
+"""Uniswap V3 concentrated liquidity: exact integer math, events and pool state (pure)."""
