@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -295,3 +296,46 @@ async def test_capacity_closes_1008_server_at_capacity_and_frees_on_disconnect(s
     for client in (second, third):
         await client.disconnect()
     assert await get_hub().leases.count() == 0
+
+
+async def test_a_profit_with_a_thousand_digits_gets_an_error_and_the_connection_lives_on(clients: Any) -> None:
+    client = await clients()
+    frame = '{"type":"subscribe","channel":"opportunities","filters":{"min_profit":1' + "0" * 1000 + "}}"
+    reply = await request(client, frame)
+    assert reply["type"] == "error" and reply["message"].startswith("Invalid filter: min_profit must be"), reply
+    assert (await request(client, {"type": "ping"}))["type"] == "pong"
+    assert await get_hub().leases.count() == 1
+
+
+async def test_an_unexpected_error_in_a_handler_gets_a_reply_and_leaks_no_lease(
+    clients: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await clients()
+    hub = get_hub()
+
+    def broken(text: str, **kwargs: Any) -> Any:
+        raise RuntimeError("injected fault")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("streaming.protocol.parse_client_message", broken)
+        reply = await request(client, {"type": "ping"})
+    assert reply == {"type": "error", "message": "Internal server error: the message was not applied"}
+    assert (await request(client, {"type": "ping"}))["type"] == "pong"
+    await client.disconnect()
+    assert await hub.leases.count() == 0
+
+
+async def test_an_event_after_a_silence_longer_than_the_blocking_read_comes_without_an_error_or_backoff(
+    clients: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # channels-redis blocks 5 s per read; redis-py's socket timeout must not fire on that.
+    client = await clients()
+    await subscribe(client, "opportunities")
+    hub = get_hub()
+    with caplog.at_level(logging.WARNING, logger="streaming"):
+        await asyncio.sleep(6.5)  # the fault: one whole blocking read with nothing to read
+        broadcast_opportunity(opportunity(pool_name="after-the-silence"))
+        received = await receive_notifications(client)
+    assert [m["data"]["pool_name"] for m in received] == ["after-the-silence"]
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("streaming")] == []
+    assert hub.stats["outages"] == 0
