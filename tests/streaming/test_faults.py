@@ -163,7 +163,7 @@ _scalars = st.one_of(
     st.booleans(),
     st.integers(),
     st.integers(min_value=10**300, max_value=10**1200),
-    st.integers(max_value=-(10**300), min_value=-(10**1200)),
+    st.integers(min_value=-(10**1200), max_value=-(10**300)),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=20),
 )
@@ -176,7 +176,23 @@ _filter_key = st.sampled_from(["chain_id", "min_profit", "max_profit", "min_swap
 _filter_value = st.one_of(st.sampled_from([56, 137, 1, 0]), st.floats(0, 1e6), _scalars, _values)
 _filters = st.dictionaries(_filter_key, _filter_value, max_size=4) | _values
 _channel = st.sampled_from(["opportunities", "transactions"]) | _values
+_huge = st.integers(min_value=10**300, max_value=10**1200)
+_number = st.one_of(st.integers(0, 10**6), st.floats(0, 1e6), st.floats(), _huge, _scalars)
+# Nearly well-formed subscribes: each known filter present or not, with numbers of every size.
+_known_filters = st.fixed_dictionaries(
+    {},
+    optional={
+        "chain_id": st.sampled_from([56, 137, 1]) | _number,
+        "min_profit": _number,
+        "max_profit": _number,
+        "min_swaps": st.integers(0, 5) | _number,
+    },
+)
 _messages = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("subscribe"), "channel": st.sampled_from(["opportunities", "transactions"])},
+        optional={"filters": _known_filters},
+    ),
     st.fixed_dictionaries({"type": st.just("subscribe"), "channel": _channel}, optional={"filters": _filters}),
     st.fixed_dictionaries({"type": st.just("unsubscribe"), "channel": _channel}),
     st.just({"type": "ping"}),
