@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from opportunities.serializers import opportunity_data
 from streaming.broadcast import broadcast_flush, broadcast_opportunity, broadcast_transaction
+from streaming.events import group_name, notification_event
 from streaming.fanout import get_hub
 from streaming.routing import websocket_urlpatterns
 from tests.factories import OpportunityFactory
@@ -339,3 +341,24 @@ async def test_an_event_after_a_silence_longer_than_the_blocking_read_comes_with
     assert [m["data"]["pool_name"] for m in received] == ["after-the-silence"]
     assert [r.getMessage() for r in caplog.records if r.name.startswith("streaming")] == []
     assert hub.stats["outages"] == 0
+
+
+async def test_events_lost_on_the_way_are_counted_for_the_client(clients: Any) -> None:
+    client = await clients()
+    await subscribe(client, "opportunities")
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    try:
+        for seq in (1, 4):  # the fault: events 2 and 3 of this publisher never arrive
+            event = notification_event("opportunities", opportunity(pool_name=f"seq{seq}"), timestamp="t")
+            event.update(publisher="test-publisher", seq=seq)
+            await layer.group_send(group_name("opportunities", 56), event)
+        received = [await client.receive_json_from(timeout=TIMEOUT) for _ in range(3)]
+    finally:
+        await layer.close_pools()
+    assert received[0]["data"]["pool_name"] == "seq1"
+    assert received[1] == {
+        "type": "error",
+        "message": "2 opportunities notification(s) were missed on the way "
+        "(the server's channel layer was over capacity)",
+    }
+    assert received[2]["data"]["pool_name"] == "seq4"
