@@ -46,13 +46,20 @@ __all__ = ["ServiceUnavailableError", "StreamHub", "close_hub", "get_hub"]
 
 _SEQUENCES_TRACKED = 4096  # (publisher, group) pairs remembered for gap detection
 _RETRY_FIRST, _RETRY_MAX = 0.05, 0.5  # seconds between attempts to reach Redis again
+_REDIS_CONNECTIONS, _REDIS_POOL_WAIT_SECONDS = 20, 10.0
 
 
 class StreamHub:
     def __init__(self) -> None:
         # Its own layer instance: its receive loop is bound to this event loop.
         self._layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self._redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        # A blocking pool: a burst of handshakes or disconnects waits for a free
+        # connection; redis-py's default pool fails past 100 ("Too many connections").
+        self._redis = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL, max_connections=_REDIS_CONNECTIONS, timeout=_REDIS_POOL_WAIT_SECONDS
+            )
+        )
         self.leases = ConnectionLeases(
             self._redis,
             key=settings.WS_LEASE_KEY,
@@ -68,7 +75,8 @@ class StreamHub:
         # (publisher, group) -> (last sequence number seen, outage count when it was seen)
         self._last_seq: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self._outages = 0
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._to_release: set[str] = set()
+        self._releasing: asyncio.Future[None] | None = None
         self.stats: Counter[str] = Counter()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -112,8 +120,9 @@ class StreamHub:
             for chain_id in self._joined:
                 for channel in CHANNELS:
                     await self._layer.group_discard(group_name(channel, chain_id), self._channel)
-            for connection_id in list(self.connections):
-                await self.leases.release(connection_id)
+            await self.leases.release(*self.connections, *self._to_release)
+            if self._releasing is not None:
+                await self._releasing
         self.connections.clear()
         with contextlib.suppress(Exception):
             await self._layer.close_pools()
@@ -152,16 +161,24 @@ class StreamHub:
             self.connections[connection_id] = connection
         return admitted
 
-    def _release_later(self, connection_id: str) -> None:
-        task = asyncio.ensure_future(self._release(connection_id))
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
+    def _release_later(self, connection_id: str) -> asyncio.Future[None]:
+        """Queue a lease for release; one task gives back a burst of them in one command."""
+        self._to_release.add(connection_id)
+        if self._releasing is None:
+            self._releasing = asyncio.ensure_future(self._release_queued())
+        return self._releasing
 
-    async def _release(self, connection_id: str) -> None:
+    async def _release_queued(self) -> None:
         try:
-            await self.leases.release(connection_id)
-        except Exception as exc:  # not renewed any more: it expires within WS_LEASE_SECONDS
-            logger.warning("could not release lease %s: %s", connection_id, exc)
+            while self._to_release:
+                ids = list(self._to_release)
+                self._to_release.clear()
+                try:
+                    await self.leases.release(*ids)
+                except Exception as exc:  # not renewed any more: they expire within WS_LEASE_SECONDS
+                    logger.warning("could not release %d connection lease(s): %s", len(ids), exc)
+        finally:
+            self._releasing = None
 
     def forget(self, connection: StreamConnection) -> None:
         """Stop delivering to ``connection``."""
@@ -181,7 +198,7 @@ class StreamHub:
         # never renewed again, so it cannot outlive WS_LEASE_SECONDS even if the
         # release below fails or is cancelled.
         if self.connections.pop(connection.connection_id, None) is not None:
-            await self._release(connection.connection_id)
+            await asyncio.shield(self._release_later(connection.connection_id))
 
     def subscriptions_changed(self, connection: StreamConnection, channel: str) -> None:
         if connection.subscriptions[channel] and not connection.outbox.closed:

@@ -135,6 +135,18 @@ async def test_abandoned_handshakes_and_reset_clients_leak_no_slot(launch: Any) 
     assert server.process.poll() is None
 
 
+async def test_a_storm_of_connections_is_admitted_and_released_at_once(launch: Any) -> None:
+    # More concurrent handshakes and closes than redis-py's default pool has connections (100).
+    key = f"test:ws:{uuid.uuid4().hex}"
+    server = launch("uvicorn", WS_LEASE_KEY=key, WS_MAX_CONNECTIONS="300", WS_LEASE_SECONDS="30")
+    clients = await asyncio.gather(*(open_client(server) for _ in range(250)))
+    assert servers.live_leases(REDIS_URL, key) == 250
+    await asyncio.gather(*(ws.close() for ws in clients))
+    # Released, not expired: well within the 30 s lease.
+    await until(lambda: servers.live_leases(REDIS_URL, key) == 0, "every slot back", within=10)
+    assert "could not release" not in server.log.read_text()
+
+
 @pytest.mark.parametrize(
     ("env", "cause", "reason"),
     [
