@@ -21,6 +21,7 @@ from arbmonitor.timeutil import utc_now_isoformat
 from streaming import protocol, transport
 from streaming.chains import configured_chain_ids
 from streaming.connection import StreamConnection, new_connection_id
+from streaming.errors import redis_unavailable
 from streaming.fanout import ServiceUnavailableError, StreamHub, get_hub
 from streaming.limits import RateLimiter, RateVerdict
 from streaming.outbox import Outbox
@@ -130,12 +131,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self._handle(message, chains)
         except protocol.ProtocolError as exc:
             self._send_text(protocol.error_text(str(exc)))
-        except ServiceUnavailableError as exc:
-            logger.error("%s: a message could not be handled: %s", connection.connection_id, exc)
-            self._send_text(protocol.error_text(f"Service unavailable: {exc.cause}; the message was not applied"))
-        except Exception:
-            logger.exception("%s: unexpected error handling a message", connection.connection_id)
-            self._send_text(protocol.error_text(INTERNAL_ERROR))
+        except Exception as exc:
+            unavailable = exc if isinstance(exc, ServiceUnavailableError) else redis_unavailable(exc)
+            if unavailable is None:
+                logger.exception("%s: unexpected error handling a message", connection.connection_id)
+                self._send_text(protocol.error_text(INTERNAL_ERROR))
+                return
+            logger.error("%s: a message could not be handled: %s", connection.connection_id, unavailable)
+            self._send_text(
+                protocol.error_text(f"Service unavailable: {unavailable.cause}; the message was not applied")
+            )
 
     async def _handle(self, message: protocol.ClientMessage, chains: frozenset[int]) -> None:
         connection, hub = self.connection, self.hub
