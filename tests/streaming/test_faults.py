@@ -322,6 +322,60 @@ async def test_a_client_that_stops_reading_loses_its_slot_and_the_others_are_ser
     await reader.close()
 
 
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, "connection closed mid-frame"
+            data += chunk
+        return data
+
+    first, second = exactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", exactly(2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", exactly(8))[0]
+    return first & 0x0F, exactly(length)
+
+
+async def test_a_lagging_client_gets_its_slot_freed_at_once_and_the_error_and_1013_when_it_reads(
+    launch: Any, database_url: str
+) -> None:
+    key = f"test:ws:{uuid.uuid4().hex}"
+    # The send timeout is long here: this is the backlog-overflow path alone.
+    server = launch("uvicorn", WS_LEASE_KEY=key, WS_SEND_QUEUE_SIZE="5", WS_SEND_TIMEOUT_SECONDS="120")
+    lagging = await asyncio.to_thread(raw_handshake, server.port, 4096)
+    lagging.sendall(text_frame('{"type":"subscribe","channel":"opportunities"}'))
+    await until(lambda: servers.live_leases(REDIS_URL, key) == 1, "admitted")
+    token = uuid.uuid4().hex[:8]
+    await asyncio.to_thread(servers.publish, database_url, _big_events(token, 150))
+    # Its slot is back while it still has not read a byte.
+    await until(lambda: servers.live_leases(REDIS_URL, key) == 0, "the lagging client's slot back")
+
+    def read_to_the_end() -> list[tuple[int, bytes]]:
+        frames = []
+        while True:
+            opcode, payload = read_frame(lagging)
+            frames.append((opcode, payload))
+            if opcode == 0x8:
+                return frames
+
+    frames = await asyncio.to_thread(read_to_the_end)
+    lagging.close()
+    close_code = struct.unpack("!H", frames[-1][1][:2])[0]
+    error = json.loads(frames[-2][1])
+    assert close_code == 1013 and frames[-1][1][2:] == b"Client too slow"
+    assert error["type"] == "error" and error["message"].startswith("Too slow: more than 5 messages"), error
+    notifications = [json.loads(payload) for opcode, payload in frames[:-2] if opcode == 0x1]
+    names = [m["data"]["pool_name"] for m in notifications if m["type"] == "opportunity"]
+    assert names == [name for name in names if name.startswith(token)] and len(names) < 150
+    assert [int(name.split("-")[1]) for name in names] == list(range(len(names)))  # in order, no gap before the error
+
+
 @pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
 async def test_a_client_that_stops_answering_pings_loses_its_slot(launch: Any, kind: str) -> None:
     key = f"test:ws:{uuid.uuid4().hex}"
