@@ -113,7 +113,13 @@ REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6399/0", schemes=("redis", "
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        # channels-redis blocks 5 s in BZPOPMIN waiting for an event; redis-py's default
+        # 5 s socket timeout would fire on every quiet read, so the read timeout is above it.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "capacity": 1000,
+            "expiry": 30,
+        },
     }
 }
 
@@ -203,6 +209,8 @@ WS_MAX_SUBSCRIPTIONS = env_int("WS_MAX_SUBSCRIPTIONS", 32, minimum=1)
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024)
 WS_RATE_LIMIT_PER_SECOND = env_float("WS_RATE_LIMIT_PER_SECOND", 20.0, minimum=1)
 WS_SEND_QUEUE_SIZE = env_int("WS_SEND_QUEUE_SIZE", 1000, minimum=1)
+# A send to one client that makes no progress this long ends that connection (TCP reset).
+WS_SEND_TIMEOUT_SECONDS = env_float("WS_SEND_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 # Connection-limit leases in Redis: a killed web process's slots come back within this time.
 WS_LEASE_SECONDS = env_float("WS_LEASE_SECONDS", 30.0, minimum=1.0)
 WS_LEASE_KEY = env_str("WS_LEASE_KEY", "arbmonitor:ws:connections")

@@ -9,19 +9,21 @@ notifications keep their order and nothing here waits on a slow client.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any, Final
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from arbmonitor import metrics
 from arbmonitor.timeutil import utc_now_isoformat
-from streaming import protocol
+from streaming import protocol, transport
 from streaming.chains import configured_chain_ids
 from streaming.connection import StreamConnection, new_connection_id
-from streaming.fanout import StreamHub, get_hub
+from streaming.errors import redis_unavailable
+from streaming.fanout import ServiceUnavailableError, StreamHub, get_hub
 from streaming.limits import RateLimiter, RateVerdict
 from streaming.outbox import Outbox
 
@@ -29,11 +31,14 @@ logger = logging.getLogger(__name__)
 
 CLOSE_POLICY: Final = 1008  # at capacity; message flood
 CLOSE_TOO_BIG: Final = 1009  # a frame over WS_MAX_MESSAGE_BYTES
-CLOSE_UNAVAILABLE: Final = 1011  # Redis unreachable: no limit and no notifications can work
+CLOSE_UNAVAILABLE: Final = 1011  # Redis or the database unreachable at connect
 AT_CAPACITY: Final = "Server at capacity"
+INTERNAL_ERROR: Final = "Internal server error: the message was not applied"
 
 
-class StreamConsumer(AsyncJsonWebsocketConsumer):
+class StreamConsumer(AsyncWebsocketConsumer):
+    """One connection. Its slot (a lease) is given back on every way out, see ``__call__``."""
+
     # No channel of its own: the process's StreamHub is its only channel-layer member.
     channel_layer_alias = "streaming-hub-only"
 
@@ -41,10 +46,27 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     connection: StreamConnection | None = None
     _heartbeat: asyncio.TimerHandle | None = None
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Whatever ends this connection (a normal disconnect, a peer gone during the
+        # handshake so accept() raises, a bug in a handler, cancellation), the lease
+        # is released here; a lease is renewed only while its connection is in the
+        # hub, so even a failed release expires within WS_LEASE_SECONDS.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
+
     async def connect(self) -> None:
         hub = get_hub()
         connection_id = new_connection_id()
-        outbox = Outbox(self.base_send, limit=settings.WS_SEND_QUEUE_SIZE, label=connection_id, on_gone=self._gone)
+        outbox = Outbox(
+            self.base_send,
+            limit=settings.WS_SEND_QUEUE_SIZE,
+            label=connection_id,
+            on_gone=self._gone,
+            send_timeout=settings.WS_SEND_TIMEOUT_SECONDS,
+            abort=functools.partial(transport.abort, self.base_send),
+        )
         connection = StreamConnection(connection_id, outbox, max_subscriptions=settings.WS_MAX_SUBSCRIPTIONS)
         self.limiter = RateLimiter(
             rate=settings.WS_RATE_LIMIT_PER_SECOND,
@@ -53,30 +75,36 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         )
         try:
             admitted = await hub.admit(connection)
-        except Exception as exc:
-            logger.error("cannot admit a WebSocket connection, Redis unavailable: %s", exc)
+        except ServiceUnavailableError as exc:
+            logger.error("cannot admit a WebSocket connection: %s", exc)
             metrics.ws_connection_refused("unavailable")
             await self.accept()
-            await self.send(text_data=protocol.error_text("Service unavailable, try again later"))
-            await self.close(code=CLOSE_UNAVAILABLE, reason="Service unavailable")
+            await self.send(text_data=protocol.error_text(f"Service unavailable: {exc.cause}; try again later"))
+            await self.close(code=CLOSE_UNAVAILABLE, reason=f"{exc.service} unavailable")
             return
-        await self.accept()
         if not admitted:
             metrics.ws_connection_refused("capacity")
+            await self.accept()
             # The reason is also said in-band, for clients that do not show close reasons.
             await self.send(text_data=protocol.error_text(AT_CAPACITY))
             await self.close(code=CLOSE_POLICY, reason=AT_CAPACITY)
             return
+        # Owned from here: __call__'s finally gives the lease back even if accept() raises.
         self.hub, self.connection = hub, connection
+        await self.accept()
         self._send_text(protocol.connected_text(connection.connection_id))
         self._schedule_heartbeat()
 
     async def disconnect(self, code: int) -> None:
+        await self._release()
+
+    async def _release(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        if self.connection is not None and self.hub is not None:
-            self.connection.outbox.cancel()
-            await self.hub.remove(self.connection)
+        connection, hub = self.connection, self.hub
+        if connection is not None and hub is not None:
+            connection.outbox.cancel()
+            await hub.remove(connection)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         connection = self.connection
@@ -99,15 +127,23 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if text_data is None:
             self._send_text(protocol.error_text("Binary frames are not supported: send JSON as text frames"))
             return
+        # Exactly one reply per frame, whatever happens while handling it.
         try:
             chains = await configured_chain_ids()
             message = protocol.parse_client_message(text_data, configured_chains=chains)
             await self._handle(message, chains)
         except protocol.ProtocolError as exc:
             self._send_text(protocol.error_text(str(exc)))
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:  # pragma: no cover - receive() decodes
-        raise NotImplementedError
+        except Exception as exc:
+            unavailable = exc if isinstance(exc, ServiceUnavailableError) else redis_unavailable(exc)
+            if unavailable is None:
+                logger.exception("%s: unexpected error handling a message", connection.connection_id)
+                self._send_text(protocol.error_text(INTERNAL_ERROR))
+                return
+            logger.error("%s: a message could not be handled: %s", connection.connection_id, unavailable)
+            self._send_text(
+                protocol.error_text(f"Service unavailable: {unavailable.cause}; the message was not applied")
+            )
 
     async def _handle(self, message: protocol.ClientMessage, chains: frozenset[int]) -> None:
         connection, hub = self.connection, self.hub
@@ -130,8 +166,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.connection.outbox.deliver({"type": "websocket.send", "text": text})
 
     def _gone(self) -> None:
+        # The outbox gave up on the client (too slow, stuck or failed): no more
+        # deliveries, and its slot goes back now, not when the socket finally closes.
         if self.hub is not None and self.connection is not None:
-            self.hub.forget(self.connection)
+            self.hub.discard(self.connection)
 
     def _schedule_heartbeat(self) -> None:
         self._heartbeat = asyncio.get_running_loop().call_later(settings.WS_HEARTBEAT_SECONDS, self._send_heartbeat)

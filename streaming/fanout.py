@@ -11,6 +11,13 @@ are not channel-layer members at all: Channels' per-consumer dispatch (and its
 The hub also holds the connection leases (the limit shared by all processes)
 and renews them. It starts lazily on the first connection, so it needs no ASGI
 lifespan support and runs the same under uvicorn and daphne.
+
+When Redis goes away (the receive fails) the hub tells every subscribed client at
+once, retries every fraction of a second, and as soon as Redis answers it rejoins
+its groups and re-takes its connections' leases (a restarted Redis is empty), then
+tells the clients the stream is back. Events published meanwhile are lost; the
+publisher's per-group sequence numbers tell the hub how many, and it says so with
+the next event that arrives (see ``_check_sequence``).
 """
 
 from __future__ import annotations
@@ -29,20 +36,31 @@ from django.conf import settings
 from arbmonitor import metrics
 from streaming.chains import configured_chain_ids
 from streaming.connection import StreamConnection
+from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
 from streaming.leases import ConnectionLeases
 from streaming.protocol import CHANNELS, error_text
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ServiceUnavailableError", "StreamHub", "close_hub", "get_hub"]
+
 _SEQUENCES_TRACKED = 4096  # (publisher, group) pairs remembered for gap detection
+_RETRY_FIRST, _RETRY_MAX = 0.05, 0.5  # seconds between attempts to reach Redis again
+_REDIS_CONNECTIONS, _REDIS_POOL_WAIT_SECONDS = 20, 10.0
 
 
 class StreamHub:
     def __init__(self) -> None:
         # Its own layer instance: its receive loop is bound to this event loop.
         self._layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self._redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        # A blocking pool: a burst of handshakes or disconnects waits for a free
+        # connection; redis-py's default pool fails past 100 ("Too many connections").
+        self._redis = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL, max_connections=_REDIS_CONNECTIONS, timeout=_REDIS_POOL_WAIT_SECONDS
+            )
+        )
         self.leases = ConnectionLeases(
             self._redis,
             key=settings.WS_LEASE_KEY,
@@ -55,7 +73,11 @@ class StreamHub:
         self._channel = ""
         self._starting: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._last_seq: OrderedDict[tuple[str, str], int] = OrderedDict()
+        # (publisher, group) -> (last sequence number seen, outage count when it was seen)
+        self._last_seq: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        self._outages = 0
+        self._to_release: set[str] = set()
+        self._releasing: asyncio.Future[None] | None = None
         self.stats: Counter[str] = Counter()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -74,7 +96,14 @@ class StreamHub:
 
     async def _start(self) -> None:
         self._channel = await self._layer.new_channel("streaming.fanout")
-        await self.join(await configured_chain_ids())
+        chains = await configured_chain_ids()  # ServiceUnavailableError(database) on its own
+        try:
+            await self.join(chains)
+        except Exception as exc:
+            unavailable = redis_unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
         self._tasks = [
             asyncio.create_task(self._receive_loop(), name="streaming-fanout"),
             asyncio.create_task(self._maintenance_loop(), name="streaming-leases"),
@@ -92,8 +121,9 @@ class StreamHub:
             for chain_id in self._joined:
                 for channel in CHANNELS:
                     await self._layer.group_discard(group_name(channel, chain_id), self._channel)
-            for connection_id in list(self.connections):
-                await self.leases.release(connection_id)
+            await self.leases.release(*self.connections, *self._to_release)
+            if self._releasing is not None:
+                await self._releasing
         self.connections.clear()
         with contextlib.suppress(Exception):
             await self._layer.close_pools()
@@ -112,27 +142,67 @@ class StreamHub:
     # --- connections -------------------------------------------------------------------
 
     async def admit(self, connection: StreamConnection) -> bool:
-        """Take a lease for ``connection``; False when the server is at capacity."""
+        """Take a lease for ``connection``; False when the server is at capacity.
+
+        Raises :class:`ServiceUnavailableError` naming Redis or the database. If the
+        caller is cancelled while Redis may already have granted the lease, the
+        lease is given back.
+        """
         await self.start()
-        if not await self.leases.acquire(connection.connection_id):
-            return False
-        self.connections[connection.connection_id] = connection
-        metrics.ws_connection_opened()
-        return True
+        connection_id = connection.connection_id
+        try:
+            admitted = await self.leases.acquire(connection_id)
+        except BaseException as exc:
+            self._release_later(connection_id)
+            unavailable = redis_unavailable(exc) if isinstance(exc, Exception) else None
+            if unavailable is not None:
+                raise unavailable from exc
+            raise
+        if admitted:
+            self.connections[connection_id] = connection
+            metrics.ws_connection_opened()
+        return admitted
+
+    def _release_later(self, connection_id: str) -> asyncio.Future[None]:
+        """Queue a lease for release; one task gives back a burst of them in one command."""
+        self._to_release.add(connection_id)
+        if self._releasing is None:
+            self._releasing = asyncio.ensure_future(self._release_queued())
+        return self._releasing
+
+    async def _release_queued(self) -> None:
+        try:
+            while self._to_release:
+                ids = list(self._to_release)
+                self._to_release.clear()
+                try:
+                    await self.leases.release(*ids)
+                except Exception as exc:  # not renewed any more: they expire within WS_LEASE_SECONDS
+                    logger.warning("could not release %d connection lease(s): %s", len(ids), exc)
+        finally:
+            self._releasing = None
 
     def forget(self, connection: StreamConnection) -> None:
-        """Stop delivering to ``connection`` (it failed or lags); its lease goes at disconnect."""
+        """Stop delivering to ``connection``."""
         for subscribers in self._subscribers.values():
             subscribers.pop(connection, None)
 
-    async def remove(self, connection: StreamConnection) -> None:
+    def discard(self, connection: StreamConnection) -> None:
+        """``connection`` is finished (too slow, stuck, failed): no deliveries, and its slot back now."""
         self.forget(connection)
         if self.connections.pop(connection.connection_id, None) is not None:
             metrics.ws_connection_closed()
-            try:
-                await self.leases.release(connection.connection_id)
-            except Exception as exc:  # it expires on its own
-                logger.warning("could not release lease %s: %s", connection.connection_id, exc)
+            self._release_later(connection.connection_id)
+
+    async def remove(self, connection: StreamConnection) -> None:
+        """The connection closed: forget it and give its lease back (safe to call twice)."""
+        self.forget(connection)
+        # Out of ``connections`` first, with no await before: from here the lease is
+        # never renewed again, so it cannot outlive WS_LEASE_SECONDS even if the
+        # release below fails or is cancelled.
+        if self.connections.pop(connection.connection_id, None) is not None:
+            metrics.ws_connection_closed()
+            await asyncio.shield(self._release_later(connection.connection_id))
 
     def subscriptions_changed(self, connection: StreamConnection, channel: str) -> None:
         if connection.subscriptions[channel] and not connection.outbox.closed:
@@ -165,44 +235,55 @@ class StreamHub:
         return delivered
 
     def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
-        """Tell subscribers when the channel layer lost events on the way (never drop silently)."""
+        """Tell subscribers when events were lost on the way (never drop silently), and why."""
         publisher, seq = event.get("publisher"), event.get("seq")
         if publisher is None or seq is None:
             return
         key = (publisher, group_name(event["channel"], event["chain_id"]))
         last = self._last_seq.pop(key, None)
-        self._last_seq[key] = seq if last is None else max(seq, last)
+        self._last_seq[key] = (seq if last is None else max(seq, last[0]), self._outages)
         if len(self._last_seq) > _SEQUENCES_TRACKED:
             self._last_seq.popitem(last=False)
-        if last is None or seq <= last + 1:
+        if last is None or seq <= last[0] + 1:
             return
-        lost = seq - last - 1
+        lost = seq - last[0] - 1
+        during_outage = last[1] != self._outages
         self.stats["lost"] += lost
         metrics.ws_events_lost(lost)
-        logger.warning("%d %s notification(s) from %s lost before this process", lost, key[1], publisher)
+        logger.warning(
+            "%d %s notification(s) from %s lost before this process%s",
+            lost,
+            key[1],
+            publisher,
+            " (Redis outage)" if during_outage else "",
+        )
+        why = (
+            "while this server was cut off from Redis"
+            if during_outage
+            else "on the way (the server's channel layer was over capacity)"
+        )
         message = {
             "type": "websocket.send",
-            "text": error_text(f"{lost} {event['channel']} notification(s) were lost on the way (server overloaded)"),
+            "text": error_text(f"{lost} {event['channel']} notification(s) were missed {why}"),
         }
         for connection in list(subscribers):
             connection.outbox.deliver(message)
 
+    def _tell_subscribers(self, text: str) -> None:
+        message = {"type": "websocket.send", "text": error_text(text)}
+        for connection in list(self.connections.values()):
+            if connection.subscription_count:
+                connection.outbox.deliver(message)
+
     async def _receive_loop(self) -> None:
-        failing = False
         while True:
             try:
                 event = await self._layer.receive(self._channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing:
-                    logger.error("channel layer receive failed, retrying every second: %s", exc)
-                failing = True
-                await asyncio.sleep(1.0)
+                await self._outage(exc)
                 continue
-            if failing:
-                logger.info("channel layer receive works again")
-                failing = False
             try:
                 self.dispatch(event)
             except Exception:
@@ -210,6 +291,39 @@ class StreamHub:
             # Let the server write what was just queued (daphne/Twisted writes only
             # when the loop gets control) before taking the next event.
             await asyncio.sleep(0)
+
+    async def _outage(self, exc: Exception) -> None:
+        """Redis is gone: tell the clients, then rejoin and re-lease as soon as it answers."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self._outages += 1
+        self.stats["outages"] += 1
+        logger.error("channel layer receive failed (%s: %s); reconnecting to Redis", type(exc).__name__, exc)
+        self._tell_subscribers(
+            "Live notifications interrupted: the server lost its connection to Redis. "
+            "Notifications published until it is back will be missed; you will be told when it is back "
+            "and, with the next notification of each kind, how many were missed."
+        )
+        delay = _RETRY_FIRST
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                # A restarted Redis is empty: group membership and leases are gone.
+                await self.join(await configured_chain_ids(), refresh=True)
+                await self.leases.renew(list(self.connections))
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as retry_exc:
+                self.stats["reconnect_attempts"] += 1
+                logger.debug("Redis still unreachable: %s", retry_exc)
+                delay = min(delay * 2, _RETRY_MAX)
+        lasted = loop.time() - started
+        logger.warning("Redis reachable again after %.1f s; groups rejoined", lasted)
+        self._tell_subscribers(
+            f"Live notifications resumed after {lasted:.1f} s without Redis. "
+            "Notifications published meanwhile were missed."
+        )
 
     async def _maintenance_loop(self) -> None:
         interval = max(settings.WS_LEASE_SECONDS / 3, 0.1)

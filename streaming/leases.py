@@ -56,8 +56,9 @@ class ConnectionLeases:
         for start in range(0, len(ids), 1000):
             await self._renew(keys=[self.key], args=[self.lease_seconds, *ids[start : start + 1000]])
 
-    async def release(self, connection_id: str) -> None:
-        await self._client.zrem(self.key, connection_id)
+    async def release(self, *connection_ids: str) -> None:
+        if connection_ids:
+            await self._client.zrem(self.key, *connection_ids)
 
     async def count(self) -> int:
         """Live leases now (expired ones are not counted)."""

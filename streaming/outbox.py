@@ -12,6 +12,13 @@ to wait, the rest of that send, and every later message for the connection, go t
 a per-connection task and a bounded backlog. A connection whose backlog overflows
 is lagging: its backlog is dropped, it is told so with an ``error`` and closed with
 :data:`CLOSE_LAGGING`; nothing is ever dropped silently.
+
+A send that makes no progress for ``send_timeout`` seconds (the client stopped
+reading, or its host is gone) ends the connection: the backlog is dropped and the
+transport aborted, because the error and close frame would only queue behind the
+stuck bytes. ``on_gone`` runs once in every such case, so the caller gives the
+connection's slot back at once. The watchdog is armed only while a send waits; a
+send that completes at once costs nothing extra.
 """
 
 from __future__ import annotations
@@ -64,15 +71,43 @@ class _ResumeSuspended:
 class Outbox:
     """The one way messages reach a connection: in order, without blocking the caller."""
 
-    __slots__ = ("_backlog", "_label", "_limit", "_on_gone", "_send", "_task", "closed", "lagging")
+    __slots__ = (
+        "_abort",
+        "_backlog",
+        "_gone",
+        "_label",
+        "_limit",
+        "_on_gone",
+        "_progress",
+        "_send",
+        "_send_timeout",
+        "_task",
+        "_watchdog",
+        "closed",
+        "lagging",
+    )
 
-    def __init__(self, send: Send, *, limit: int, label: str, on_gone: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        limit: int,
+        label: str,
+        on_gone: Callable[[], None] | None = None,
+        send_timeout: float | None = None,
+        abort: Callable[[], object] | None = None,
+    ) -> None:
         self._send = send
         self._limit = limit
         self._label = label
         self._on_gone = on_gone
+        self._send_timeout = send_timeout
+        self._abort = abort
         self._backlog: deque[Message] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._progress = 0.0  # loop time of the last send that completed while draining
+        self._gone = False
         self.closed = False  # a close was queued, or a send failed: nothing more goes out
         self.lagging = False
 
@@ -98,7 +133,11 @@ class Outbox:
         except Exception as exc:
             self._failed(exc)
             return False
-        self._task = asyncio.get_running_loop().create_task(self._drain(coro, pending))
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._drain(coro, pending))
+        if self._send_timeout is not None:
+            self._progress = loop.time()
+            self._watchdog = loop.call_later(self._send_timeout, self._check_progress)
         return True
 
     def close(self, code: int, reason: str = "") -> None:
@@ -111,9 +150,44 @@ class Outbox:
     def cancel(self) -> None:
         """The connection is gone: stop any send in progress and drop the backlog."""
         self.closed = True
+        self._gone = True
         self._backlog.clear()
+        self._stop_watchdog()
         if self._task is not None:
             self._task.cancel()
+
+    def _went(self) -> None:
+        if not self._gone:
+            self._gone = True
+            if self._on_gone is not None:
+                self._on_gone()
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _check_progress(self) -> None:
+        self._watchdog = None
+        if self._task is None or self._send_timeout is None:
+            return
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self._progress
+        if idle < self._send_timeout:
+            self._watchdog = loop.call_later(self._send_timeout - idle, self._check_progress)
+            return
+        logger.warning(
+            "%s: a send made no progress for %.0f s (client not reading or gone); dropping the connection",
+            self._label,
+            idle,
+        )
+        self.lagging = True
+        self.closed = True
+        self._backlog.clear()
+        self._task.cancel()
+        self._went()
+        if self._abort is not None:
+            self._abort()
 
     def _overflow(self) -> None:
         from streaming.protocol import error_text
@@ -134,20 +208,22 @@ class Outbox:
         )
         self._backlog.append({"type": "websocket.close", "code": CLOSE_LAGGING, "reason": "Client too slow"})
         self.closed = True
-        if self._on_gone is not None:
-            self._on_gone()
+        self._went()
 
     def _failed(self, exc: BaseException) -> None:
         logger.info("%s: send failed (%s: %s); dropping the connection", self._label, type(exc).__name__, exc)
         self.closed = True
         self._backlog.clear()
-        if self._on_gone is not None:
-            self._on_gone()
+        self._went()
+        if self._abort is not None:
+            self._abort()
 
     async def _drain(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
+        loop = asyncio.get_running_loop()
         try:
             await _ResumeSuspended(coro, pending)
             while self._backlog:
+                self._progress = loop.time()
                 await self._send(self._backlog.popleft())
         except asyncio.CancelledError:
             raise
@@ -155,3 +231,4 @@ class Outbox:
             self._failed(exc)
         finally:
             self._task = None
+            self._stop_watchdog()

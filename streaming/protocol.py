@@ -113,7 +113,9 @@ def parse_filters(channel: str, raw: object, configured_chains: Collection[int])
     chain_id = _non_negative_int(raw, "chain_id")
     if chain_id is not None and chain_id not in configured_chains:
         chains = ", ".join(str(c) for c in sorted(configured_chains)) or "none"
-        raise ProtocolError(f"Invalid filter: chain_id {chain_id} is not a configured chain (configured: {chains})")
+        raise ProtocolError(
+            f"Invalid filter: chain_id {_quote(chain_id)} is not a configured chain (configured: {chains})"
+        )
     min_profit = _non_negative_number(raw, "min_profit")
     max_profit = _non_negative_number(raw, "max_profit")
     if min_profit is not None and max_profit is not None and min_profit > max_profit:
@@ -140,9 +142,15 @@ def _non_negative_number(raw: dict[str, Any], key: str) -> float | None:
     if key not in raw:
         return None
     value = raw[key]
-    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+    if type(value) not in (int, float) or value < 0:
         raise ProtocolError(f"Invalid filter: {key} must be a non-negative finite number, got {_quote(value)}")
-    return float(value)
+    try:
+        number = float(value)  # an int of 309+ digits has no float: OverflowError
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ProtocolError(f"Invalid filter: {key} must be a non-negative finite number, got {_quote(value)}")
+    return number
 
 
 # --- server -> client ----------------------------------------------------------------------

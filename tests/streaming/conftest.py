@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from streaming.chains import configured_chain_ids_cache_clear
 from streaming.fanout import close_hub
 from tests.factories import ChainFactory
+from tests.streaming import servers
 
 
 @pytest.fixture
@@ -39,3 +41,24 @@ async def stream(stream_settings: Any, chains: list[int]) -> AsyncIterator[Any]:
     yield stream_settings
     await close_hub()
     configured_chain_ids_cache_clear()
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite database with chains 56 and 137 for real server processes."""
+    return servers.prepare_database(tmp_path_factory.mktemp("ws-db") / "db.sqlite3")
+
+
+@pytest.fixture
+def launch(database_url: str, tmp_path: Path) -> Iterator[Any]:
+    """Start uvicorn/daphne processes on free ports; all stopped at the end of the test."""
+    started: list[servers.WebServer] = []
+
+    def start(kind: str, port: int | None = None, args: tuple[str, ...] = (), **env: str) -> servers.WebServer:
+        server = servers.start_server(kind, servers.base_env(database_url, **env), tmp_path, port, args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,17 +101,38 @@ class WebServer:
                 self.kill()
 
 
-def command(kind: str, port: int) -> list[str]:
+def command(kind: str, port: int, args: Sequence[str] = ()) -> list[str]:
     if kind == "uvicorn":
-        return [str(BIN / "uvicorn"), "arbmonitor.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "arbmonitor.asgi:application"]
+        return [str(BIN / "uvicorn"), "arbmonitor.asgi:application", "--host", "127.0.0.1", "--port", str(port), *args]
+    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), *args, "arbmonitor.asgi:application"]
 
 
-def start_server(kind: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> WebServer:
+def ping_args(kind: str, interval: float, timeout: float) -> list[str]:
+    """The server's WebSocket ping interval and pong timeout, in its own flags."""
+    if kind == "uvicorn":
+        return ["--ws-ping-interval", str(interval), "--ws-ping-timeout", str(timeout)]
+    return ["--ping-interval", str(interval), "--ping-timeout", str(timeout)]
+
+
+def live_leases(redis_url: str, key: str) -> int:
+    """Connection leases in Redis that have not expired (what the server counts against the limit)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        seconds, micros = client.time()
+        return int(client.zcount(key, f"({seconds + micros / 1e6}", "+inf"))
+    finally:
+        client.close()
+
+
+def start_server(
+    kind: str, env: dict[str, str], log_dir: Path, port: int | None = None, args: Sequence[str] = ()
+) -> WebServer:
     port = port or free_port()
     log = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(command(kind, port), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command(kind, port, args), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     server = WebServer(kind, port, process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from opportunities.serializers import opportunity_data
 from streaming.broadcast import broadcast_flush, broadcast_opportunity, broadcast_transaction
+from streaming.events import group_name, notification_event
 from streaming.fanout import get_hub
 from streaming.routing import websocket_urlpatterns
 from tests.factories import OpportunityFactory
@@ -295,3 +298,67 @@ async def test_capacity_closes_1008_server_at_capacity_and_frees_on_disconnect(s
     for client in (second, third):
         await client.disconnect()
     assert await get_hub().leases.count() == 0
+
+
+async def test_a_profit_with_a_thousand_digits_gets_an_error_and_the_connection_lives_on(clients: Any) -> None:
+    client = await clients()
+    frame = '{"type":"subscribe","channel":"opportunities","filters":{"min_profit":1' + "0" * 1000 + "}}"
+    reply = await request(client, frame)
+    assert reply["type"] == "error" and reply["message"].startswith("Invalid filter: min_profit must be"), reply
+    assert (await request(client, {"type": "ping"}))["type"] == "pong"
+    assert await get_hub().leases.count() == 1
+
+
+async def test_an_unexpected_error_in_a_handler_gets_a_reply_and_leaks_no_lease(
+    clients: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await clients()
+    hub = get_hub()
+
+    def broken(text: str, **kwargs: Any) -> Any:
+        raise RuntimeError("injected fault")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("streaming.protocol.parse_client_message", broken)
+        reply = await request(client, {"type": "ping"})
+    assert reply == {"type": "error", "message": "Internal server error: the message was not applied"}
+    assert (await request(client, {"type": "ping"}))["type"] == "pong"
+    await client.disconnect()
+    assert await hub.leases.count() == 0
+
+
+async def test_an_event_after_a_silence_longer_than_the_blocking_read_comes_without_an_error_or_backoff(
+    clients: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # channels-redis blocks 5 s per read; redis-py's socket timeout must not fire on that.
+    client = await clients()
+    await subscribe(client, "opportunities")
+    hub = get_hub()
+    with caplog.at_level(logging.WARNING, logger="streaming"):
+        await asyncio.sleep(6.5)  # the fault: one whole blocking read with nothing to read
+        broadcast_opportunity(opportunity(pool_name="after-the-silence"))
+        received = await receive_notifications(client)
+    assert [m["data"]["pool_name"] for m in received] == ["after-the-silence"]
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("streaming")] == []
+    assert hub.stats["outages"] == 0
+
+
+async def test_events_lost_on_the_way_are_counted_for_the_client(clients: Any) -> None:
+    client = await clients()
+    await subscribe(client, "opportunities")
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    try:
+        for seq in (1, 4):  # the fault: events 2 and 3 of this publisher never arrive
+            event = notification_event("opportunities", opportunity(pool_name=f"seq{seq}"), timestamp="t")
+            event.update(publisher="test-publisher", seq=seq)
+            await layer.group_send(group_name("opportunities", 56), event)
+        received = [await client.receive_json_from(timeout=TIMEOUT) for _ in range(3)]
+    finally:
+        await layer.close_pools()
+    assert received[0]["data"]["pool_name"] == "seq1"
+    assert received[1] == {
+        "type": "error",
+        "message": "2 opportunities notification(s) were missed on the way "
+        "(the server's channel layer was over capacity)",
+    }
+    assert received[2]["data"]["pool_name"] == "seq4"

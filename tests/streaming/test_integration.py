@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +23,6 @@ from tests.streaming.helpers import opportunity, transaction
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SPEC = Path("/work/shared/spec/websocket-streaming.md")
 TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return servers.prepare_database(tmp_path_factory.mktemp("ws-db") / "db.sqlite3")
-
-
-@pytest.fixture
-def launch(database_url: str, tmp_path: Path) -> Iterator[Any]:
-    started: list[servers.WebServer] = []
-
-    def start(kind: str, port: int | None = None, **env: str) -> servers.WebServer:
-        server = servers.start_server(kind, servers.base_env(database_url, **env), tmp_path, port)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 async def open_client(server: servers.WebServer) -> ClientConnection:

@@ -93,3 +93,74 @@ async def test_cancel_stops_a_stalled_send() -> None:
     client.writable.set()
     await asyncio.sleep(0)
     assert client.sent == []
+
+
+async def _until(condition: Any, within: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_send_stuck_past_the_send_timeout_ends_the_connection_and_aborts_it() -> None:
+    client = FakeClient()
+    client.writable.clear()  # the client stopped reading: the socket never drains
+    gone: list[bool] = []
+    aborted: list[bool] = []
+    box = Outbox(
+        client.send,
+        limit=1000,
+        label="stuck",
+        on_gone=lambda: gone.append(True),
+        send_timeout=0.2,
+        abort=lambda: aborted.append(True),
+    )
+    assert box.deliver(text(1)) and box.deliver(text(2))
+    await _until(lambda: bool(aborted))
+    assert gone == [True] and box.closed and box.backlog == 0
+    assert not box.deliver(text(3))
+    client.writable.set()
+    await asyncio.sleep(0.05)
+    assert client.sent == []  # the stuck send was cancelled, nothing went out after it
+
+
+async def test_a_slow_client_that_keeps_reading_is_not_cut_off_by_the_send_timeout() -> None:
+    client = FakeClient()
+    aborted: list[bool] = []
+    box = Outbox(client.send, limit=1000, label="slow", send_timeout=0.3, abort=lambda: aborted.append(True))
+    client.writable.clear()
+    for n in range(10):
+        box.deliver(text(n))
+
+    async def read_slowly() -> None:  # each send completes well within the timeout
+        for _ in range(10):
+            client.writable.set()
+            await asyncio.sleep(0)
+            client.writable.clear()
+            await asyncio.sleep(0.1)
+        client.writable.set()
+
+    await read_slowly()  # 1 s in all: over three send timeouts
+    await _until(lambda: len(client.sent) == 10)
+    assert aborted == [] and not box.closed
+
+
+async def test_overflow_gives_the_slot_back_at_once_and_aborts_if_the_close_cannot_go_out() -> None:
+    client = FakeClient()
+    client.writable.clear()
+    gone: list[bool] = []
+    aborted: list[bool] = []
+    box = Outbox(
+        client.send,
+        limit=3,
+        label="lagging",
+        on_gone=lambda: gone.append(True),
+        send_timeout=0.2,
+        abort=lambda: aborted.append(True),
+    )
+    for n in range(5):
+        box.deliver(text(n))
+    assert gone == [True] and aborted == []  # slot back now; the error and 1013 wait their turn
+    await _until(lambda: bool(aborted))  # they never got through: the transport is reset
+    assert gone == [True]

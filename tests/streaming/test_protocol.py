@@ -145,3 +145,20 @@ def test_rate_limiter_warns_once_then_closes_if_the_flood_goes_on() -> None:
     assert limiter.check(0.6) is RateVerdict.REJECT
     verdicts = [limiter.check(0.6) for _ in range(3)]
     assert verdicts[-1] is RateVerdict.CLOSE
+
+
+@pytest.mark.parametrize("key", ["min_profit", "max_profit"])
+def test_a_profit_with_a_thousand_digits_is_an_error_not_a_crash(key: str) -> None:
+    huge = int("1" + "0" * 1000)
+    with pytest.raises(ProtocolError, match=f"Invalid filter: {key} must be a non-negative finite number, got 1000"):
+        parse({"type": "subscribe", "channel": "opportunities", "filters": {key: huge}})
+    # Big but finite as a float is a profit like any other.
+    assert parse({"type": "subscribe", "channel": "opportunities", "filters": {key: 10**300}}) == Subscribe(
+        "opportunities", SubscriptionFilter(**{key: 1e300})
+    )
+
+
+def test_a_huge_chain_id_is_quoted_short() -> None:
+    with pytest.raises(ProtocolError) as error:
+        parse({"type": "subscribe", "channel": "opportunities", "filters": {"chain_id": 10**1000}})
+    assert "is not a configured chain" in str(error.value) and len(str(error.value)) < 200
