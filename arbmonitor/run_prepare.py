@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from chains.config import registry_enabled_chains
     from chains.models import Chain, ScanCursor
-    from chains.services import chain_registry_sync
+    from chains.services import chain_registry_sync, chain_reset
 
     deadline = time.monotonic() + args.timeout
     while True:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not is_devnet:
                     break  # a real chain's reorg is the scanner's business
                 print(f"chain {config.chain_id}: the devnet was restarted, clearing its previous run's rows")
-                Chain.objects.filter(chain_id=config.chain_id).delete()
+                chain_reset(chain_id=config.chain_id)
                 break
         chain_registry_sync(config=config)
         print(f"chain {config.chain_id} ({config.name}): {len(config.pools)} pools, {len(config.tokens)} tokens loaded")

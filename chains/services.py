@@ -9,6 +9,17 @@ from chains.models import Chain, Dex, Pool, Token
 
 
 @transaction.atomic
+def chain_reset(*, chain_id: int) -> None:
+    """Delete a chain and everything stored for it (a devnet restarted from genesis).
+
+    Pools go first: they PROTECT their tokens (a token must not vanish under a
+    live pool), so deleting the chain alone would stop at that guard.
+    """
+    Pool.objects.filter(chain_id=chain_id).delete()
+    Chain.objects.filter(chain_id=chain_id).delete()
+
+
+@transaction.atomic
 def chain_registry_sync(*, config: ChainConfig, enabled: bool = True) -> Chain:
     """Upsert a registry entry's chain, tokens, DEXes and pools; idempotent.
 

@@ -61,3 +61,20 @@ def test_raw_amounts_round_trip_exactly_at_uint256_scale() -> None:
 def test_pool_name_is_token0_dash_token1() -> None:
     pool = PoolFactory(token0__symbol="WBNB", token1__symbol="BUSD")
     assert pool.name == "WBNB-BUSD"
+
+
+def test_chain_reset_deletes_a_chain_whose_pools_protect_their_tokens() -> None:
+    """The devnet reset of a second `make run`: pools PROTECT tokens, the reset still clears all."""
+    from chains.models import Chain
+    from chains.services import chain_reset
+
+    opportunity = OpportunityFactory()
+    chain_id = opportunity.chain_id
+    other = PoolFactory(chain=ChainFactory(chain_id=137, name="Polygon PoS", native_symbol="POL"))
+    with pytest.raises(Exception), transaction.atomic():  # what the launcher did before
+        Chain.objects.filter(chain_id=chain_id).delete()
+    chain_reset(chain_id=chain_id)
+    assert not Chain.objects.filter(chain_id=chain_id).exists()
+    assert not Token.objects.filter(chain_id=chain_id).exists()
+    assert not Opportunity.objects.exists()
+    assert Pool.objects.filter(pk=other.pk).exists()  # other chains untouched
