@@ -38,7 +38,7 @@ test-postgres: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy arbmonitor chains opportunities transactions streaming devnet
+	DEBUG=1 $(VENV)/bin/mypy arbmonitor evm dexes chains scanning opportunities transactions streaming devnet
 
 format: setup
 	$(VENV)/bin/ruff format .

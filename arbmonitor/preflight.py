@@ -51,7 +51,7 @@ def check_redis() -> list[Problem]:
 def check_chains(*, rpc: bool = True) -> list[Problem]:
     """The registry parses; with ``rpc``, every enabled chain has an endpoint that answers with its id."""
     from chains.config import registry_enabled_chains
-    from chains.rpc import ChainClient, RpcError
+    from evm.rpc import ChainClient, RpcError
 
     try:
         chains = registry_enabled_chains()
@@ -66,7 +66,7 @@ def check_chains(*, rpc: bool = True) -> list[Problem]:
             continue
         if not rpc:
             continue
-        rpc_logger = logging.getLogger("chains.rpc")
+        rpc_logger = logging.getLogger("evm.rpc")
         level = rpc_logger.level
         rpc_logger.setLevel(logging.ERROR)  # the failure is reported once, below, not per retry
         try:

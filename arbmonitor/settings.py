@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chains",
+    "scanning",
     "opportunities",
     "transactions",
     "streaming",

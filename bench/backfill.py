@@ -3,7 +3,7 @@
 Starts an anvil devnet (chain 56), runs the market simulator with enough noise
 swaps for the wanted density (plus its arbitrages and decoys), then backfills
 the range exactly as ``manage.py backfill --kind transactions`` does
-(``chains.scanning.scan_range`` with ``ArbitrageMonitor``, bounded batches,
+(``scanning.loop.scan_range`` with ``ArbitrageMonitor``, bounded batches,
 capture sweep), into an in-memory SQLite database. Reports wall blocks/s, this
 process's CPU per block, anvil's CPU per block, RPC requests per block, and
 checks the result against the simulator's ground truth.
@@ -122,9 +122,9 @@ def generate(net: Any, blocks: int, swaps_per_block: int, seed: int) -> list[dic
 
 
 def backfill(config: Any, first: int, last: int, batch: int, measure_coinbase: bool | None = None) -> dict[str, Any]:
-    from chains.rpc import ChainClient
-    from chains.scanning import scan_range
+    from evm.rpc import ChainClient
     from opportunities.capture import opportunity_capture_sweep
+    from scanning.loop import scan_range
     from transactions.monitor import ArbitrageMonitor
 
     client = ChainClient.from_config(config)

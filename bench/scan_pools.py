@@ -183,8 +183,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 def run_cell(pool_count: int, token_count: int, changed_counts: list[int], blocks: int, seed: int) -> list[str]:
     from django.db import transaction
 
-    from chains.rpc import BlockHeader, LogRecord
-    from chains.scanning import BlockBatch
+    from evm.rpc import BlockHeader, LogRecord
     from opportunities.scanner import (
         BlockSyncs,
         MarketConfig,
@@ -195,6 +194,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
         market_forget,
         market_scan_blocks,
     )
+    from scanning.loop import BlockBatch
 
     rng = random.Random(seed)
     market = SyntheticMarket(pool_count, token_count, rng)
@@ -280,8 +280,8 @@ def _rpc_per_block(blocks: int) -> list[str]:
 
     from chains.config import chain_config_parse
     from chains.models import ScanCursor
-    from chains.rpc import ChainClient
     from devnet.pytest_plugin import devnet_session
+    from evm.rpc import ChainClient
     from opportunities.models import Opportunity
     from opportunities.scanner import market_forget, pool_scan_run
 

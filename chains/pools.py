@@ -27,12 +27,12 @@ from django.db import connection, transaction
 from django.db.models import Field
 from eth_utils import is_address, to_checksum_address
 
-from chains import abis
 from chains.config import ChainConfig
-from chains.events import PAIR_CREATED_TOPIC, SYNC_TOPIC, EventDecodeError, decode_pair_created, decode_sync
 from chains.models import Dex, Pool
-from chains.rpc import Call, ChainClient, LogRecord
 from chains.tokens import token_ensure
+from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC, EventDecodeError, decode_pair_created, decode_sync
+from evm import abis
+from evm.rpc import Call, ChainClient, LogRecord
 
 logger = logging.getLogger(__name__)
 

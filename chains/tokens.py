@@ -24,9 +24,9 @@ from django.db import transaction
 from django.db.models import Q
 from eth_utils import to_checksum_address
 
-from chains import abis
 from chains.models import Token
-from chains.rpc import Call, ChainClient, RpcResponseError
+from evm import abis
+from evm.rpc import Call, ChainClient, RpcResponseError
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import isqrt
 
-from chains.v2math import FEE_DENOMINATOR, get_amount_out
+from dexes.uniswap_v2.swap_math import FEE_DENOMINATOR, get_amount_out
 
 # Refinement: enumerate every integer input that could still beat the best one
 # found when there are at most this many. Beyond that — pools deep enough that the

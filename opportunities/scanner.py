@@ -44,7 +44,6 @@ from typing import Any
 
 from django.conf import settings
 
-from chains.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from chains.pools import (
     pool_register_created,
     pool_reserves_fetch,
@@ -56,6 +55,7 @@ from chains.pools import (
 )
 from chains.pricing import PoolReserves, PriceBook
 from chains.tokens import token_metadata_complete, token_metadata_refresh
+from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from opportunities.cycles import CycleResult, Pool, PoolGraph, best_cycle_input, imbalance_pct
 from opportunities.selectors import PoolRow, TokenRow, scanner_pools, scanner_tokens
 from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
@@ -485,7 +485,7 @@ class PoolScanner:
     """``BlockProcessor`` of kind "pools": Sync logs → pool reserves → opportunities.
 
     Pool reserves and opportunity rows are written inside the scanning
-    transaction that advances the cursor (``chains.scanning.scan_run``);
+    transaction that advances the cursor (``scanning.loop.scan_run``);
     broadcasts go out after it commits.
     """
 
@@ -510,7 +510,7 @@ class PoolScanner:
     @property
     def config(self) -> Any:
         if self._config is None:
-            from chains.scanning import chain_config_get
+            from scanning.loop import chain_config_get
 
             self._config = chain_config_get(self.chain_id)
         return self._config
@@ -518,7 +518,7 @@ class PoolScanner:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from chains.rpc import chain_client
+            from evm.rpc import chain_client
 
             self._client = chain_client(self.config)
         return self._client
@@ -651,12 +651,12 @@ def pool_scan_run(
     client: Any | None = None,
     policy: ScanPolicy | None = None,
 ) -> Any:
-    """One bounded scan of a chain's pools (lock, cursor, reorgs: ``chains.scanning.scan_run``).
+    """One bounded scan of a chain's pools (lock, cursor, reorgs: ``scanning.loop.scan_run``).
 
     Returns the ``ScanReport``; ``report.extra["opportunities"]`` counts the rows created.
     """
-    from chains.rpc import chain_client
-    from chains.scanning import chain_config_get, scan_run
+    from evm.rpc import chain_client
+    from scanning.loop import chain_config_get, scan_run
 
     config = config or chain_config_get(chain_id)
     client = client or chain_client(config)

@@ -1,6 +1,6 @@
 """ChainMonitor: the block processor that finds executed arbitrage transactions.
 
-Per block range (one ``BlockBatch`` from ``chains.scanning``):
+Per block range (one ``BlockBatch`` from ``scanning.loop``):
 
 1. the ``Swap`` logs of every V2-style pool, grouped by transaction in log order;
 2. each pool's tokens, from the database or resolved once on chain and cached
@@ -38,10 +38,10 @@ from django.db.models import Q
 from eth_abi import encode as abi_encode
 
 from chains.config import ChainConfig
-from chains.events import SWAP_TOPIC
 from chains.models import Dex, Pool, Token
 from chains.pricing import PoolReserves, PriceBook
-from chains.rpc import (
+from dexes.uniswap_v2.events import SWAP_TOPIC
+from evm.rpc import (
     MULTICALL3_AGGREGATE3,
     BlockHeader,
     Call,
@@ -53,8 +53,8 @@ from chains.rpc import (
     chain_client,
     checksum_address,
 )
-from chains.scanning import BlockBatch, ScanReport, chain_config_get, scan_run
 from opportunities.capture import opportunity_capture_sweep
+from scanning.loop import BlockBatch, ScanReport, chain_config_get, scan_run
 from transactions.detection import DetectedArbitrage, SwapLeg, detect_arbitrages
 from transactions.services import (
     BlockPrices,
@@ -80,7 +80,7 @@ def _word_address(data: bytes) -> str:
 
 
 class MonitorClient(Protocol):
-    """The parts of ``chains.rpc.ChainClient`` the monitor uses."""
+    """The parts of ``evm.rpc.ChainClient`` the monitor uses."""
 
     def get_receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt]: ...
     def get_block_headers(self, numbers: Sequence[int]) -> list[BlockHeader]: ...
@@ -131,7 +131,7 @@ class _Lru(OrderedDict[Any, Any]):
 
 
 class ArbitrageMonitor:
-    """``BlockProcessor`` of kind ``transactions`` (see ``chains.scanning``)."""
+    """``BlockProcessor`` of kind ``transactions`` (see ``scanning.loop``)."""
 
     kind = "transactions"
 

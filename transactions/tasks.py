@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from chains.rpc import RpcUnavailable
+from evm.rpc import RpcUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def scan_transactions(chain_id: int) -> dict[str, Any]:
-    """One bounded run of the arbitrage monitor on one chain (lock, cursor and reorgs: ``chains.scanning``).
+    """One bounded run of the arbitrage monitor on one chain (lock, cursor and reorgs: ``scanning.loop``).
 
     After the run, open opportunities of the scanned blocks are linked to the
     arbitrages that followed them, whichever scanner stored its row first.

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chains.config import ChainConfig, chain_config_parse
-from chains.rpc import ChainClient
+from evm.rpc import ChainClient
 from tests.chains.faulty_rpc import FaultyRpc
 
 DEVNET_PLUGIN = "devnet.pytest_plugin"

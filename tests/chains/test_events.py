@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chains.events import (
+from dexes.uniswap_v2.events import (
     PAIR_CREATED_TOPIC,
     SWAP_TOPIC,
     SYNC_TOPIC,
@@ -15,7 +15,7 @@ from chains.events import (
     decode_sync,
     decode_transfer,
 )
-from chains.rpc import LogRecord
+from evm.rpc import LogRecord
 
 POOL = "0x0eD7e52944161450477ee417DE9Cd3a859b14fD0"
 A = "0x" + "11" * 20

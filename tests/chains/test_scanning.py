@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from chains.config import ChainConfig
-from chains.events import SWAP_TOPIC, SYNC_TOPIC
 from chains.models import ScanCursor, ScannedBlock
-from chains.rpc import ChainClient
-from chains.scanning import BlockBatch, chain_lock, scan_range, scan_run
+from dexes.uniswap_v2.events import SWAP_TOPIC, SYNC_TOPIC
+from evm.rpc import ChainClient
+from scanning.loop import BlockBatch, chain_lock, scan_range, scan_run
 from tests.chains.conftest import config_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]

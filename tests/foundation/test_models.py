@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from chains.models import Pool, Token
 from opportunities.models import Opportunity
@@ -71,7 +72,7 @@ def test_chain_reset_deletes_a_chain_whose_pools_protect_their_tokens() -> None:
     opportunity = OpportunityFactory()
     chain_id = opportunity.chain_id
     other = PoolFactory(chain=ChainFactory(chain_id=137, name="Polygon PoS", native_symbol="POL"))
-    with pytest.raises(Exception), transaction.atomic():  # what the launcher did before
+    with pytest.raises(ProtectedError), transaction.atomic():  # what the launcher did before
         Chain.objects.filter(chain_id=chain_id).delete()
     chain_reset(chain_id=chain_id)
     assert not Chain.objects.filter(chain_id=chain_id).exists()

@@ -11,9 +11,9 @@ from django.conf import settings
 from chains.config import ChainConfig, chain_config_parse
 from chains.models import Pool
 from chains.pricing import PoolReserves, PriceBook
-from chains.rpc import Call, ChainClient
 from devnet.arbmath import PoolInfo, best_trade, enumerate_cycles
 from devnet.rpc import abi
+from evm.rpc import Call, ChainClient
 from opportunities.models import Opportunity
 from opportunities.scanner import ScanPolicy, pool_scan_run
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chains.config import ChainConfig, chain_config_parse
-from chains.rpc import ChainClient
 from chains.services import chain_registry_sync
 from devnet.pytest_plugin import Devnet
+from evm.rpc import ChainClient
 from transactions.monitor import ArbitrageMonitor
 
 

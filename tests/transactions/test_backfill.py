@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from chains.scanning import redis_client, scan_run
 from devnet.pytest_plugin import Devnet
+from scanning.loop import redis_client, scan_run
+from scanning.management.commands.backfill import checkpoint_key
 from tests.transactions.devnet_helpers import devnet_setup, simulate
-from transactions.management.commands.backfill import checkpoint_key
 from transactions.models import ArbitrageTransaction
 from transactions.monitor import ArbitrageMonitor
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from chains.scanning import scan_run
 from devnet.pytest_plugin import Devnet
+from scanning.loop import scan_run
 from tests.transactions.devnet_helpers import devnet_setup, simulate
 from transactions.models import ArbitrageTransaction
 

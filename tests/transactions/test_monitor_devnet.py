@@ -9,9 +9,9 @@ import pytest
 
 from chains.config import chain_config_parse
 from chains.models import Pool
-from chains.scanning import chain_lock, scan_run
 from chains.services import chain_registry_sync
 from devnet.pytest_plugin import Devnet
+from scanning.loop import chain_lock, scan_run
 from tests.transactions.devnet_helpers import devnet_setup, simulate
 from transactions.models import ArbitrageTransaction
 from transactions.monitor import GET_RESERVES, ArbitrageMonitor
@@ -74,7 +74,7 @@ def test_pools_of_an_unknown_dex_are_resolved_once_and_count(devnet_137_fresh: D
     manifest["scan_start_block"] = first
     config = chain_config_parse(manifest, source="devnet", environ={})
     chain_registry_sync(config=config)
-    from chains.rpc import ChainClient
+    from evm.rpc import ChainClient
 
     client = ChainClient.from_config(config)
     monitor = ArbitrageMonitor(config=config, client=client)
@@ -137,7 +137,7 @@ def test_prices_are_read_at_the_arbitrage_block(devnet_56_fresh: Devnet) -> None
 
 def test_prepare_reads_everything_so_process_only_writes(devnet_56_fresh: Devnet, scan_redis_clean: None) -> None:
     """scan_run calls prepare() before its transaction: receipts, tips and prices are read there, not in process()."""
-    from chains.scanning import BlockBatch
+    from scanning.loop import BlockBatch
 
     net = devnet_56_fresh
     first = net.block_number() + 1

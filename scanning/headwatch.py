@@ -116,7 +116,7 @@ def scan_progress(chain_id: int) -> dict[str, ScanProgress]:
     from django.db import close_old_connections
 
     from chains.models import ScanCursor
-    from chains.scanning import lock_name, redis_client
+    from scanning.loop import lock_name, redis_client
 
     close_old_connections()  # a long-lived thread: drop a connection the server closed
     cursors = dict(ScanCursor.objects.filter(chain_id=chain_id).values_list("kind", "block_number"))
@@ -376,7 +376,7 @@ class ChainHeadWatcher:
                 stopping.cancel()
 
     async def _poll(self, stop: asyncio.Event, *, until: float | None) -> None:
-        from chains.rpc import ChainClient, RpcError
+        from evm.rpc import ChainClient, RpcError
 
         if self._client is None:
             self._client = ChainClient.from_config(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
-from chains.rpc import LogRecord, checksum_address
+from evm.rpc import LogRecord, checksum_address
 
 
 def event_topic(signature: str) -> str:

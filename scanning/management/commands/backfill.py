@@ -4,7 +4,7 @@
 
 Bounded batches (``--batch-blocks``, default BACKFILL_BATCH_BLOCKS): each is
 fetched with a constant number of RPC calls and committed in one database
-transaction through ``chains.scanning.scan_range`` (the live cursor and reorg
+transaction through ``scanning.loop.scan_range`` (the live cursor and reorg
 journal are not touched).
 
 Resumable: correctness comes from idempotent writes (unique (chain, tx_hash)
@@ -35,9 +35,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from chains.config import ChainConfig
-from chains.rpc import ChainClient, RpcError, chain_client
-from chains.scanning import BlockProcessor, chain_config_get, redis_client, scan_range
+from evm.rpc import ChainClient, RpcError, chain_client
 from opportunities.capture import opportunity_capture_sweep
+from scanning.loop import BlockProcessor, chain_config_get, redis_client, scan_range
 
 KINDS = ("transactions", "opportunities", "all")
 

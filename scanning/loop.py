@@ -39,7 +39,7 @@ from django.db import transaction
 
 from chains.config import ChainConfig, registry_load
 from chains.models import Chain, ScanCursor, ScannedBlock
-from chains.rpc import BlockHeader, ChainClient, LogRecord, ReorgDuringFetch, chain_client, header_from_json
+from evm.rpc import BlockHeader, ChainClient, LogRecord, ReorgDuringFetch, chain_client, header_from_json
 
 logger = logging.getLogger(__name__)
 

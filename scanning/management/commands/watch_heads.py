@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chains.config import registry_enabled_chains
-from chains.headwatch import HeadWatcher, HeadWatchOptions
+from scanning.headwatch import HeadWatcher, HeadWatchOptions
 
 
 class Command(BaseCommand):
@@ -67,5 +67,5 @@ class Command(BaseCommand):
                 loop.remove_signal_handler(sig)
 
     def _stopping(self, watcher: HeadWatcher, sig: signal.Signals) -> None:
-        logging.getLogger("chains.headwatch").info("%s received; stopping", sig.name)
+        logging.getLogger("scanning.headwatch").info("%s received; stopping", sig.name)
         watcher.request_stop()
