@@ -7,16 +7,22 @@ traded through that were recorded in blocks ``B - CAPTURE_WINDOW_BLOCKS`` …
 order the monitor records them) wins; the update is conditional on
 ``captured=False`` so concurrent writers cannot capture an opportunity twice.
 
-The two scanners run independently, so either side can come first: the
-transaction monitor links on insert (``opportunity_capture_link``), and
-``opportunity_capture_sweep`` links opportunities recorded after the
-transaction that took them (the monitor runs it after every scan).
+The two scanners run independently, so either side can come first. Both
+write through ``scanning.detections``, whose ``detections_written`` signal
+runs the receivers below inside the later writer's transaction: new
+transactions link the open opportunities before them
+(``opportunity_capture_link_many``), new opportunities are swept against the
+transactions already stored after them (``opportunity_capture_sweep``), and a
+reorg's ``detections_removed`` releases what orphaned transactions captured.
+The transactions app never imports this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -106,8 +112,8 @@ def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, 
     transactions of the range plus the window, through the (chain, block)
     indexes; pools are matched in Python (portable across SQLite and PostgreSQL).
     """
-    from transactions.models import ArbitrageTransaction
-
+    # Read through the app registry: the transactions app is a peer, not a dependency (its model's fields only).
+    arbitrage_transaction = apps.get_model("transactions", "ArbitrageTransaction")
     window = capture_window() if window is None else window
     if window <= 0 or to_block < from_block:
         return 0
@@ -121,7 +127,7 @@ def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, 
     if not open_opportunities:
         return 0
     txs = list(
-        ArbitrageTransaction.objects.filter(
+        arbitrage_transaction.objects.filter(
             chain_id=chain_id, block_number__gt=from_block, block_number__lte=to_block + window
         )
         .order_by("block_number", "id")
@@ -142,3 +148,30 @@ def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, 
                 )
                 break
     return linked
+
+
+# --- receivers of the shared write path's signals (connected in OpportunitiesConfig.ready) -------------------
+
+
+def on_detections_written(*, kind: str, chain_id: int, rows: Sequence[Any], **_: Any) -> None:
+    """Link captures whichever scanner commits first, in the write transaction of the later one.
+
+    New arbitrage transactions capture the open opportunities before them; new
+    opportunities are captured by the arbitrage transactions already stored after them.
+    """
+    if not rows:
+        return
+    if kind == "transactions":
+        opportunity_capture_link_many(
+            chain_id=chain_id,
+            captures=[(tx.pools_involved, tx.block_number, tx.from_address, tx.tx_hash) for tx in rows],
+        )
+    elif kind == "opportunities":
+        blocks = [row.block_number for row in rows]
+        opportunity_capture_sweep(chain_id=chain_id, from_block=min(blocks), to_block=max(blocks))
+
+
+def on_detections_removed(*, kind: str, chain_id: int, rows: Sequence[Any], **_: Any) -> None:
+    """Arbitrage transactions orphaned by a reorg give back the opportunities they captured."""
+    if kind == "transactions" and rows:
+        opportunity_capture_release(chain_id=chain_id, tx_hashes=[tx.tx_hash for tx in rows])

@@ -98,15 +98,15 @@ class HeadWatchOptions:
 
 
 def celery_trigger(block_time: Callable[[int], float]) -> Trigger:
-    """Enqueue the chain's scan task of ``kind``; the message expires if no worker takes it soon."""
-    from opportunities.tasks import scan_pools
-    from transactions.tasks import scan_transactions
+    """Enqueue the chain's scan task of ``kind`` by the name its app registered (``scanning.registry``);
+    the message expires if no worker takes it soon."""
+    from celery import current_app
 
-    tasks = {"pools": scan_pools, "transactions": scan_transactions}
+    from scanning.registry import scan_kind
 
     def trigger(chain_id: int, kind: str, head: int) -> None:
         # A stale trigger is useless (a newer head or the follow-up re-trigger replaces it).
-        tasks[kind].apply_async((chain_id,), expires=max(4 * block_time(chain_id), 2.0))
+        current_app.send_task(scan_kind(kind).task_name, (chain_id,), expires=max(4 * block_time(chain_id), 2.0))
 
     return trigger
 

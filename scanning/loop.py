@@ -1,23 +1,25 @@
 """The block-scanning loop shared by the pool scanner and the transaction monitor.
 
-A scanner is a ``BlockProcessor`` (a kind, the log topics it wants, what to do
-with a batch of blocks, how to forget blocks that a reorg orphaned).
-``scan_run`` owns everything else:
+A scanner is a ``BlockProcessor``: a kind, the log topics it wants, and a
+pipeline that ``batch_process`` runs for each batch of blocks:
+**fetch** (all RPC, no database transaction open) → **compute** (pure) →
+**write** (one transaction, with the cursor) → **broadcast** (on commit, by the
+shared write path ``scanning.detections``). ``scan_run`` owns everything else:
 
 1. a per-chain, per-kind Redis lock (a second run exits at once);
 2. the cursor (last processed block number and hash) in the database;
 3. reorg detection: the cursor block's hash is re-read in the same batch as the
    new headers; when it changed, ``ScannedBlock`` (the journal of recent
-   hashes) is walked back to the common ancestor, ``processor.rollback`` forgets
-   the orphaned blocks and the cursor moves back, all in one DB transaction;
+   hashes) is walked back to the common ancestor, ``processor.rollback_fetch``
+   reads what the rollback needs, then ``processor.rollback`` forgets the
+   orphaned blocks and the cursor moves back, all in one DB transaction;
 4. a bounded batch: headers in one batched call, the processor's logs in one
    ranged call (eth_getLogs or eth_getBlockReceipts per chain configuration),
    checked to belong to the same fork as the headers;
-5. ``processor.prepare(batch)`` if the processor has one, OUTSIDE any database
-   transaction: the processor's own network reads (receipts, prices) then
-   never hold the database write lock;
-6. ``processor.process(batch)`` and the cursor/journal advance in ONE database
-   transaction, so a crash leaves either all of a batch or none of it.
+5. ``batch_process``: the processor's fetch and compute OUTSIDE any database
+   transaction (no RPC round trip ever holds the database write lock), then its
+   write and the cursor/journal advance in ONE database transaction, so a crash
+   leaves either all of a batch or none of it.
 
 ``scan_range`` runs the same processing over an explicit range for backfills
 without touching the cursor or the journal.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -80,42 +82,54 @@ class BlockBatch:
 
 @runtime_checkable
 class BlockProcessor(Protocol):
+    """One scanner kind, as a pipeline the loop drives (``batch_process``):
+
+    ``fetch`` (every RPC read, no database transaction open) → ``compute`` (pure:
+    plain data in, plain data out, no ORM, no I/O) → ``write`` (inside the one
+    transaction that also advances the cursor; the shared write path broadcasts
+    on commit). A reorg runs ``rollback_fetch`` (reads) then ``rollback`` (writes,
+    in the transaction that moves the cursor back).
+    """
+
     kind: str
 
     def topics(self) -> list[list[str]]:
         """eth_getLogs topic filter (position → alternatives), e.g. ``[[SYNC_TOPIC, SWAP_TOPIC]]``; [] = no logs."""
         ...
 
-    def process(self, batch: BlockBatch) -> object:
-        """Write the batch's rows; runs inside the transaction that advances the cursor.
-
-        The result (e.g. how many rows were stored) is for direct callers; the scan ignores it."""
+    def fetch(self, batch: BlockBatch) -> Any:
+        """Everything the batch needs from the chain (and the database's current state), outside any transaction."""
         ...
 
-    def rollback(self, chain_id: int, from_block: int) -> None:
-        """Delete (or mark) this kind's detections from blocks >= from_block; same transaction as the cursor move."""
+    def compute(self, batch: BlockBatch, fetched: Any) -> Any:
+        """The detections, from what ``fetch`` returned: pure."""
+        ...
+
+    def write(self, batch: BlockBatch, computed: Any) -> int:
+        """Store what ``compute`` returned; runs inside the transaction that advances the cursor. Rows created."""
+        ...
+
+    def rollback_fetch(self, chain_id: int, from_block: int) -> Any:
+        """What a rollback to ``from_block`` needs from the chain (read before its transaction opens)."""
+        ...
+
+    def rollback(self, chain_id: int, from_block: int, fetched: Any) -> None:
+        """Delete this kind's detections from blocks >= from_block; same transaction as the cursor move."""
         ...
 
 
-@runtime_checkable
-class PreparingBlockProcessor(BlockProcessor, Protocol):
-    """A ``BlockProcessor`` that also reads what it needs before the database transaction opens.
+def batch_process(processor: BlockProcessor, batch: BlockBatch, *, advance: Callable[[], None] | None = None) -> int:
+    """One batch through the pipeline; returns the rows created.
 
-    ``prepare`` is optional: ``scan_run`` and ``scan_range`` call it (when the
-    processor has it) with the same ``BlockBatch`` object they then pass to
-    ``process``, before opening the transaction. It should do the network
-    reads and keep the results for ``process``, which then only writes.
-    Anything it raises (``ReorgDuringFetch`` included) aborts the batch before
-    a single row is written.
+    A failure in any step writes nothing (the transaction rolls back; the next run redoes the batch).
     """
-
-    def prepare(self, batch: BlockBatch) -> None: ...
-
-
-def _prepare(processor: BlockProcessor, batch: BlockBatch) -> None:
-    prepare = getattr(processor, "prepare", None)
-    if prepare is not None:
-        prepare(batch)
+    fetched = processor.fetch(batch)  # 1. fetch: all RPC, no database transaction open
+    computed = processor.compute(batch, fetched)  # 2. compute: pure
+    with transaction.atomic():  # 3. write: one transaction, with the cursor's advance
+        stored = processor.write(batch, computed)
+        if advance is not None:
+            advance()
+    return stored  # 4. broadcast: the shared write path's on-commit hook (scanning.detections)
 
 
 @dataclass
@@ -138,6 +152,7 @@ class ScanReport:
     blocks: int = 0
     logs: int = 0
     rpc_requests: int = 0
+    stored: int = 0  # rows created (opportunities or arbitrage transactions)
     reorg: ReorgReport | None = None
     reason: str = ""
     extra: dict[str, object] = field(default_factory=dict)
@@ -448,8 +463,9 @@ def _reorg_rollback(
             ancestor.number,
             report.reorg.depth,
         )
+    fetched = processor.rollback_fetch(chain_id, orphaned_from)
     with transaction.atomic():
-        processor.rollback(chain_id, orphaned_from)
+        processor.rollback(chain_id, orphaned_from, fetched)
         ScannedBlock.objects.filter(chain_id=chain_id, kind=kind, number__gte=orphaned_from).delete()
         updated = ScanCursor.objects.filter(
             pk=cursor.pk, block_number=cursor.block_number, block_hash=cursor.block_hash
@@ -473,11 +489,12 @@ def _commit(
 ) -> None:
     chain_id, kind = config.chain_id, processor.kind
     batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=True)
-    _prepare(processor, batch)
-    with transaction.atomic():
-        processor.process(batch)
+
+    def advance() -> None:
         _journal_write(chain_id=chain_id, kind=kind, headers=headers)
         _cursor_advance(chain_id=chain_id, kind=kind, previous=cursor, header=headers[-1], head=head)
+
+    report.stored = batch_process(processor, batch, advance=advance)
     report.from_block, report.to_block = headers[0].number, headers[-1].number
     report.blocks, report.logs = len(headers), len(logs)
     lag = head - headers[-1].number
@@ -527,9 +544,7 @@ def scan_range(
                 if attempt == 2:
                     raise
         batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False)
-        _prepare(processor, batch)
-        with transaction.atomic():
-            processor.process(batch)
+        report.stored += batch_process(processor, batch)
         report.to_block = end
         report.blocks += len(headers)
         report.logs += len(logs)

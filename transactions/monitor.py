@@ -53,17 +53,18 @@ from evm.rpc import (
     chain_client,
     checksum_address,
 )
-from opportunities.capture import opportunity_capture_sweep
 from scanning.loop import BlockBatch, ScanReport, chain_config_get, scan_run
 from transactions.detection import DetectedArbitrage, SwapLeg, detect_arbitrages
 from transactions.services import (
     BlockPrices,
+    PricedTransaction,
     TxFacts,
     TxToRecord,
     arbitrage_is_profitable,
     transactions_known,
-    transactions_record_many,
+    transactions_price,
     transactions_rollback,
+    transactions_write,
 )
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,6 @@ class ArbitrageMonitor:
         self.stats = MonitorStats()
         self._pools: dict[str, PoolTokens | None] = {}
         self._reserves_at: _Lru = _Lru(256)  # (block, pools) -> {pool: (r0, r1)}
-        self._prepared: tuple[BlockBatch, list[TxToRecord]] | None = None  # prepare() -> process() of one batch
         quotes = [*config.stable_tokens, *config.base_tokens]
         if config.wrapped_native:
             quotes.append(config.wrapped_native)
@@ -163,45 +163,29 @@ class ArbitrageMonitor:
     def topics(self) -> list[list[str]]:
         return [[SWAP_TOPIC]]
 
-    def prepare(self, batch: BlockBatch) -> None:
-        """Every read of the batch (detection, receipts, tips, prices), before the scanner's transaction opens.
+    def fetch(self, batch: BlockBatch) -> list[TxToRecord]:
+        """Every read of the batch (detection picks the receipts to read; tips, prices), no transaction open."""
+        return self.collect(batch.logs, headers={h.number: h for h in batch.headers})
 
-        ``process`` of the same batch then only writes, so the database write
-        lock is never held across RPC round trips.
-        """
-        self._prepared = (batch, self.collect(batch.logs, headers={h.number: h for h in batch.headers}))
+    def compute(self, batch: BlockBatch, items: list[TxToRecord]) -> list[PricedTransaction]:
+        """Each arbitrage transaction's row and cycles, priced at its block (pure)."""
+        return transactions_price(items)
 
-    def process(self, batch: BlockBatch) -> int:
-        """Handle one scanned range; returns the number of arbitrage transactions stored.
-
-        Uses what ``prepare`` read for this very batch, or reads it now (a caller
-        that does not prepare). A backfill batch (``live=False``) is stored and
-        linked but not broadcast: subscribers want what happens now, not history.
-        """
+    def write(self, batch: BlockBatch, priced: list[PricedTransaction]) -> int:
+        """Rows and cycles through the shared write path; a backfill (``live`` False) is stored, not broadcast."""
         self.stats.blocks += len(batch.headers)
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared[0] is batch:
-            items = prepared[1]
-        else:
-            items = self.collect(batch.logs, headers={h.number: h for h in batch.headers})
-        return self.record(items, broadcast=self.broadcast and batch.live)
+        stored = transactions_write(chain_id=self.chain_id, priced=priced, broadcast=self.broadcast and batch.live)
+        self.stats.recorded += stored
+        return stored
 
-    def rollback(self, chain_id: int, from_block: int) -> None:
+    def rollback_fetch(self, chain_id: int, from_block: int) -> None:
+        return None
+
+    def rollback(self, chain_id: int, from_block: int, fetched: None) -> None:
         transactions_rollback(chain_id=chain_id, from_block=from_block)
         self._reserves_at.clear()
-        self._prepared = None
 
     # ------------------------------------------------------------------ the steps
-    def process_logs(
-        self,
-        logs: Iterable[LogRecord],
-        *,
-        headers: Mapping[int, BlockHeader] | None = None,
-        broadcast: bool | None = None,
-    ) -> int:
-        """Detect, fetch, price and record; every read happens before the first write."""
-        return self.record(self.collect(logs, headers=headers), broadcast=broadcast)
-
     def collect(
         self, logs: Iterable[LogRecord], *, headers: Mapping[int, BlockHeader] | None = None
     ) -> list[TxToRecord]:
@@ -254,16 +238,6 @@ class ArbitrageMonitor:
             )
             items.append(TxToRecord(facts, candidate.arbitrages, prices[candidate.block_number]))
         return items
-
-    def record(self, items: Sequence[TxToRecord], *, broadcast: bool | None = None) -> int:
-        """The write half: rows, cycles and capture links (idempotent); returns rows created."""
-        if not items:
-            return 0
-        stored = transactions_record_many(
-            chain_id=self.chain_id, items=items, broadcast=self.broadcast if broadcast is None else broadcast
-        )
-        self.stats.recorded += stored
-        return stored
 
     def detect(self, logs: Iterable[LogRecord]) -> list[Candidate]:
         """Swap logs → per transaction (log order) → profitable closed cycles."""
@@ -548,13 +522,7 @@ def monitor_for(config: ChainConfig, client: MonitorClient) -> ArbitrageMonitor:
 
 
 def monitor_scan(*, chain_id: int, max_blocks: int | None = None) -> ScanReport:
-    """The live scan: the shared ``scan_run`` loop with this processor, then the capture sweep."""
+    """The live scan: the shared ``scan_run`` loop with this processor."""
     config = chain_config_get(chain_id)
     client = chain_client(config)
-    report = scan_run(chain_id, monitor_for(config, client), max_blocks=max_blocks, config=config, client=client)
-    if report.to_block is not None and report.from_block is not None:
-        window = int(settings.CAPTURE_WINDOW_BLOCKS)
-        opportunity_capture_sweep(
-            chain_id=chain_id, from_block=max(report.from_block - window, 0), to_block=report.to_block
-        )
-    return report
+    return scan_run(chain_id, monitor_for(config, client), max_blocks=max_blocks, config=config, client=client)

@@ -92,9 +92,9 @@ def test_a_run_while_another_holds_the_chain_exits_at_once(
     nested: list[Any] = []
 
     class Overlapping(PoolScanner):
-        def process(self, batch: Any) -> None:
+        def write(self, batch: Any, plan: Any) -> int:
             nested.append(pool_scan_run(chain_id=56, config=config, client=client))
-            super().process(batch)
+            return super().write(batch, plan)
 
     net.simulate(4, seed=23, **SIM)
     from scanning.loop import scan_run

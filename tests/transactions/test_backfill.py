@@ -72,15 +72,15 @@ def test_backfill_finds_every_arbitrage_then_a_second_run_skips_the_range(chain_
 def test_ctrl_c_commits_whole_batches_and_the_next_run_resumes(chain_56: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     _net, first, last, arbs = chain_56
     calls = {"n": 0}
-    real_process = ArbitrageMonitor.process
+    real_write = ArbitrageMonitor.write
 
-    def process_then_ctrl_c(self: ArbitrageMonitor, batch: Any) -> Any:
+    def write_then_ctrl_c(self: ArbitrageMonitor, batch: Any, priced: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:
             os.kill(os.getpid(), signal.SIGINT)  # arrives mid-batch
-        return real_process(self, batch)
+        return real_write(self, batch, priced)
 
-    monkeypatch.setattr(ArbitrageMonitor, "process", process_then_ctrl_c)
+    monkeypatch.setattr(ArbitrageMonitor, "write", write_then_ctrl_c)
     out = backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 20)
     assert "stopped" in out
     assert calls["n"] == 2  # the batch in flight finished; no third batch started
@@ -90,7 +90,7 @@ def test_ctrl_c_commits_whole_batches_and_the_next_run_resumes(chain_56: Any, mo
     assert rows.exists() and all(tx.block_number <= committed for tx in rows)
     assert signal.getsignal(signal.SIGINT) is not None  # handlers restored
 
-    monkeypatch.setattr(ArbitrageMonitor, "process", real_process)
+    monkeypatch.setattr(ArbitrageMonitor, "write", real_write)
     resumed = backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 20)
     assert f"resuming after the checkpoint: block {committed + 1}" in resumed
     assert stored() == arbs

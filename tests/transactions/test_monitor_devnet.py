@@ -135,8 +135,8 @@ def test_prices_are_read_at_the_arbitrage_block(devnet_56_fresh: Devnet) -> None
         assert prices.token_usd[wnative] == prices.native_usd
 
 
-def test_prepare_reads_everything_so_process_only_writes(devnet_56_fresh: Devnet, scan_redis_clean: None) -> None:
-    """scan_run calls prepare() before its transaction: receipts, tips and prices are read there, not in process()."""
+def test_fetch_reads_everything_so_compute_and_write_do_not(devnet_56_fresh: Devnet, scan_redis_clean: None) -> None:
+    """scan_run calls fetch() before its transaction: receipts, tips and prices are read there, never later."""
     from scanning.loop import BlockBatch
 
     net = devnet_56_fresh
@@ -146,16 +146,9 @@ def test_prepare_reads_everything_so_process_only_writes(devnet_56_fresh: Devnet
     headers = client.get_block_headers(list(range(first, net.block_number() + 1)))
     logs = client.get_logs(first, headers[-1].number, topics=monitor.topics())
     batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False)
-    monitor.prepare(batch)
-    requests_after_prepare = client.request_count
-    stored_now = monitor.process(batch)
-    assert client.request_count == requests_after_prepare  # no RPC inside the write half
+    fetched = monitor.fetch(batch)
+    requests_after_fetch = client.request_count
+    priced = monitor.compute(batch, fetched)
+    stored_now = monitor.write(batch, priced)
+    assert client.request_count == requests_after_fetch  # no RPC in compute or write
     assert stored() == expected and stored_now == len(expected)
-
-    # A batch that was not prepared (or another one) is read in process() as before.
-    ArbitrageTransaction.objects.all().delete()
-    other = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False)
-    monitor.prepare(batch)
-    assert monitor.process(other) == len(expected)
-    assert client.request_count > requests_after_prepare
-    assert stored() == expected

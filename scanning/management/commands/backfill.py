@@ -1,5 +1,9 @@
 """``manage.py backfill``: scan a historical block range for arbitrage transactions (and opportunities).
 
+The command only dispatches: each kind's processor comes from the app that
+registered it (``opportunities.backfill``, ``transactions.backfill`` through
+``scanning.registry``).
+
     python manage.py backfill --chain 56 --from-block N --to-block M [--kind transactions|opportunities|all]
 
 Bounded batches (``--batch-blocks``, default BACKFILL_BATCH_BLOCKS): each is
@@ -36,8 +40,8 @@ from tqdm import tqdm
 
 from chains.config import ChainConfig
 from evm.rpc import ChainClient, RpcError, chain_client
-from opportunities.capture import opportunity_capture_sweep
 from scanning.loop import BlockProcessor, chain_config_get, redis_client, scan_range
+from scanning.registry import scan_kinds
 
 KINDS = ("transactions", "opportunities", "all")
 
@@ -138,7 +142,7 @@ class Command(BaseCommand):
         batch_blocks = options["batch_blocks"] or int(settings.BACKFILL_BATCH_BLOCKS)
         if batch_blocks < 1:
             raise CommandError("--batch-blocks must be >= 1")
-        kinds = ["opportunities", "transactions"] if options["kind"] == "all" else [options["kind"]]
+        kinds = [k.backfill_name for k in scan_kinds()] if options["kind"] == "all" else [options["kind"]]
         start = from_block
         if options["restart"]:
             for kind in kinds:
@@ -148,20 +152,13 @@ class Command(BaseCommand):
         return BackfillPlan(config.chain_id, from_block, to_block, kinds, batch_blocks, start)
 
     def processors(self, config: ChainConfig, client: ChainClient, kinds: list[str]) -> dict[str, BlockProcessor]:
-        """Opportunities first: the transaction monitor links captures to the opportunities already stored."""
-        out: dict[str, BlockProcessor] = {}
-        for kind in kinds:
-            if kind == "opportunities":
-                from opportunities.scanner import PoolScanner
-
-                out[kind] = PoolScanner(config.chain_id, config=config, client=client)
-            else:
-                from transactions.monitor import ArbitrageMonitor
-
-                out[kind] = ArbitrageMonitor(
-                    config=config, client=client, measure_coinbase=getattr(self, "measure_coinbase", None)
-                )
-        return out
+        """Each kind's processor, built by the app that registered it (``scanning.registry``), in its order."""
+        options = {"measure_coinbase": getattr(self, "measure_coinbase", None)}
+        return {
+            k.backfill_name: k.backfill_processor(config, client, options)
+            for k in scan_kinds()
+            if k.backfill_name in kinds
+        }
 
     # ------------------------------------------------------------------ checkpoint
     def checkpoint_get(self, chain_id: int, kind: str, from_block: int, to_block: int) -> int:
@@ -211,9 +208,6 @@ class Command(BaseCommand):
                 plan.chain_id, processor, from_block=start, to_block=end, chunk_blocks=end - start + 1, client=client
             )
             self.checkpoint_set(plan, kind, end)
-        if "transactions" in processors:
-            window = int(settings.CAPTURE_WINDOW_BLOCKS)
-            opportunity_capture_sweep(chain_id=plan.chain_id, from_block=max(start - window, 0), to_block=end)
 
     # ------------------------------------------------------------------ signals
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
