@@ -57,6 +57,4 @@ def _install_beat_schedule(sender: Celery, **_: Any) -> None:
         return
     from django.conf import settings
 
-    sender.conf.beat_schedule = beat_schedule_for(
-        chains, interval_seconds=float(getattr(settings, "SCAN_BEAT_INTERVAL_SECONDS", 0.0))
-    )
+    sender.conf.beat_schedule = beat_schedule_for(chains, interval_seconds=float(settings.SCAN_BEAT_INTERVAL_SECONDS))

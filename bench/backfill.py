@@ -122,12 +122,12 @@ def generate(net: Any, blocks: int, swaps_per_block: int, seed: int) -> list[dic
 
 
 def backfill(config: Any, first: int, last: int, batch: int, measure_coinbase: bool | None = None) -> dict[str, Any]:
-    from evm.rpc import ChainClient
+    from chains.clients import chain_client_new
     from opportunities.capture import opportunity_capture_sweep
     from scanning.loop import scan_range
     from transactions.monitor import ArbitrageMonitor
 
-    client = ChainClient.from_config(config)
+    client = chain_client_new(config)
     monitor = ArbitrageMonitor(config=config, client=client, measure_coinbase=measure_coinbase)
     logs = 0
     wall0, cpu0 = time.perf_counter(), time.process_time()

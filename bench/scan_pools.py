@@ -278,14 +278,15 @@ def _rpc_per_block(blocks: int) -> list[str]:
     from chains.config import chain_config_parse
     from chains.models import ScanCursor
     from devnet.pytest_plugin import devnet_session
-    from evm.rpc import ChainClient
     from opportunities.models import Opportunity
     from opportunities.scanner import market_forget, pool_scan_run
 
     lines = []
     with tempfile.TemporaryDirectory() as workdir, devnet_session(56, Path(workdir)) as net:
         config = chain_config_parse(dict(net.manifest), source=str(net.manifest_path), environ={})
-        client = ChainClient.from_config(config)
+        from chains.clients import chain_client_new
+
+        client = chain_client_new(config)
         from chains.models import Chain, Dex, Pool, ScannedBlock, Token
 
         # The synthetic rows go; the devnet's registry entry replaces them.

@@ -62,7 +62,7 @@ def pool_token_allowlist(config: ChainConfig) -> frozenset[str] | None:
     ``POOL_TOKEN_ALLOWLIST``: empty (default) → the registry's tokens (plus
     wrapped native, stables, bases); ``*`` → any; else comma-separated addresses.
     """
-    raw = list(getattr(settings, "POOL_TOKEN_ALLOWLIST", []))
+    raw = list(settings.POOL_TOKEN_ALLOWLIST)
     if raw == ["*"]:
         return None
     if raw:
@@ -331,7 +331,7 @@ def pool_discover(
         return []
     _ensure_chain_and_dexes(config)
     lengths = client.multicall([Call(d.factory, abis.ALL_PAIRS_LENGTH) for d in config.dexes], block=block)
-    limit = int(getattr(settings, "POOL_ENUMERATE_MAX_PAIRS", 20_000))
+    limit = int(settings.POOL_ENUMERATE_MAX_PAIRS)
     found: list[PairInfo] = []
     for dex, result in zip(config.dexes, lengths, strict=True):
         length = abis.decode_uint(result.data) if result.ok else None

@@ -43,17 +43,29 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
-from chains.config import ChainConfig
-
 logger = logging.getLogger(__name__)
 
 JsonCall = tuple[str, list[Any]]
+
+
+class ChainEndpoint(Protocol):
+    """What a client needs to know about a chain (``chains.config.ChainConfig`` is one)."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def rpc_urls(self) -> Sequence[str]: ...
+    @property
+    def log_source(self) -> str: ...
+    @property
+    def multicall3(self) -> str: ...
+
 
 # --- errors -------------------------------------------------------------------------
 
@@ -514,25 +526,16 @@ class ChainClient:
         self._endpoints = [_Endpoint(url, self._transport(url)) for url in self.rpc_urls]
 
     @classmethod
-    def from_config(cls, config: ChainConfig, **overrides: Any) -> ChainClient:
-        """A client with the chain's URLs and the RPC_* / SCAN_* settings; keyword overrides win."""
-        from django.conf import settings
-
-        options: dict[str, Any] = {
-            "chain_id": config.chain_id,
-            "rpc_urls": tuple(config.rpc_urls),
-            "log_source": config.log_source,
-            "multicall3": config.multicall3,
-            "timeout": getattr(settings, "RPC_TIMEOUT_SECONDS", 10.0),
-            "max_retries": getattr(settings, "RPC_MAX_RETRIES", 4),
-            "backoff_base": getattr(settings, "RPC_BACKOFF_BASE_SECONDS", 0.25),
-            "backoff_max": getattr(settings, "RPC_BACKOFF_MAX_SECONDS", 8.0),
-            "batch_size": getattr(settings, "RPC_BATCH_SIZE", 100),
-            "log_chunk_blocks": getattr(settings, "SCAN_LOG_CHUNK_BLOCKS", 2000),
-            "multicall_chunk": getattr(settings, "RPC_MULTICALL_CHUNK", 500),
-        }
-        options.update(overrides)
-        return cls(**options)
+    def from_config(cls, config: ChainEndpoint, **options: Any) -> ChainClient:
+        """A client for a chain's endpoints (``chain_id``, ``rpc_urls``, ``log_source``, ``multicall3``);
+        ``options`` set the other fields (``chains.clients`` passes the RPC_* settings)."""
+        return cls(
+            chain_id=config.chain_id,
+            rpc_urls=tuple(config.rpc_urls),
+            log_source=config.log_source,
+            multicall3=config.multicall3,
+            **options,
+        )
 
     def _transport(self, url: str) -> Any:
         if url.startswith(("ws://", "wss://")):
@@ -861,17 +864,3 @@ class ChainClient:
                 raise RpcResponseError("eth_call", None, f"Multicall3 returned {len(decoded)} results for {len(chunk)}")
             results.extend(CallResult(bool(ok), bytes(data)) for ok, data in decoded)
         return results
-
-
-_CLIENTS: dict[tuple[int, tuple[str, ...], str], ChainClient] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-def chain_client(config: ChainConfig) -> ChainClient:
-    """The process-wide client of a chain (keeps HTTP connections warm between task runs)."""
-    key = (config.chain_id, tuple(config.rpc_urls), config.log_source)
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            client = _CLIENTS[key] = ChainClient.from_config(config)
-        return client

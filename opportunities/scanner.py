@@ -537,7 +537,7 @@ class PoolScanner:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from evm.rpc import chain_client
+            from chains.clients import chain_client
 
             self._client = chain_client(self.config)
         return self._client
@@ -677,7 +677,7 @@ def pool_scan_run(
 
     Returns the ``ScanReport``; ``report.extra["opportunities"]`` counts the rows created.
     """
-    from evm.rpc import chain_client
+    from chains.clients import chain_client
     from scanning.loop import chain_config_get, scan_run
 
     config = config or chain_config_get(chain_id)

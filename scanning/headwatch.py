@@ -41,6 +41,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
+from chains.clients import chain_client_new
 from chains.config import ChainConfig
 
 logger = logging.getLogger(__name__)
@@ -84,13 +85,13 @@ class HeadWatchOptions:
     def from_settings(cls) -> HeadWatchOptions:
         from django.conf import settings
 
-        health = str(getattr(settings, "HEADWATCH_HEALTH_FILE", "") or "")
+        health = str(settings.HEADWATCH_HEALTH_FILE or "")
         return cls(
-            poll_interval=float(getattr(settings, "HEADWATCH_POLL_INTERVAL_SECONDS", 0.0)),
-            recheck=float(getattr(settings, "HEADWATCH_RECHECK_SECONDS", 0.1)),
-            reconnect_max=float(getattr(settings, "HEADWATCH_RECONNECT_MAX_SECONDS", 30.0)),
+            poll_interval=float(settings.HEADWATCH_POLL_INTERVAL_SECONDS),
+            recheck=float(settings.HEADWATCH_RECHECK_SECONDS),
+            reconnect_max=float(settings.HEADWATCH_RECONNECT_MAX_SECONDS),
             health_file=Path(health) if health else None,
-            stale_after=float(getattr(settings, "HEADWATCH_STALE_SECONDS", 60.0)),
+            stale_after=float(settings.HEADWATCH_STALE_SECONDS),
         )
 
 
@@ -376,10 +377,10 @@ class ChainHeadWatcher:
                 stopping.cancel()
 
     async def _poll(self, stop: asyncio.Event, *, until: float | None) -> None:
-        from evm.rpc import ChainClient, RpcError
+        from evm.rpc import RpcError
 
         if self._client is None:
-            self._client = ChainClient.from_config(
+            self._client = chain_client_new(
                 self.config, timeout=self.options.rpc_timeout, max_retries=0, backoff_base=0.0, backoff_max=0.0
             )
         loop = asyncio.get_running_loop()

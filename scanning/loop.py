@@ -39,9 +39,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from chains.clients import chain_client
 from chains.config import ChainConfig, registry_load
 from chains.models import Chain, ScanCursor, ScannedBlock
-from evm.rpc import BlockHeader, ChainClient, LogRecord, ReorgDuringFetch, chain_client, header_from_json
+from evm.rpc import BlockHeader, ChainClient, LogRecord, ReorgDuringFetch, header_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def chain_lock(chain_id: int, kind: str, *, timeout: float | None = None) -> Ite
     worker cannot wedge a chain; the cursor update is conditional, so a run that
     outlived its lock cannot overwrite a newer run's progress.
     """
-    timeout = timeout if timeout is not None else getattr(settings, "SCAN_LOCK_TIMEOUT_SECONDS", 300.0)
+    timeout = timeout if timeout is not None else settings.SCAN_LOCK_TIMEOUT_SECONDS
     lock = redis_client().lock(lock_name(chain_id, kind), timeout=timeout, blocking=False)
     acquired = lock.acquire(blocking=False)
     if not acquired:
@@ -244,7 +245,7 @@ def scan_start_block(config: ChainConfig, *, head: int) -> int:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ImproperlyConfigured(f"{config.source}: {key} must be a block number, got {value!r}")
             return min(value, head)
-    lookback = int(getattr(settings, "SCAN_START_LOOKBACK_BLOCKS", 20))
+    lookback = int(settings.SCAN_START_LOOKBACK_BLOCKS)
     return max(head - lookback, 0)
 
 
@@ -270,7 +271,7 @@ def _find_common_ancestor(client: ChainClient, *, chain_id: int, kind: str, belo
         .order_by("-number")
         .values_list("number", "hash")
     )
-    step = max(int(getattr(settings, "RPC_BATCH_SIZE", 100)), 1)
+    step = max(int(settings.RPC_BATCH_SIZE), 1)
     for start in range(0, len(journal), step):
         part = journal[start : start + step]
         # Blocks above a shortened chain's head come back as null: not an ancestor.
@@ -314,7 +315,7 @@ def _journal_write(*, chain_id: int, kind: str, headers: list[BlockHeader]) -> N
     ScannedBlock.objects.bulk_create(
         [ScannedBlock(chain_id=chain_id, kind=kind, number=h.number, hash=h.hash) for h in headers]
     )
-    depth = int(getattr(settings, "SCAN_REORG_DEPTH", 64))
+    depth = int(settings.SCAN_REORG_DEPTH)
     ScannedBlock.objects.filter(chain_id=chain_id, kind=kind, number__lte=numbers[-1] - depth).delete()
 
 
@@ -388,7 +389,7 @@ def _scan_locked(
     _ensure_chain_row(config)
     head = client.block_number()
     report.head = head
-    limit = max_blocks or int(getattr(settings, "SCAN_MAX_BLOCKS_PER_RUN", 200))
+    limit = max_blocks or int(settings.SCAN_MAX_BLOCKS_PER_RUN)
     target = head if to_block is None else min(to_block, head)
     cursor = ScanCursor.objects.filter(chain_id=chain_id, kind=kind).first()
 
@@ -498,7 +499,7 @@ def _commit(
     report.from_block, report.to_block = headers[0].number, headers[-1].number
     report.blocks, report.logs = len(headers), len(logs)
     lag = head - headers[-1].number
-    log = logger.warning if lag > 2 * int(getattr(settings, "SCAN_MAX_BLOCKS_PER_RUN", 200)) else logger.info
+    log = logger.warning if lag > 2 * int(settings.SCAN_MAX_BLOCKS_PER_RUN) else logger.info
     log(
         "chain %s/%s: blocks %d-%d, %d logs, head %d, lag %d",
         chain_id,
@@ -531,7 +532,7 @@ def scan_range(
     config = config or chain_config_get(chain_id)
     client = client or chain_client(config)
     _ensure_chain_row(config)
-    chunk = chunk_blocks or int(getattr(settings, "SCAN_MAX_BLOCKS_PER_RUN", 200))
+    chunk = chunk_blocks or int(settings.SCAN_MAX_BLOCKS_PER_RUN)
     report = ScanReport(chain_id=chain_id, kind=processor.kind, from_block=from_block)
     requests_before = client.request_count
     for start in range(from_block, to_block + 1, chunk):

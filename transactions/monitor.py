@@ -37,6 +37,7 @@ from django.db import transaction
 from django.db.models import Q
 from eth_abi import encode as abi_encode
 
+from chains.clients import chain_client
 from chains.config import ChainConfig
 from chains.models import Dex, Pool, Token
 from chains.pricing import PoolReserves, PriceBook
@@ -50,7 +51,6 @@ from evm.rpc import (
     Receipt,
     ReorgDuringFetch,
     aggregate3_decode,
-    chain_client,
     checksum_address,
 )
 from scanning.loop import BlockBatch, ScanReport, chain_config_get, scan_run

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chains.clients import chain_client_new
 from chains.config import ChainConfig, chain_config_parse
 from chains.models import Pool
 from chains.pricing import PoolReserves, PriceBook
@@ -29,7 +30,7 @@ def config_for(net: Any, **changes: Any) -> ChainConfig:
 
 
 def client_for(config: ChainConfig, **overrides: Any) -> ChainClient:
-    return ChainClient.from_config(config, **{**FAST, **overrides})
+    return chain_client_new(config, **{**FAST, **overrides})
 
 
 def scan_to_head(config: ChainConfig, client: ChainClient, *, policy: ScanPolicy | None = None) -> list[Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chains.clients import chain_client_new
 from chains.config import chain_config_parse
 from chains.models import Pool
 from chains.services import chain_registry_sync
@@ -74,9 +75,8 @@ def test_pools_of_an_unknown_dex_are_resolved_once_and_count(devnet_137_fresh: D
     manifest["scan_start_block"] = first
     config = chain_config_parse(manifest, source="devnet", environ={})
     chain_registry_sync(config=config)
-    from evm.rpc import ChainClient
 
-    client = ChainClient.from_config(config)
+    client = chain_client_new(config)
     monitor = ArbitrageMonitor(config=config, client=client)
     unknown = {p["address"]: p for p in net.manifest["pools"] if p["dex"] == dropped and not p.get("odd")}
     assert not Pool.objects.filter(address__in=list(unknown)).exists()

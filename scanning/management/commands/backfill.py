@@ -38,8 +38,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from chains.clients import chain_client
 from chains.config import ChainConfig
-from evm.rpc import ChainClient, RpcError, chain_client
+from evm.rpc import ChainClient, RpcError
 from scanning.loop import BlockProcessor, chain_config_get, redis_client, scan_range
 from scanning.registry import scan_kinds
 

@@ -17,6 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from chains.clients import chain_client_new
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -51,7 +53,7 @@ def check_redis() -> list[Problem]:
 def check_chains(*, rpc: bool = True) -> list[Problem]:
     """The registry parses; with ``rpc``, every enabled chain has an endpoint that answers with its id."""
     from chains.config import registry_enabled_chains
-    from evm.rpc import ChainClient, RpcError
+    from evm.rpc import RpcError
 
     try:
         chains = registry_enabled_chains()
@@ -70,7 +72,7 @@ def check_chains(*, rpc: bool = True) -> list[Problem]:
         level = rpc_logger.level
         rpc_logger.setLevel(logging.ERROR)  # the failure is reported once, below, not per retry
         try:
-            ChainClient.from_config(config, max_retries=0).block_number()
+            chain_client_new(config, max_retries=0).block_number()
         except RpcError as exc:
             message = str(exc).splitlines()[0].removeprefix(f"chain {config.chain_id}: ")
             problems.append(Problem(f"chain {config.chain_id}", message))
