@@ -31,6 +31,7 @@ calls per block with them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import itertools
@@ -41,7 +42,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -100,6 +101,10 @@ class LogRangeTooLarge(RpcResponseError):  # noqa: N818 - the agreed API name
 
 class MethodNotSupported(RpcResponseError):  # noqa: N818 - the agreed API name
     """The node does not serve this method (e.g. eth_getLogs on BSC's public endpoints)."""
+
+
+class SubscriptionRefused(RpcError):  # noqa: N818 - it is a refusal, not an error of ours
+    """The node answered ``eth_subscribe`` with an error (no subscriptions on this endpoint)."""
 
 
 class ReorgDuringFetch(RpcError):  # noqa: N818 - the agreed API name
@@ -458,6 +463,14 @@ def _retry_after(value: str | None) -> float | None:
 MULTICALL3_AGGREGATE3 = bytes.fromhex("82ad56cb")  # aggregate3((address,bool,bytes)[])
 
 
+def aggregate3_encode(calls: Sequence[Call], *, allow_failure: bool = True) -> str:
+    """Calldata of Multicall3 ``aggregate3((address,bool,bytes)[])`` for these calls, 0x-prefixed."""
+    encoded = abi_encode(
+        ["(address,bool,bytes)[]"], [[(c.target, allow_failure and c.allow_failure, c.data) for c in calls]]
+    )
+    return "0x" + (MULTICALL3_AGGREGATE3 + encoded).hex()
+
+
 def aggregate3_decode(data: bytes) -> list[tuple[bool, bytes]]:
     """The ``(bool,bytes)[]`` that Multicall3 ``aggregate3`` returns, decoded by offsets.
 
@@ -512,6 +525,7 @@ class ChainClient:
     log_chunk_blocks: int = 2000
     multicall_chunk: int = 500
     verify_chain_id: bool = True
+    log_failures: bool = True  # False: a caller that polls until a node comes up logs nothing per attempt
     request_count: int = 0
     call_count: int = 0
     method_counts: Counter[str] = field(default_factory=Counter)
@@ -610,7 +624,7 @@ class ChainClient:
                         endpoint.last_error = str(exc)
                         if exc.retry_after is not None:
                             retry_after = max(retry_after or 0.0, exc.retry_after)
-                        logger.warning(
+                        (logger.warning if self.log_failures else logger.debug)(
                             "chain %s: %s via %s failed (%s)%s",
                             self.chain_id,
                             methods[0] if len(methods) == 1 else f"batch of {len(methods)}",
@@ -850,11 +864,7 @@ class ChainClient:
         chunks = [list(calls[i : i + self.multicall_chunk]) for i in range(0, len(calls), self.multicall_chunk)]
         requests_: list[JsonCall] = []
         for chunk in chunks:
-            encoded = abi_encode(
-                ["(address,bool,bytes)[]"],
-                [[(c.target, allow_failure and c.allow_failure, c.data) for c in chunk]],
-            )
-            data = "0x" + (MULTICALL3_AGGREGATE3 + encoded).hex()
+            data = aggregate3_encode(chunk, allow_failure=allow_failure)
             requests_.append(("eth_call", [{"to": self.multicall3, "data": data}, block_param]))
         replies = self.batch(requests_)
         results: list[CallResult] = []
@@ -864,3 +874,56 @@ class ChainClient:
                 raise RpcResponseError("eth_call", None, f"Multicall3 returned {len(decoded)} results for {len(chunk)}")
             results.extend(CallResult(bool(ok), bytes(data)) for ok, data in decoded)
         return results
+
+
+# --- subscriptions (async, WebSocket) -------------------------------------------------------
+
+
+async def new_heads(
+    url: str,
+    *,
+    stop: asyncio.Event,
+    on_subscribed: Callable[[], None] | None = None,
+    open_timeout: float = 10.0,
+) -> AsyncIterator[int]:
+    """Block numbers of a chain's new heads over one WebSocket: the current head at once (``eth_blockNumber``,
+    so a reconnect catches up), then one per ``newHeads`` notification, until ``stop`` is set.
+
+    Raises ``SubscriptionRefused`` when the node refuses ``eth_subscribe``; a broken connection raises the
+    ``websockets``/``OSError`` exception, and the caller decides how to reconnect (``scanning.headwatch``).
+    """
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import WebSocketException
+
+    async with connect(url, open_timeout=open_timeout, ping_interval=20, ping_timeout=20, max_size=2**22) as ws:
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}))
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "eth_subscribe", "params": ["newHeads"]}))
+        subscription: str | None = None
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                receiving = asyncio.create_task(ws.recv())
+                done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stopping in done:
+                    receiving.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, WebSocketException):
+                        await receiving
+                    return
+                message = json.loads(receiving.result())
+                if message.get("method") == "eth_subscription":
+                    params = message["params"]
+                    if params.get("subscription") == subscription:
+                        yield _int(params["result"]["number"])
+                elif message.get("id") == 2:
+                    if message.get("error"):
+                        error = message["error"]
+                        raise SubscriptionRefused(
+                            str(error.get("message", error) if isinstance(error, dict) else error)
+                        )
+                    subscription = str(message["result"])
+                    if on_subscribed is not None:
+                        on_subscribed()
+                elif message.get("id") == 1 and message.get("result"):
+                    yield _int(message["result"])
+        finally:
+            stopping.cancel()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import statistics
@@ -39,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from websockets.asyncio.client import connect as ws_connect
 
 from chains.clients import chain_client_new
 from chains.config import ChainConfig
+from evm.rpc import SubscriptionRefused, new_heads
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +130,6 @@ def scan_progress(chain_id: int) -> dict[str, ScanProgress]:
 # --- one chain -------------------------------------------------------------------------------
 
 
-class SubscriptionRefused(Exception):  # noqa: N818 - it is a refusal, not an error of ours
-    """The WebSocket endpoint answered eth_subscribe with an error."""
-
-
 @dataclass
 class WatchStats:
     heads: int = 0
@@ -178,7 +173,6 @@ class ChainHeadWatcher:
         self._fired_at: dict[str, float] = {}  # kind -> when its last trigger was sent
         self._done_after: deque[float] = deque(maxlen=50)  # trigger -> cursor at the head, recent runs
         self._pending = asyncio.Event()  # a head was triggered and the cursors may not have reached it yet
-        self._ids = itertools.count(1)
         self._client: Any = None
 
     # -- heads -----------------------------------------------------------------------------
@@ -340,41 +334,12 @@ class ChainHeadWatcher:
                     await _sleep_unless(stop, delay)
 
     async def _watch_ws(self, url: str, stop: asyncio.Event) -> None:
-        async with ws_connect(url, open_timeout=10, ping_interval=20, ping_timeout=20, max_size=2**22) as ws:
-            block_id, subscribe_id = next(self._ids), next(self._ids)
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": block_id, "method": "eth_blockNumber", "params": []}))
-            await ws.send(
-                json.dumps({"jsonrpc": "2.0", "id": subscribe_id, "method": "eth_subscribe", "params": ["newHeads"]})
-            )
-            subscription: str | None = None
-            stopping = asyncio.create_task(stop.wait())
-            try:
-                while True:
-                    receiving = asyncio.create_task(ws.recv())
-                    done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if stopping in done:
-                        receiving.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, websockets.exceptions.WebSocketException):
-                            await receiving
-                        return
-                    message = json.loads(receiving.result())
-                    if message.get("method") == "eth_subscription":
-                        params = message["params"]
-                        if params.get("subscription") == subscription:
-                            await self.on_head(int(params["result"]["number"], 16))
-                    elif message.get("id") == subscribe_id:
-                        if message.get("error"):
-                            error = message["error"]
-                            raise SubscriptionRefused(
-                                str(error.get("message", error) if isinstance(error, dict) else error)
-                            )
-                        subscription = str(message["result"])
-                        self.mode = "ws"
-                        logger.info("chain %s: subscribed to newHeads on %s", self.chain_id, url)
-                    elif message.get("id") == block_id and message.get("result"):
-                        await self.on_head(int(message["result"], 16))  # catch up at once after a reconnect
-            finally:
-                stopping.cancel()
+        def subscribed() -> None:
+            self.mode = "ws"
+            logger.info("chain %s: subscribed to newHeads on %s", self.chain_id, url)
+
+        async for head in new_heads(url, stop=stop, on_subscribed=subscribed):
+            await self.on_head(head)
 
     async def _poll(self, stop: asyncio.Event, *, until: float | None) -> None:
         from evm.rpc import RpcError

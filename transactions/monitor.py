@@ -35,15 +35,14 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from eth_abi import encode as abi_encode
 
 from chains.clients import chain_client
 from chains.config import ChainConfig
 from chains.models import Dex, Pool, Token
 from chains.pricing import PoolReserves, PriceBook
-from dexes.uniswap_v2.events import SWAP_TOPIC
+from dexes.uniswap_v2.events import SWAP_TOPIC, swap_amounts
+from evm import abis
 from evm.rpc import (
-    MULTICALL3_AGGREGATE3,
     BlockHeader,
     Call,
     LogRecord,
@@ -51,6 +50,7 @@ from evm.rpc import (
     Receipt,
     ReorgDuringFetch,
     aggregate3_decode,
+    aggregate3_encode,
     checksum_address,
 )
 from scanning.loop import BlockBatch, ScanReport, chain_config_get, scan_run
@@ -68,12 +68,6 @@ from transactions.services import (
 )
 
 logger = logging.getLogger(__name__)
-
-GET_RESERVES = bytes.fromhex("0902f1ac")
-TOKEN0 = bytes.fromhex("0dfe1681")
-TOKEN1 = bytes.fromhex("d21220a7")
-FACTORY = bytes.fromhex("c45a0155")
-DECIMALS = bytes.fromhex("313ce567")
 
 
 def _word_address(data: bytes) -> str:
@@ -261,11 +255,10 @@ class ArbitrageMonitor:
                 pool = tokens.get(log.address)
                 if pool is None:
                     continue  # not a V2 pair (or unresolvable): its legs cannot be chained
-                data = log.data
-                if len(log.topics) != 3 or len(data) < 128:
+                amounts = swap_amounts(log)
+                if amounts is None:
                     continue  # not a V2 Swap(address indexed, 4 × uint256, address indexed)
-                # The four amounts only; sender/to stay raw topics (checksumming them costs a keccak each).
-                a0_in, a1_in, a0_out, a1_out = (int.from_bytes(data[i : i + 32], "big") for i in range(0, 128, 32))
+                a0_in, a1_in, a0_out, a1_out = amounts
                 legs.append(
                     SwapLeg(
                         log.log_index,
@@ -312,7 +305,7 @@ class ArbitrageMonitor:
         (unknown DEX) and still counts. Addresses that do not answer
         token0()/token1() are not V2 pairs: cached as None, never asked again.
         """
-        calls = [Call(a, selector) for a in addresses for selector in (TOKEN0, TOKEN1, FACTORY)]
+        calls = [Call(a, selector) for a in addresses for selector in (abis.TOKEN0, abis.TOKEN1, abis.FACTORY)]
         results = self.client.multicall(calls)
         found: dict[str, tuple[str, str, str | None]] = {}
         for i, address in enumerate(addresses):
@@ -330,7 +323,7 @@ class ArbitrageMonitor:
         decimals: dict[str, int | None] = {}
         if new_tokens:
             for token, result in zip(
-                new_tokens, self.client.multicall([Call(t, DECIMALS) for t in new_tokens]), strict=True
+                new_tokens, self.client.multicall([Call(t, abis.DECIMALS) for t in new_tokens]), strict=True
             ):
                 value = int.from_bytes(result.data[:32], "big") if result.success and len(result.data) >= 32 else None
                 decimals[token] = value if value is not None and value <= 255 else None
@@ -391,8 +384,7 @@ class ArbitrageMonitor:
             return out
         if not pools:
             return {**out, **{block: {} for block in missing}}
-        calls = [(p, True, GET_RESERVES) for p in pools]
-        data = "0x" + (MULTICALL3_AGGREGATE3 + abi_encode(["(address,bool,bytes)[]"], [calls])).hex()
+        data = aggregate3_encode([Call(p, abis.GET_RESERVES) for p in pools])
         replies = self.client.batch(
             [("eth_call", [{"to": self.config.multicall3, "data": data}, hex(block)]) for block in missing],
             return_errors=True,
@@ -411,8 +403,9 @@ class ArbitrageMonitor:
             results = aggregate3_decode(bytes.fromhex(reply[2:]))
             reserves: dict[str, tuple[int, int]] = {}
             for pool, (ok, raw) in zip(pools, results, strict=True):
-                if ok and len(raw) >= 64:
-                    reserves[pool] = (int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"))
+                pair = abis.decode_reserves(raw) if ok else None
+                if pair is not None:
+                    reserves[pool] = pair
             self._reserves_at.put((block, tuple(pools)), reserves)
             out[block] = reserves
         return out

@@ -12,10 +12,11 @@ from chains.config import chain_config_parse
 from chains.models import Pool
 from chains.services import chain_registry_sync
 from devnet.pytest_plugin import Devnet
+from evm.abis import GET_RESERVES
 from scanning.loop import chain_lock, scan_run
 from tests.transactions.devnet_helpers import devnet_setup, simulate
 from transactions.models import ArbitrageTransaction
-from transactions.monitor import GET_RESERVES, ArbitrageMonitor
+from transactions.monitor import ArbitrageMonitor
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
