@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from arbmonitor.env import redacted_url
 from chains.clients import chain_client_new
 
 
@@ -46,7 +47,7 @@ def check_redis() -> list[Problem]:
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        return [Problem("redis", f"{settings.REDIS_URL} does not answer: {exc}")]
+        return [Problem("redis", f"{redacted_url(settings.REDIS_URL)} does not answer: {exc}")]
     return []
 
 

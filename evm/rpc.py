@@ -6,8 +6,9 @@ through web3's provider stack, because the scanner needs control web3's
 providers do not give: a JSON-RPC *batch* is one HTTP round trip for a whole
 block range's headers or receipts, 429/Retry-After and rate-limit errors are
 backed off per URL, and a failing URL is skipped for the next one. Encoding
-and decoding use web3's own libraries (eth_abi, eth_utils); ``client.w3``
-gives a plain ``Web3`` on the current URL for anything ad hoc.
+and decoding use web3's own libraries (eth_abi, eth_utils) except on the two
+hot paths measured in docs/architecture.md (Multicall3 results, Swap/Sync data).
+``new_heads`` is the same module's WebSocket subscription (async).
 
 Failure policy, per request (a single call or a batch):
 
@@ -564,16 +565,6 @@ class ChainClient:
     def current_url(self) -> str:
         return self._endpoints[self._preferred].url
 
-    @property
-    def w3(self) -> Any:
-        """A plain web3.py ``Web3`` on the current URL (HTTP) for ad-hoc use; not retried or counted."""
-        from web3 import Web3
-
-        url = self.current_url
-        if url.startswith(("ws://", "wss://")):
-            url = url.replace("wss://", "https://").replace("ws://", "http://")
-        return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": self.timeout}))
-
     def reset_counters(self) -> None:
         self.request_count = 0
         self.call_count = 0
@@ -725,13 +716,6 @@ class ChainClient:
 
     # --- chain reads --------------------------------------------------------------------
 
-    def check_chain_id(self) -> int:
-        """Ask the current endpoint for its chain id; raises ``ChainIdMismatch`` on a wrong endpoint."""
-        actual = _int(self.call("eth_chainId"))
-        if actual != self.chain_id:
-            raise ChainIdMismatch(self.current_url, self.chain_id, actual)
-        return actual
-
     def block_number(self) -> int:
         return _int(self.call("eth_blockNumber"))
 
@@ -834,10 +818,6 @@ class ChainClient:
         hashes = list(dict.fromkeys(h.lower() for h in tx_hashes))
         raws = self.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
         return {h: receipt_from_json(raw) for h, raw in zip(hashes, raws, strict=True) if raw is not None}
-
-    def get_block_receipts(self, block: int | str) -> list[Receipt]:
-        raws = self.call("eth_getBlockReceipts", [_block_param(block)])
-        return [receipt_from_json(raw) for raw in raws or ()]
 
     def get_transactions(self, tx_hashes: Sequence[str]) -> dict[str, Transaction]:
         hashes = list(dict.fromkeys(h.lower() for h in tx_hashes))

@@ -34,32 +34,11 @@ def capture_window() -> int:
     return int(settings.CAPTURE_WINDOW_BLOCKS)
 
 
-def opportunity_capture_link(
-    *,
-    chain_id: int,
-    pools: Sequence[str],
-    block_number: int,
-    captured_by: str,
-    capture_tx_hash: str,
-    window: int | None = None,
-) -> int:
-    """Mark the open opportunities of ``pools`` in the window before ``block_number`` captured; returns how many."""
-    window = capture_window() if window is None else window
-    if window <= 0 or not pools:
-        return 0
-    return Opportunity.objects.filter(
-        chain_id=chain_id,
-        pool__address__in=list(pools),
-        block_number__gte=block_number - window,
-        block_number__lt=block_number,
-        captured=False,
-    ).update(captured=True, captured_by=captured_by, capture_tx_hash=capture_tx_hash, captured_at=timezone.now())
-
-
 def opportunity_capture_link_many(
     *, chain_id: int, captures: Sequence[tuple[Sequence[str], int, str, str]], window: int | None = None
 ) -> int:
-    """``opportunity_capture_link`` for many transactions (pools, block, sender, tx hash), in block order.
+    """Mark captured the open opportunities of each transaction's pools (pools, block, sender, tx hash) in the
+    window before its block, in block order (the first transaction wins).
 
     One SELECT finds the open opportunities any of them could have captured;
     only those get a conditional UPDATE, so a batch without captures costs one query.

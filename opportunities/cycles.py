@@ -286,9 +286,6 @@ class PoolGraph:
     def pools_of_pair(self, token_a: str, token_b: str) -> tuple[Pool, ...]:
         return tuple(self._pools[a] for a in self._pair_pools.get(_pair_key(token_a, token_b), ()))
 
-    def neighbours(self, token: str) -> frozenset[str]:
-        return frozenset(self._neighbours.get(token, ()))
-
     # ---- cycle enumeration
 
     def cycle_paths(self, address: str) -> list[tuple[_Step, ...]]:

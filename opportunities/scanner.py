@@ -39,6 +39,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -576,6 +577,9 @@ class PoolScanner:
         for _, address, (reserve0, reserve1) in fetched.unread:
             market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
         drafts = market_scan_blocks(market, fetched.blocks, policy=self.policy)
+        if not batch.live:  # history: detected when its block was made, so it sorts among the rows of its time
+            times = {h.number: datetime.fromtimestamp(h.timestamp, tz=UTC) for h in batch.headers}
+            drafts = [dataclasses.replace(d, detected_at=times[d.block_number]) for d in drafts]
         reserves = (
             [ReserveUpdate(s.pool, s.reserve0, s.reserve1, b.number) for b in fetched.blocks for s in b.syncs]
             if batch.live

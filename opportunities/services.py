@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +42,7 @@ class OpportunityDraft:
     gas_cost_usd: Decimal
     path_pools: tuple[str, ...] = field(default=())
     path_tokens: tuple[str, ...] = field(default=())
+    detected_at: datetime | None = None  # None: now (live); a backfill gives the block's time, so history sorts right
 
     def as_model(self) -> Opportunity:
         return Opportunity(
@@ -63,6 +65,7 @@ class OpportunityDraft:
             profit_raw=self.profit_raw,
             gas_estimate=self.gas_estimate,
             gas_cost_usd=self.gas_cost_usd.quantize(_USD_PLACES),
+            **({"detected_at": self.detected_at} if self.detected_at is not None else {}),
         )
 
 

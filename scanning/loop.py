@@ -74,12 +74,6 @@ class BlockBatch:
     def header(self, number: int) -> BlockHeader:
         return self.headers[number - self.from_block]
 
-    def logs_by_block(self) -> dict[int, list[LogRecord]]:
-        grouped: dict[int, list[LogRecord]] = {h.number: [] for h in self.headers}
-        for log in self.logs:
-            grouped.setdefault(log.block_number, []).append(log)
-        return grouped
-
 
 @runtime_checkable
 class BlockProcessor(Protocol):

@@ -24,10 +24,11 @@ scanner's database transaction (rows + cursor) stays short.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -81,7 +82,6 @@ class MonitorClient(Protocol):
     def get_block_headers(self, numbers: Sequence[int]) -> list[BlockHeader]: ...
     def multicall(self, calls: Sequence[Call], *, block: int | str | None = None) -> list[Any]: ...
     def batch(self, calls: Sequence[tuple[str, list[Any]]], *, return_errors: bool = False) -> list[Any]: ...
-    def get_block_receipts(self, block: int | str) -> list[Receipt]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,6 @@ class MonitorStats:
     already_stored: int = 0
     reverted_or_missing: int = 0
     pools_resolved: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -162,8 +161,14 @@ class ArbitrageMonitor:
         return self.collect(batch.logs, headers={h.number: h for h in batch.headers})
 
     def compute(self, batch: BlockBatch, items: list[TxToRecord]) -> list[PricedTransaction]:
-        """Each arbitrage transaction's row and cycles, priced at its block (pure)."""
-        return transactions_price(items)
+        """Each arbitrage transaction's row and cycles, priced at its block (pure).
+
+        A backfill's rows are detected at their block's time (not now), so history sorts among its own time.
+        """
+        priced = transactions_price(items)
+        if batch.live:
+            return priced
+        return [dataclasses.replace(p, fields={**p.fields, "detected_at": p.fields["block_timestamp"]}) for p in priced]
 
     def write(self, batch: BlockBatch, priced: list[PricedTransaction]) -> int:
         """Rows and cycles through the shared write path; a backfill (``live`` False) is stored, not broadcast."""
@@ -515,7 +520,18 @@ def monitor_for(config: ChainConfig, client: MonitorClient) -> ArbitrageMonitor:
 
 
 def monitor_scan(*, chain_id: int, max_blocks: int | None = None) -> ScanReport:
-    """The live scan: the shared ``scan_run`` loop with this processor."""
+    """The live scan: the shared ``scan_run`` loop with this processor; the run's counts in ``report.extra``."""
     config = chain_config_get(chain_id)
     client = chain_client(config)
-    return scan_run(chain_id, monitor_for(config, client), max_blocks=max_blocks, config=config, client=client)
+    monitor = monitor_for(config, client)
+    before = dataclasses.replace(monitor.stats)
+    report = scan_run(chain_id, monitor, max_blocks=max_blocks, config=config, client=client)
+    after = monitor.stats
+    report.extra.update(
+        swap_txs=after.swap_txs - before.swap_txs,
+        arbitrage_txs=after.arbitrage_txs - before.arbitrage_txs,
+        already_stored=after.already_stored - before.already_stored,
+        reverted_or_missing=after.reverted_or_missing - before.reverted_or_missing,
+        transactions=after.recorded - before.recorded,
+    )
+    return report

@@ -1,7 +1,7 @@
 """Uniswap-V2-style and ERC-20 event topics and decoders (pure: no I/O).
 
-Topics are computed with keccak here, never copied; tests compare them with
-docs/chain-facts.md.
+Topics are computed with keccak here, never copied; tests compare them with the
+published topic0 values (BscScan/Polygonscan).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def _addr_topic(a: str) -> str:
 
 
 def test_topics_match_chain_facts() -> None:
-    # Values from docs/chain-facts.md (shared), computed here with keccak.
+    # The published topic0 values (BscScan/Polygonscan); ours are computed with keccak.
     assert SYNC_TOPIC == "0x1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"
     assert SWAP_TOPIC == "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
     assert PAIR_CREATED_TOPIC == "0x0d3648bd0f6ba80134a33ba9275ac585d9d315f0ad8355cddefde31afa28d0e9"

@@ -103,6 +103,12 @@ def test_no_rpc_inside_a_transaction_live_reorg_and_backfill(devnet_56_fresh: An
         for kind in scan_kinds():
             processor = kind.backfill_processor(config, client, {})
             scan_range(56, processor, from_block=start, to_block=head, chunk_blocks=7, config=config, client=client)
+        # Backfilled rows were detected at their block's time, not now: history sorts among its own time.
+        times = {h.number: h.timestamp for h in client.get_block_headers(list(range(start, head + 1)))}
+        for number, detected in Opportunity.objects.values_list("block_number", "detected_at"):
+            assert detected.timestamp() == times[number]
+        for number, detected in ArbitrageTransaction.objects.values_list("block_number", "detected_at"):
+            assert detected.timestamp() == times[number]
         # History replayed gives what the live scanners kept (the orphaned branch's rows are gone from both).
         assert set(Opportunity.objects.values_list("pool_address", "block_number", "block_hash")) == live_opportunities
         assert set(ArbitrageTransaction.objects.values_list("tx_hash", "block_hash")) == live_transactions
