@@ -397,6 +397,16 @@ def _scan_locked(
         _commit(config, client, processor, report, cursor=None, headers=headers, logs=logs, head=head)
         return
 
+    if cursor.block_number > head and _node_is_behind(client, cursor=cursor, head=head):
+        # A lagging node (or a stale replica behind a load balancer) is not a reorg: its chain is a prefix
+        # of ours. Rolling back would delete rows that a later run stores, and broadcasts, again.
+        logger.warning(
+            "chain %s/%s: the node's head %d is below the cursor %d on the same chain; waiting",
+            chain_id, kind, head, cursor.block_number,
+        )  # fmt: skip
+        report.reason = "node behind the cursor"
+        report.extra["cursor"] = cursor.block_number
+        return
     start = cursor.block_number + 1
     end = min(target, start + limit - 1)
     # The cursor block's header rides in the same batch as the new ones: reorg check for free.
@@ -425,6 +435,20 @@ def _scan_locked(
         logs = client.get_logs(start, end, topics=topics) if topics else []
         _check_logs(headers, logs)
     _commit(config, client, processor, report, cursor=cursor, headers=headers, logs=logs, head=head)
+
+
+def _node_is_behind(client: ChainClient, *, cursor: ScanCursor, head: int) -> bool:
+    """The node's head is below the cursor: is it merely behind (its head block is the one we journaled, or
+    older than the journal) rather than on a shorter fork (its head block differs from ours)?"""
+    journaled = (
+        ScannedBlock.objects.filter(chain_id=cursor.chain_id, kind=cursor.kind, number=head)
+        .values_list("hash", flat=True)
+        .first()
+    )
+    if journaled is None:
+        oldest = ScannedBlock.objects.filter(chain_id=cursor.chain_id, kind=cursor.kind).order_by("number").first()
+        return oldest is None or head < oldest.number  # beyond SCAN_REORG_DEPTH: not a credible reorg
+    return client.get_block_header(head).hash == journaled.lower()
 
 
 def _reorg_rollback(

@@ -168,6 +168,40 @@ def test_reorg_to_a_shorter_chain(net56: Any, client56: ChainClient, config56: C
     assert _cursor().block_number == head + 1
 
 
+class StaleHead(ChainClient):
+    """A node behind the others (a lagging replica behind a load balancer): its eth_blockNumber is old."""
+
+    stale_by = 0
+
+    def block_number(self) -> int:
+        return super().block_number() - self.stale_by
+
+
+def test_a_stale_head_is_not_a_reorg(net56: Any, client56: ChainClient, config56: ChainConfig) -> None:
+    """Issue 11 #5: a head below the cursor on the same chain deleted the cursor's rows, stored them again later."""
+    head = client56.block_number()
+    rec = Recorder()
+    scan_run(56, rec, config=config_for(net56, scan_start_block=head - 3), client=client56)
+    _mine_distinct(net56, 3, salt=0)
+    scan_run(56, rec, config=config56, client=client56)
+    before = _cursor()
+    stale = StaleHead.from_config(config56, timeout=5.0, max_retries=0)
+    try:
+        stale.stale_by = 2
+        report = scan_run(56, rec, config=config56, client=stale)
+        assert report.reorg is None and report.reason == "node behind the cursor"
+        assert rec.rollbacks == []
+        stale.stale_by = 200  # older than the reorg journal: still only behind
+        assert scan_run(56, rec, config=config56, client=stale).reorg is None
+    finally:
+        stale.close()
+    after = _cursor()
+    assert (after.block_number, after.block_hash) == (before.block_number, before.block_hash)
+    _mine_distinct(net56, 2, salt=1)
+    report = scan_run(56, rec, config=config56, client=client56)
+    assert report.reorg is None and rec.rollbacks == [] and report.to_block == before.block_number + 2
+
+
 def test_overlapping_run_exits_at_once(net56: Any, config56: ChainConfig, client56: ChainClient) -> None:
     rec = Recorder()
     with chain_lock(56, "transactions") as held:
