@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 from io import StringIO
 from typing import Any
@@ -107,3 +108,25 @@ def test_backfill_overlapping_the_live_scanner_stores_nothing_twice(chain_56: An
     backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 13)
     assert ArbitrageTransaction.objects.count() == len(arbs)
     assert stored() == arbs
+
+
+def test_a_batch_that_fails_on_a_flaky_node_is_retried(
+    chain_56: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Issue 11 #7: one request's retries span seconds; a flaky node made every run fail on some batch."""
+    from tests.chains.faulty_rpc import FaultyRpc
+
+    net, first, last, arbs = chain_56
+    proxy = FaultyRpc(net.rpc_url).start()
+    try:
+        monkeypatch.setenv("CHAIN_56_RPC_URLS", proxy.url)
+        settings.RPC_MAX_RETRIES = 1  # a request survives one fault, not two in a row: batches still fail
+        settings.RPC_BACKOFF_BASE_SECONDS = 0.01
+        settings.BACKFILL_BATCH_RETRIES = 5
+        proxy.set("refuse", fail_rate=0.3, rng=random.Random(7))
+        out = backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 10)
+        assert proxy.faults >= 2  # the node did fail, several batches were hit
+    finally:
+        proxy.stop()
+    assert f"blocks {first}-{last} backfilled" in out
+    assert {tx.lower() for tx in ArbitrageTransaction.objects.values_list("tx_hash", flat=True)} == arbs

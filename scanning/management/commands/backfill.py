@@ -19,6 +19,10 @@ costs re-reading logs: stored transactions are skipped before any receipt is
 fetched. Safe while the live scanner runs: both write through the same
 idempotent services, so nothing is stored twice.
 
+A batch that fails on RPC (a flaky node outlasting one request's retries) is
+run again, up to BACKFILL_BATCH_RETRIES times with backoff, before the command
+gives up; the next run resumes at that batch.
+
 Ctrl-C / SIGTERM: the batch in flight finishes and commits, then the command
 exits cleanly (a second signal aborts at once; the batch's transaction rolls
 back), so only whole batches are ever committed.
@@ -27,8 +31,10 @@ back), so only whole batches are ever committed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -205,10 +211,30 @@ class Command(BaseCommand):
     ) -> None:
         """One bounded batch per kind, each committed in its own transaction, then the checkpoint."""
         for kind, processor in processors.items():
-            scan_range(
-                plan.chain_id, processor, from_block=start, to_block=end, chunk_blocks=end - start + 1, client=client
-            )
+            batch = functools.partial(
+                scan_range, plan.chain_id, processor, from_block=start, to_block=end, chunk_blocks=end - start + 1,
+                client=client,
+            )  # fmt: skip
+            self.with_retries(f"{kind} {start}-{end}", batch)
             self.checkpoint_set(plan, kind, end)
+
+    def with_retries(self, what: str, run: Callable[[], object]) -> None:
+        """Run one kind's batch; on an RPC failure (a flaky node outlasting one request's retries) run it again,
+        up to BACKFILL_BATCH_RETRIES times with exponential backoff. Safe: a batch commits whole or not at all,
+        and its writes are idempotent."""
+        retries = int(settings.BACKFILL_BATCH_RETRIES)
+        for attempt in range(retries + 1):
+            try:
+                run()
+                return
+            except RpcError as exc:
+                if attempt == retries or self.stop_requested:
+                    raise
+                delay = min(
+                    float(settings.RPC_BACKOFF_BASE_SECONDS) * 2**attempt, float(settings.RPC_BACKOFF_MAX_SECONDS)
+                )
+                self.stderr.write(f"batch {what} failed ({exc}); retry {attempt + 1}/{retries} in {delay:.2f}s")
+                time.sleep(delay)
 
     # ------------------------------------------------------------------ signals
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
