@@ -123,7 +123,6 @@ def generate(net: Any, blocks: int, swaps_per_block: int, seed: int) -> list[dic
 
 def backfill(config: Any, first: int, last: int, batch: int, measure_coinbase: bool | None = None) -> dict[str, Any]:
     from chains.clients import chain_client_new
-    from opportunities.capture import opportunity_capture_sweep
     from scanning.loop import scan_range
     from transactions.monitor import ArbitrageMonitor
 
@@ -134,7 +133,6 @@ def backfill(config: Any, first: int, last: int, batch: int, measure_coinbase: b
     for start in range(first, last + 1, batch):
         end = min(start + batch - 1, last)
         report = scan_range(config.chain_id, monitor, from_block=start, to_block=end, chunk_blocks=batch, client=client)
-        opportunity_capture_sweep(chain_id=config.chain_id, from_block=start, to_block=end)
         logs += report.logs
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return {"wall": wall, "cpu": cpu, "swap_logs": logs, "requests": client.request_count, "stats": monitor.stats}
