@@ -19,7 +19,7 @@ The transactions app never imports this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.apps import apps
@@ -83,6 +83,54 @@ def opportunity_capture_release(*, chain_id: int, tx_hashes: Iterable[str]) -> i
     )
 
 
+def opportunity_capture_link_new(
+    *, chain_id: int, opportunities: Sequence[Opportunity], window: int | None = None
+) -> int:
+    """Link opportunities just stored to arbitrage transactions already stored after them (the pool scanner
+    lagged). One query for the transactions of the blocks after them; none stored there (the usual case)
+    costs nothing more."""
+    window = capture_window() if window is None else window
+    if window <= 0 or not opportunities:
+        return 0
+    blocks = [o.block_number for o in opportunities]
+    txs = _transactions_after(chain_id=chain_id, from_block=min(blocks), to_block=max(blocks) + window)
+    return _link_first_capture(
+        sorted(opportunities, key=lambda o: (o.block_number, o.pk)), txs, window, lambda o: o.pool_address
+    )
+
+
+def _transactions_after(*, chain_id: int, from_block: int, to_block: int) -> Sequence[Mapping[str, Any]]:
+    """Stored arbitrage transactions of blocks ``from_block`` + 1 … ``to_block``, in block order."""
+    # Read through the app registry: the transactions app is a peer, not a dependency (its model's fields only).
+    arbitrage_transaction = apps.get_model("transactions", "ArbitrageTransaction")
+    return list(
+        arbitrage_transaction.objects.filter(chain_id=chain_id, block_number__gt=from_block, block_number__lte=to_block)
+        .order_by("block_number", "id")
+        .values("block_number", "tx_hash", "from_address", "pools_involved")
+    )
+
+
+def _link_first_capture(
+    opportunities: Sequence[Opportunity], txs: Sequence[Mapping[str, Any]], window: int, address: Any
+) -> int:
+    """Each open opportunity captured by the first of ``txs`` through its pool within the window after it."""
+    linked = 0
+    for opportunity in opportunities:
+        pool = address(opportunity)
+        for tx in txs:
+            if opportunity.block_number < tx["block_number"] <= opportunity.block_number + window and (
+                pool in tx["pools_involved"]
+            ):
+                linked += Opportunity.objects.filter(pk=opportunity.pk, captured=False).update(
+                    captured=True,
+                    captured_by=tx["from_address"],
+                    capture_tx_hash=tx["tx_hash"],
+                    captured_at=timezone.now(),
+                )
+                break
+    return linked
+
+
 @transaction.atomic
 def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, window: int | None = None) -> int:
     """Link open opportunities of blocks ``from_block``…``to_block`` to stored arbitrages that followed them.
@@ -91,8 +139,6 @@ def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, 
     transactions of the range plus the window, through the (chain, block)
     indexes; pools are matched in Python (portable across SQLite and PostgreSQL).
     """
-    # Read through the app registry: the transactions app is a peer, not a dependency (its model's fields only).
-    arbitrage_transaction = apps.get_model("transactions", "ArbitrageTransaction")
     window = capture_window() if window is None else window
     if window <= 0 or to_block < from_block:
         return 0
@@ -105,28 +151,8 @@ def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, 
     )
     if not open_opportunities:
         return 0
-    txs = list(
-        arbitrage_transaction.objects.filter(
-            chain_id=chain_id, block_number__gt=from_block, block_number__lte=to_block + window
-        )
-        .order_by("block_number", "id")
-        .values("block_number", "tx_hash", "from_address", "pools_involved")
-    )
-    linked = 0
-    for opportunity in open_opportunities:
-        address = opportunity.pool.address
-        for tx in txs:
-            if opportunity.block_number < tx["block_number"] <= opportunity.block_number + window and (
-                address in tx["pools_involved"]
-            ):
-                linked += Opportunity.objects.filter(pk=opportunity.pk, captured=False).update(
-                    captured=True,
-                    captured_by=tx["from_address"],
-                    capture_tx_hash=tx["tx_hash"],
-                    captured_at=timezone.now(),
-                )
-                break
-    return linked
+    txs = _transactions_after(chain_id=chain_id, from_block=from_block, to_block=to_block + window)
+    return _link_first_capture(open_opportunities, txs, window, lambda o: o.pool.address)
 
 
 # --- receivers of the shared write path's signals (connected in OpportunitiesConfig.ready) -------------------
@@ -146,8 +172,7 @@ def on_detections_written(*, kind: str, chain_id: int, rows: Sequence[Any], **_:
             captures=[(tx.pools_involved, tx.block_number, tx.from_address, tx.tx_hash) for tx in rows],
         )
     elif kind == "opportunities":
-        blocks = [row.block_number for row in rows]
-        opportunity_capture_sweep(chain_id=chain_id, from_block=min(blocks), to_block=max(blocks))
+        opportunity_capture_link_new(chain_id=chain_id, opportunities=rows)
 
 
 def on_detections_removed(*, kind: str, chain_id: int, rows: Sequence[Any], **_: Any) -> None:
