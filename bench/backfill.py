@@ -132,7 +132,9 @@ def backfill(config: Any, first: int, last: int, batch: int, measure_coinbase: b
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for start in range(first, last + 1, batch):
         end = min(start + batch - 1, last)
-        report = scan_range(config.chain_id, monitor, from_block=start, to_block=end, chunk_blocks=batch, client=client)
+        report = scan_range(
+            config.chain_id, monitor, from_block=start, to_block=end, chunk_blocks=batch, config=config, client=client
+        )
         logs += report.logs
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return {"wall": wall, "cpu": cpu, "swap_logs": logs, "requests": client.request_count, "stats": monitor.stats}
