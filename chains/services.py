@@ -59,12 +59,12 @@ def chain_registry_sync(*, config: ChainConfig, enabled: bool = True) -> Chain:
     for pool in config.pools:
         token0 = tokens.get(pool.token0) or Token.objects.get_or_create(chain=chain, address=pool.token0)[0]
         token1 = tokens.get(pool.token1) or Token.objects.get_or_create(chain=chain, address=pool.token1)[0]
-        dex = dexes.get(pool.dex)
-        wanted = (dex.pk if dex else None, token0.pk, token1.pk)
+        pool_dex = dexes.get(pool.dex)
+        wanted = (pool_dex.pk if pool_dex else None, token0.pk, token1.pk)
         if pool.address not in stored:
             Pool.objects.get_or_create(
-                chain=chain, address=pool.address, defaults={"dex": dex, "token0": token0, "token1": token1}
+                chain=chain, address=pool.address, defaults={"dex": pool_dex, "token0": token0, "token1": token1}
             )
         elif stored[pool.address] != wanted:
-            Pool.objects.filter(chain=chain, address=pool.address).update(dex=dex, token0=token0, token1=token1)
+            Pool.objects.filter(chain=chain, address=pool.address).update(dex=pool_dex, token0=token0, token1=token1)
     return chain

@@ -117,14 +117,16 @@ def scan_progress(chain_id: int) -> dict[str, ScanProgress]:
 
     from chains.models import ScanCursor
     from scanning.loop import lock_name, redis_client
+    from scanning.registry import scan_kinds
 
     close_old_connections()  # a long-lived thread: drop a connection the server closed
+    kinds = [k.kind for k in scan_kinds()] or list(SCAN_KINDS)
     cursors = dict(ScanCursor.objects.filter(chain_id=chain_id).values_list("kind", "block_number"))
     pipe = redis_client().pipeline(transaction=False)
-    for kind in SCAN_KINDS:
+    for kind in kinds:
         pipe.exists(lock_name(chain_id, kind))
     locked = pipe.execute()
-    return {kind: ScanProgress(cursors.get(kind), bool(held)) for kind, held in zip(SCAN_KINDS, locked, strict=True)}
+    return {kind: ScanProgress(cursors.get(kind), bool(held)) for kind, held in zip(kinds, locked, strict=True)}
 
 
 # --- one chain -------------------------------------------------------------------------------
