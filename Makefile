@@ -10,10 +10,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: run test test-postgres lint format devnet superuser migrate setup bench clean
 
 # Virtualenv with the pinned requirements; reinstalled when the pins change.
-$(STAMP): requirements.txt constraints.txt
+# requirements.txt is what the image runs; requirements-dev.txt adds the test and lint tools.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 # anvil and solc from npm, exactly as package-lock.json pins them.
@@ -38,7 +39,8 @@ test-postgres: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy arbmonitor chains opportunities transactions streaming devnet alerts
+	DEBUG=1 $(VENV)/bin/mypy arbmonitor evm dexes chains scanning opportunities transactions streaming devnet alerts
+	$(VENV)/bin/vulture
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -68,7 +68,5 @@ def _install_beat_schedule(sender: Celery, **_: Any) -> None:
     except Exception as exc:  # a beat without chains is useless, but a worker is fine
         logger.warning("no chain registry loaded, beat schedule has only the alerts sweeper: %s", exc)
         chains = []
-    schedule.update(
-        beat_schedule_for(chains, interval_seconds=float(getattr(settings, "SCAN_BEAT_INTERVAL_SECONDS", 0.0)))
-    )
+    schedule.update(beat_schedule_for(chains, interval_seconds=float(settings.SCAN_BEAT_INTERVAL_SECONDS)))
     sender.conf.beat_schedule = schedule

@@ -11,7 +11,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Mapping
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -145,3 +145,15 @@ def _check_range(name: str, number: float, minimum: float | None, maximum: float
         raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {number}")
     if maximum is not None and number > maximum:
         raise ImproperlyConfigured(f"{name} must be <= {maximum}, got {number}")
+
+
+def redacted_url(url: str) -> str:
+    """A URL safe to print: its password (``redis://:secret@host``, ``redis://user:secret@host``) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))

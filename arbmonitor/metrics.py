@@ -466,3 +466,14 @@ def serve_if_configured() -> None:
     host, _, port = listen.rpartition(":")
     start_http_server(int(port), addr=host or "127.0.0.1", registry=registry())
     logger.info("metrics served on %s", listen)
+
+
+class _PrometheusRpcObserver:
+    """``evm.rpc.RpcObserver`` for this process's metrics (evm knows no metrics; chains.clients passes this)."""
+
+    send = staticmethod(rpc_send)
+    error = staticmethod(rpc_error)
+    failover = staticmethod(rpc_failover)
+
+
+RPC_OBSERVER = _PrometheusRpcObserver()

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from honcho.printer import Printer
 
     from arbmonitor.embedded_redis import EmbeddedRedis
-    from arbmonitor.env import env_bool
+    from arbmonitor.env import env_bool, redacted_url
 
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"    websocat {ws}",
                     '      then send {"type":"subscribe","channel":"opportunities","filters":{}}',
                     f"    {Path(PYTHON).name} -m streaming.client {ws}",
-                    f"  redis      {env['REDIS_URL']}{' (embedded)' if redis else ''}",
+                    f"  redis      {redacted_url(env['REDIS_URL'])}{' (embedded)' if redis else ''}",
                     f"  metrics    {base}/metrics   health {base}/healthz  {base}/readyz",
                     f"  logs       {var_dir / 'log' / 'run.log'}",
                     "",

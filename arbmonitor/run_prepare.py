@@ -12,20 +12,11 @@ cleared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-import urllib.request
 
 import django
-
-
-def _rpc(url: str, method: str, params: list[object]) -> object:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())["result"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,9 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.core.exceptions import ImproperlyConfigured
 
+    from chains.clients import chain_client_new
     from chains.config import registry_enabled_chains
     from chains.models import Chain, ScanCursor
-    from chains.services import chain_registry_sync
+    from chains.services import chain_registry_sync, chain_reset
+    from evm.rpc import RpcError
 
     deadline = time.monotonic() + args.timeout
     while True:
@@ -51,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
                     raise ImproperlyConfigured(
                         f"chain {config.chain_id} has no RPC URL (CHAIN_{config.chain_id}_RPC_URLS)"
                     )
-                answered = int(str(_rpc(config.rpc_urls[0], "eth_chainId", [])), 16)
+                probe = chain_client_new(config, timeout=5.0, max_retries=0, verify_chain_id=False, log_failures=False)
+                try:
+                    answered = int(str(probe.call("eth_chainId")), 16)
+                finally:
+                    probe.close()
                 if answered != config.chain_id:
                     print(
                         f"{config.rpc_urls[0]} is chain {answered}, the registry says {config.chain_id}",
@@ -59,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     return 1
             break
-        except (ImproperlyConfigured, OSError, ValueError, KeyError) as exc:
+        except (ImproperlyConfigured, RpcError, OSError, ValueError, KeyError) as exc:
             if time.monotonic() > deadline:
                 print(f"chains not ready after {args.timeout:.0f}s: {exc}", file=sys.stderr)
                 return 1
@@ -75,15 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     for config in chains:
+        client = chain_client_new(config, timeout=5.0)
         is_devnet = bool(config.extra.get("devnet")) or "devnet" in config.name.lower()
         for cursor in ScanCursor.objects.filter(chain_id=config.chain_id):
-            block = _rpc(config.rpc_urls[0], "eth_getBlockByNumber", [hex(cursor.block_number), False])
+            block = client.call("eth_getBlockByNumber", [hex(cursor.block_number), False])
             if not isinstance(block, dict) or block.get("hash") != cursor.block_hash:
                 if not is_devnet:
                     break  # a real chain's reorg is the scanner's business
                 print(f"chain {config.chain_id}: the devnet was restarted, clearing its previous run's rows")
-                Chain.objects.filter(chain_id=config.chain_id).delete()
+                chain_reset(chain_id=config.chain_id)
                 break
+        client.close()
         chain_registry_sync(config=config)
         print(f"chain {config.chain_id} ({config.name}): {len(config.pools)} pools, {len(config.tokens)} tokens loaded")
     return 0

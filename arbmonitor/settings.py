@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chains",
+    "scanning",
     "opportunities",
     "transactions",
     "streaming",
@@ -201,6 +202,8 @@ TX_MEASURE_COINBASE = env_bool("TX_MEASURE_COINBASE", True)
 TX_PRICE_MIN_LIQUIDITY_USD = env_float("TX_PRICE_MIN_LIQUIDITY_USD", 1000.0, minimum=0)
 # Backfill: blocks per committed batch (one eth_getLogs range, one DB transaction).
 BACKFILL_BATCH_BLOCKS = env_int("BACKFILL_BATCH_BLOCKS", 500, minimum=1)
+# A batch that fails on RPC (every URL, every retry of a request) is tried again this many times, with backoff.
+BACKFILL_BATCH_RETRIES = env_int("BACKFILL_BATCH_RETRIES", 5, minimum=0)
 
 # --- streaming ----------------------------------------------------------------------
 WS_MAX_CONNECTIONS = env_int("WS_MAX_CONNECTIONS", 100, minimum=1)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 
 def utc_isoformat(moment: datetime) -> str:
-    """``2025-11-16T16:54:43.123456Z``: the spec's shape plus the ``Z`` (design.md).
+    """``2025-11-16T16:54:43.123456Z``: the spec's shape plus the ``Z`` (docs/protocol.md).
 
     A naive datetime is taken to be UTC already.
     """

@@ -3,7 +3,7 @@
 Starts an anvil devnet (chain 56), runs the market simulator with enough noise
 swaps for the wanted density (plus its arbitrages and decoys), then backfills
 the range exactly as ``manage.py backfill --kind transactions`` does
-(``chains.scanning.scan_range`` with ``ArbitrageMonitor``, bounded batches,
+(``scanning.loop.scan_range`` with ``ArbitrageMonitor``, bounded batches,
 capture sweep), into an in-memory SQLite database. Reports wall blocks/s, this
 process's CPU per block, anvil's CPU per block, RPC requests per block, and
 checks the result against the simulator's ground truth.
@@ -122,19 +122,19 @@ def generate(net: Any, blocks: int, swaps_per_block: int, seed: int) -> list[dic
 
 
 def backfill(config: Any, first: int, last: int, batch: int, measure_coinbase: bool | None = None) -> dict[str, Any]:
-    from chains.rpc import ChainClient
-    from chains.scanning import scan_range
-    from opportunities.capture import opportunity_capture_sweep
+    from chains.clients import chain_client_new
+    from scanning.loop import scan_range
     from transactions.monitor import ArbitrageMonitor
 
-    client = ChainClient.from_config(config)
+    client = chain_client_new(config)
     monitor = ArbitrageMonitor(config=config, client=client, measure_coinbase=measure_coinbase)
     logs = 0
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for start in range(first, last + 1, batch):
         end = min(start + batch - 1, last)
-        report = scan_range(config.chain_id, monitor, from_block=start, to_block=end, chunk_blocks=batch, client=client)
-        opportunity_capture_sweep(chain_id=config.chain_id, from_block=start, to_block=end)
+        report = scan_range(
+            config.chain_id, monitor, from_block=start, to_block=end, chunk_blocks=batch, config=config, client=client
+        )
         logs += report.logs
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return {"wall": wall, "cpu": cpu, "swap_logs": logs, "requests": client.request_count, "stats": monitor.stats}

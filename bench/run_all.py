@@ -9,6 +9,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
+    ["evm_codec.py"],
     ["scan_pools_math.py", "--blocks", "10"],
     ["scan_pools.py", "--blocks", "20", "--devnet"],
     ["backfill.py", "--densities", "50,200", "--blocks", "400,150"],

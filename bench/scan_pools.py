@@ -11,7 +11,7 @@ Two measurements per (tracked, changed) cell, median and p95 over the blocks:
   in-memory market, reprice, best cycle per changed pool, gas, imbalance,
   opportunity drafts. This is what the ≤ 50 ms target (200 changed pools among
   10,000 tracked) is about;
-* ``process``: ``PoolScanner.process`` on a ``BlockBatch`` of real-shaped logs:
+* ``process``: the pool scanner's pipeline (``scanning.loop.batch_process``) on a ``BlockBatch`` of real-shaped logs:
   Sync decoding + evaluate + the database writes (pool reserves, opportunity
   rows) inside one transaction, on an in-memory SQLite database.
 
@@ -181,10 +181,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def run_cell(pool_count: int, token_count: int, changed_counts: list[int], blocks: int, seed: int) -> list[str]:
-    from django.db import transaction
-
-    from chains.rpc import BlockHeader, LogRecord
-    from chains.scanning import BlockBatch
+    from evm.rpc import BlockHeader, LogRecord
     from opportunities.scanner import (
         BlockSyncs,
         MarketConfig,
@@ -195,6 +192,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
         market_forget,
         market_scan_blocks,
     )
+    from scanning.loop import BlockBatch, batch_process
 
     rng = random.Random(seed)
     market = SyntheticMarket(pool_count, token_count, rng)
@@ -223,7 +221,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
             walls.append(wall)
             cpus.append(cpu)
             found.append(len(drafts))
-        # 2. process: decode + evaluate + DB writes, through the processor (same in-memory market).
+        # 2. process: decode + evaluate + DB writes, through the processor's pipeline (same in-memory market).
         scanner = PoolScanner(56, config=config, client=object(), policy=policy)
         process_walls, process_cpus = [], []
         for _ in range(blocks):
@@ -240,8 +238,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
             batch = BlockBatch(chain=config, client=None, headers=[header], logs=logs)  # type: ignore[arg-type]
 
             def process(batch: Any = batch, scanner: PoolScanner = scanner) -> None:
-                with transaction.atomic():
-                    scanner.process(batch)
+                batch_process(scanner, batch)  # fetch (nothing to read here) -> compute -> write
 
             wall, cpu, _ = _timed(process)
             process_walls.append(wall)
@@ -280,7 +277,6 @@ def _rpc_per_block(blocks: int) -> list[str]:
 
     from chains.config import chain_config_parse
     from chains.models import ScanCursor
-    from chains.rpc import ChainClient
     from devnet.pytest_plugin import devnet_session
     from opportunities.models import Opportunity
     from opportunities.scanner import market_forget, pool_scan_run
@@ -288,7 +284,9 @@ def _rpc_per_block(blocks: int) -> list[str]:
     lines = []
     with tempfile.TemporaryDirectory() as workdir, devnet_session(56, Path(workdir)) as net:
         config = chain_config_parse(dict(net.manifest), source=str(net.manifest_path), environ={})
-        client = ChainClient.from_config(config)
+        from chains.clients import chain_client_new
+
+        client = chain_client_new(config)
         from chains.models import Chain, Dex, Pool, ScannedBlock, Token
 
         # The synthetic rows go; the devnet's registry entry replaces them.

@@ -27,12 +27,12 @@ from django.db import connection, transaction
 from django.db.models import Field
 from eth_utils import is_address, to_checksum_address
 
-from chains import abis
 from chains.config import ChainConfig
-from chains.events import PAIR_CREATED_TOPIC, SYNC_TOPIC, EventDecodeError, decode_pair_created, decode_sync
 from chains.models import Dex, Pool
-from chains.rpc import Call, ChainClient, LogRecord
 from chains.tokens import token_ensure
+from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC, EventDecodeError, decode_pair_created, decode_sync
+from evm import abis
+from evm.rpc import Call, ChainClient, LogRecord
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def pool_token_allowlist(config: ChainConfig) -> frozenset[str] | None:
     ``POOL_TOKEN_ALLOWLIST``: empty (default) → the registry's tokens (plus
     wrapped native, stables, bases); ``*`` → any; else comma-separated addresses.
     """
-    raw = list(getattr(settings, "POOL_TOKEN_ALLOWLIST", []))
+    raw = list(settings.POOL_TOKEN_ALLOWLIST)
     if raw == ["*"]:
         return None
     if raw:
@@ -207,45 +207,61 @@ def pool_reserves_refresh(
         if not pools:
             return 0
         query = query.filter(address__in=[to_checksum_address(p) for p in pools])
-    return len(
-        _reserves_read_store(
-            chain_id=chain_id, client=client, pools=list(query.values_list("pk", "address")), block=block
-        )
-    )
+    rows = _reserves_read(chain_id=chain_id, client=client, pools=list(query.values_list("pk", "address")), block=block)
+    pool_reserves_write_read(rows=rows, block=block)
+    return len(rows)
 
 
 def pool_reserves_rollback(*, chain_id: int, client: ChainClient, from_block: int) -> int:
-    """After a reorg: pools updated in orphaned blocks get their reserves as of the common ancestor."""
-    touched = list(Pool.objects.filter(chain_id=chain_id, last_block__gte=from_block).values_list("pk", "address"))
-    return len(_reserves_read_store(chain_id=chain_id, client=client, pools=touched, block=max(from_block - 1, 0)))
+    """After a reorg: pools updated in orphaned blocks get their reserves as of the common ancestor.
+
+    Read first, then written: the RPC round trip never runs inside a write.
+    """
+    rows = pool_reserves_read_touched(chain_id=chain_id, client=client, from_block=from_block)
+    pool_reserves_write_read(rows=rows, block=max(from_block - 1, 0))
+    return len(rows)
 
 
-def pool_reserves_load_missing(*, chain_id: int, client: ChainClient, block: int) -> dict[str, tuple[int, int]]:
-    """Read, at ``block``, the reserves of pools never read or synced (``last_block`` NULL: new in the
-    registry, or announced by PairCreated); address → reserves stored.
+def pool_reserves_read_touched(
+    *, chain_id: int, client: ChainClient, from_block: int
+) -> list[tuple[int, str, tuple[int, int]]]:
+    """(id, address, reserves at ``from_block - 1``) of the pools last updated at or after ``from_block``."""
+    touched = Pool.objects.filter(chain_id=chain_id, last_block__gte=from_block).values_list("pk", "address")
+    return _reserves_read(chain_id=chain_id, client=client, pools=list(touched), block=max(from_block - 1, 0))
 
-    Without it such a pool would count as empty until its first Sync. One
-    Multicall3 round trip per chunk of new pools; one indexed query when none is new.
+
+def pool_reserves_read_unread(
+    *, chain_id: int, client: ChainClient, block: int
+) -> list[tuple[int, str, tuple[int, int]]]:
+    """(id, address, reserves at ``block``) of pools never read or synced (``last_block`` NULL: new in the
+    registry, or announced by PairCreated). Without it such a pool would count as empty until its first Sync.
+
+    One Multicall3 round trip per chunk of such pools; one indexed query when there is none. Reads only:
+    ``pool_reserves_write_read`` stores them.
     """
     pools = list(Pool.objects.filter(chain_id=chain_id, last_block__isnull=True).values_list("pk", "address"))
-    return _reserves_read_store(chain_id=chain_id, client=client, pools=pools, block=block)
+    return _reserves_read(chain_id=chain_id, client=client, pools=pools, block=block)
 
 
-def _reserves_read_store(
+def pool_reserves_write_read(*, rows: Sequence[tuple[int, str, tuple[int, int]]], block: int) -> None:
+    """Store reserves read at ``block`` (``pool_reserves_read_*``), as of that block (even backwards)."""
+    _reserves_write([(pk, reserves[0], reserves[1], block) for pk, _, reserves in rows], forward_only=False)
+
+
+def _reserves_read(
     *, chain_id: int, client: ChainClient, pools: Sequence[tuple[int, str]], block: int
-) -> dict[str, tuple[int, int]]:
-    """getReserves of (id, address) pools at ``block`` into the database, as of that block."""
+) -> list[tuple[int, str, tuple[int, int]]]:
+    """getReserves of (id, address) pools at ``block``; a failed call (not deployed yet) reads as empty."""
     if not pools:
-        return {}
+        return []
     fetched = pool_reserves_fetch(client=client, pools=[address for _, address in pools], block=block)
-    stored: dict[str, tuple[int, int]] = {}
-    for _, address in pools:
+    out = []
+    for pk, address in pools:
         value = fetched[address]
         if value is None:
             logger.info("chain %s: no reserves for %s at block %d (not deployed yet?)", chain_id, address, block)
-        stored[address] = value or (0, 0)
-    _reserves_write([(pk, *stored[address], block) for pk, address in pools], forward_only=False)
-    return stored
+        out.append((pk, address, value or (0, 0)))
+    return out
 
 
 # --- discovery --------------------------------------------------------------------------------
@@ -315,7 +331,7 @@ def pool_discover(
         return []
     _ensure_chain_and_dexes(config)
     lengths = client.multicall([Call(d.factory, abis.ALL_PAIRS_LENGTH) for d in config.dexes], block=block)
-    limit = int(getattr(settings, "POOL_ENUMERATE_MAX_PAIRS", 20_000))
+    limit = int(settings.POOL_ENUMERATE_MAX_PAIRS)
     found: list[PairInfo] = []
     for dex, result in zip(config.dexes, lengths, strict=True):
         length = abis.decode_uint(result.data) if result.ok else None
@@ -349,11 +365,14 @@ def pool_discover(
     return list(Pool.objects.filter(chain_id=config.chain_id, address__in=addresses).select_related("dex"))
 
 
-@transaction.atomic
 def pool_register(
     *, chain_id: int, client: ChainClient, pairs: Sequence[PairInfo], block: int | None, with_reserves: bool = True
 ) -> list[Pool]:
-    """Track these pairs (creating token rows as needed); existing pools are left as they are."""
+    """Track these pairs (creating token rows as needed); existing pools are left as they are.
+
+    Every RPC read (token metadata, reserves) happens before the insert; the insert ignores
+    pools another writer registered meanwhile, so it is idempotent.
+    """
     if not pairs:
         return []
     known = set(
@@ -382,13 +401,10 @@ def pool_register(
                 last_block=block if r else None,
             )
         )
-    Pool.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    with transaction.atomic():
+        Pool.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     logger.info("chain %s: tracking %d new pools", chain_id, len(rows))
     return list(Pool.objects.filter(chain_id=chain_id, address__in=[p.address for p in new]))
-
-
-def pair_created_topics() -> list[list[str]]:
-    return [[PAIR_CREATED_TOPIC]]
 
 
 def pool_register_created(

@@ -6,12 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q
 
-from chains.models import Pool, ScanCursor
-
-
-def pool_addresses(*, chain_id: int) -> set[str]:
-    """Every tracked pool of a chain (checksummed addresses)."""
-    return set(Pool.objects.filter(chain_id=chain_id).values_list("address", flat=True))
+from chains.models import Pool
 
 
 def token_holder_pools(*, chain_id: int, tokens: Iterable[str]) -> dict[str, str]:
@@ -29,7 +24,3 @@ def token_holder_pools(*, chain_id: int, tokens: Iterable[str]) -> dict[str, str
             if token in wanted:
                 holders.setdefault(token, pool)
     return holders
-
-
-def scan_cursor_get(*, chain_id: int, kind: str) -> ScanCursor | None:
-    return ScanCursor.objects.filter(chain_id=chain_id, kind=kind).first()

@@ -20,13 +20,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.db.models import Q
 from eth_utils import to_checksum_address
 
-from chains import abis
 from chains.models import Token
-from chains.rpc import Call, ChainClient, RpcResponseError
+from evm import abis
+from evm.rpc import Call, ChainClient, RpcResponseError
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +92,8 @@ def token_fee_on_transfer_probe(
     return out
 
 
-@transaction.atomic
 def token_ensure(*, chain_id: int, client: ChainClient, addresses: Iterable[str]) -> dict[str, Token]:
-    """Token rows for the addresses, creating missing ones with on-chain metadata; idempotent."""
+    """Token rows for the addresses, creating missing ones with on-chain metadata (read first); idempotent."""
     wanted = list(dict.fromkeys(to_checksum_address(a) for a in addresses))
     existing = {t.address: t for t in Token.objects.filter(chain_id=chain_id, address__in=wanted)}
     missing = [a for a in wanted if a not in existing]

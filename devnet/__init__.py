@@ -16,7 +16,7 @@ ARTIFACTS_DIR = DEVNET_DIR / "artifacts"
 CONTRACTS_DIR = DEVNET_DIR / "contracts"
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 
-# topic0 of the canonical Uniswap V2 / ERC20 events (docs chain-facts.md);
+# topic0 of the canonical Uniswap V2 / ERC20 events (keccak of the signatures, as on BscScan/Polygonscan);
 # tests check that our contracts' ABIs and logs produce exactly these.
 CANONICAL_TOPICS = {
     "Transfer": "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import json
 import os
 import platform
 import shutil
@@ -24,13 +23,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devnet import REPO_ROOT
+from evm.rpc import ChainClient, RpcResponseError, RpcUnavailable
 
 # Fixed mnemonic: accounts (and therefore every deployed address) are the same
 # on every run. This is anvil's well-known test mnemonic; never use it on a
@@ -202,7 +200,7 @@ class AnvilProcess:
                 if int(got, 16) != self.chain_id:
                     raise AnvilStartError(f"port {self.port} answers chain {int(got, 16)}, not {self.chain_id}")
                 return
-            except (OSError, urllib.error.URLError, ConnectionError):
+            except ConnectionError:
                 time.sleep(0.05)
         raise AnvilStartError(
             f"anvil did not answer on {self.rpc_url} within {self.startup_timeout}s: {self._log_tail()}"
@@ -249,14 +247,21 @@ def _fmt_seconds(value: float) -> str:
 
 
 def rpc_call(url: str, method: str, params: list[Any], timeout: float = 30.0) -> Any:
-    """Minimal JSON-RPC over HTTP, independent of web3 (used for readiness)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        reply = json.loads(resp.read())
-    if "error" in reply:
-        raise RuntimeError(f"{method}: {reply['error']}")
-    return reply["result"]
+    """One JSON-RPC call to a node, through the project's one client (``evm.rpc``), no retries.
+
+    A transport failure raises ``ConnectionError``; a JSON-RPC error ``RuntimeError``.
+    """
+    client = ChainClient(
+        chain_id=0, rpc_urls=(url,), timeout=timeout, max_retries=0, verify_chain_id=False, log_failures=False
+    )
+    try:
+        return client.call(method, params)
+    except RpcUnavailable as exc:
+        raise ConnectionError(str(exc)) from exc
+    except RpcResponseError as exc:
+        raise RuntimeError(f"{method}: {exc.message}") from exc
+    finally:
+        client.close()
 
 
 def stop_all() -> None:

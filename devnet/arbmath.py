@@ -1,7 +1,7 @@
 """Pure V2 arbitrage maths used by the simulator's bots (no I/O).
 
 Integer results use the pair contract's own rounding; the optimum of a cycle
-uses the closed form x* = (sqrt(K*M) - M) / N (see chain-facts.md) in floats
+uses the closed form x* = (sqrt(K*M) - M) / N (the standard optimum of a V2 cycle) in floats
 and is then checked with exact integer maths.
 """
 

@@ -8,17 +8,16 @@ web3.Web3 instance is still exposed (`Chain.w3`) for callers that want it.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 import rlp
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from devnet.compile import load_artifact
+from evm.rpc import ChainClient, RpcResponseError
 
 
 def abi_type(param: dict[str, Any]) -> str:
@@ -111,37 +110,27 @@ class Chain:
     def __init__(self, rpc_url: str, timeout: float = 60.0) -> None:
         self.rpc_url = rpc_url
         self.timeout = timeout
-        self.session = requests.Session()
-        self._ids = itertools.count(1)
+        # The project's one JSON-RPC client; no retries: a resent eth_sendTransaction could land twice.
+        self.client = ChainClient(
+            chain_id=0, rpc_urls=(rpc_url,), timeout=timeout, max_retries=0, verify_chain_id=False, batch_size=1000
+        )
         self._nonces: dict[str, int] = {}
         self.default_gas_price = 1_000_000_000
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
 
     # --- raw JSON-RPC ---
     def rpc(self, method: str, params: list[Any] | None = None) -> Any:
-        body: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
-        reply = self.session.post(self.rpc_url, json=body, timeout=self.timeout).json()
-        if "error" in reply:
-            err = reply["error"]
-            raise RpcError(f"{method}: {err.get('message', err)} {err.get('data', '')}".rstrip())
-        return reply["result"]
+        try:
+            return self.client.call(method, params or [])
+        except RpcResponseError as exc:
+            raise RpcError(f"{method}: {exc.message} {exc.data or ''}".rstrip()) from exc
 
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """Several requests in one HTTP round trip; errors raise."""
-        if not calls:
-            return []
-        body: list[dict[str, Any]] = [
-            {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
-        ]
-        replies = self.session.post(self.rpc_url, json=body, timeout=self.timeout).json()
-        by_id = {r["id"]: r for r in replies}
-        out = []
-        for i, (m, _p) in enumerate(calls):
-            r = by_id[i]
-            if "error" in r:
-                raise RpcError(f"{m}: {r['error'].get('message', r['error'])}")
-            out.append(r["result"])
-        return out
+        try:
+            return self.client.batch(calls)
+        except RpcResponseError as exc:
+            raise RpcError(f"{exc.method}: {exc.message}") from exc
 
     # --- helpers ---
     @property

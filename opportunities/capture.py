@@ -7,16 +7,22 @@ traded through that were recorded in blocks ``B - CAPTURE_WINDOW_BLOCKS`` …
 order the monitor records them) wins; the update is conditional on
 ``captured=False`` so concurrent writers cannot capture an opportunity twice.
 
-The two scanners run independently, so either side can come first: the
-transaction monitor links on insert (``opportunity_capture_link``), and
-``opportunity_capture_sweep`` links opportunities recorded after the
-transaction that took them (the monitor runs it after every scan).
+The two scanners run independently, so either side can come first. Both
+write through ``scanning.detections``, whose ``detections_written`` signal
+runs the receivers below inside the later writer's transaction: new
+transactions link the open opportunities before them
+(``opportunity_capture_link_many``), new opportunities are swept against the
+transactions already stored after them (``opportunity_capture_sweep``), and a
+reorg's ``detections_removed`` releases what orphaned transactions captured.
+The transactions app never imports this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -28,32 +34,11 @@ def capture_window() -> int:
     return int(settings.CAPTURE_WINDOW_BLOCKS)
 
 
-def opportunity_capture_link(
-    *,
-    chain_id: int,
-    pools: Sequence[str],
-    block_number: int,
-    captured_by: str,
-    capture_tx_hash: str,
-    window: int | None = None,
-) -> int:
-    """Mark the open opportunities of ``pools`` in the window before ``block_number`` captured; returns how many."""
-    window = capture_window() if window is None else window
-    if window <= 0 or not pools:
-        return 0
-    return Opportunity.objects.filter(
-        chain_id=chain_id,
-        pool__address__in=list(pools),
-        block_number__gte=block_number - window,
-        block_number__lt=block_number,
-        captured=False,
-    ).update(captured=True, captured_by=captured_by, capture_tx_hash=capture_tx_hash, captured_at=timezone.now())
-
-
 def opportunity_capture_link_many(
     *, chain_id: int, captures: Sequence[tuple[Sequence[str], int, str, str]], window: int | None = None
 ) -> int:
-    """``opportunity_capture_link`` for many transactions (pools, block, sender, tx hash), in block order.
+    """Mark captured the open opportunities of each transaction's pools (pools, block, sender, tx hash) in the
+    window before its block, in block order (the first transaction wins).
 
     One SELECT finds the open opportunities any of them could have captured;
     only those get a conditional UPDATE, so a batch without captures costs one query.
@@ -98,6 +83,54 @@ def opportunity_capture_release(*, chain_id: int, tx_hashes: Iterable[str]) -> i
     )
 
 
+def opportunity_capture_link_new(
+    *, chain_id: int, opportunities: Sequence[Opportunity], window: int | None = None
+) -> int:
+    """Link opportunities just stored to arbitrage transactions already stored after them (the pool scanner
+    lagged). One query for the transactions of the blocks after them; none stored there (the usual case)
+    costs nothing more."""
+    window = capture_window() if window is None else window
+    if window <= 0 or not opportunities:
+        return 0
+    blocks = [o.block_number for o in opportunities]
+    txs = _transactions_after(chain_id=chain_id, from_block=min(blocks), to_block=max(blocks) + window)
+    return _link_first_capture(
+        sorted(opportunities, key=lambda o: (o.block_number, o.pk)), txs, window, lambda o: o.pool_address
+    )
+
+
+def _transactions_after(*, chain_id: int, from_block: int, to_block: int) -> Sequence[Mapping[str, Any]]:
+    """Stored arbitrage transactions of blocks ``from_block`` + 1 … ``to_block``, in block order."""
+    # Read through the app registry: the transactions app is a peer, not a dependency (its model's fields only).
+    arbitrage_transaction = apps.get_model("transactions", "ArbitrageTransaction")
+    return list(
+        arbitrage_transaction.objects.filter(chain_id=chain_id, block_number__gt=from_block, block_number__lte=to_block)
+        .order_by("block_number", "id")
+        .values("block_number", "tx_hash", "from_address", "pools_involved")
+    )
+
+
+def _link_first_capture(
+    opportunities: Sequence[Opportunity], txs: Sequence[Mapping[str, Any]], window: int, address: Any
+) -> int:
+    """Each open opportunity captured by the first of ``txs`` through its pool within the window after it."""
+    linked = 0
+    for opportunity in opportunities:
+        pool = address(opportunity)
+        for tx in txs:
+            if opportunity.block_number < tx["block_number"] <= opportunity.block_number + window and (
+                pool in tx["pools_involved"]
+            ):
+                linked += Opportunity.objects.filter(pk=opportunity.pk, captured=False).update(
+                    captured=True,
+                    captured_by=tx["from_address"],
+                    capture_tx_hash=tx["tx_hash"],
+                    captured_at=timezone.now(),
+                )
+                break
+    return linked
+
+
 @transaction.atomic
 def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, window: int | None = None) -> int:
     """Link open opportunities of blocks ``from_block``…``to_block`` to stored arbitrages that followed them.
@@ -106,8 +139,6 @@ def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, 
     transactions of the range plus the window, through the (chain, block)
     indexes; pools are matched in Python (portable across SQLite and PostgreSQL).
     """
-    from transactions.models import ArbitrageTransaction
-
     window = capture_window() if window is None else window
     if window <= 0 or to_block < from_block:
         return 0
@@ -120,25 +151,31 @@ def opportunity_capture_sweep(*, chain_id: int, from_block: int, to_block: int, 
     )
     if not open_opportunities:
         return 0
-    txs = list(
-        ArbitrageTransaction.objects.filter(
-            chain_id=chain_id, block_number__gt=from_block, block_number__lte=to_block + window
+    txs = _transactions_after(chain_id=chain_id, from_block=from_block, to_block=to_block + window)
+    return _link_first_capture(open_opportunities, txs, window, lambda o: o.pool.address)
+
+
+# --- receivers of the shared write path's signals (connected in OpportunitiesConfig.ready) -------------------
+
+
+def on_detections_written(*, kind: str, chain_id: int, rows: Sequence[Any], **_: Any) -> None:
+    """Link captures whichever scanner commits first, in the write transaction of the later one.
+
+    New arbitrage transactions capture the open opportunities before them; new
+    opportunities are captured by the arbitrage transactions already stored after them.
+    """
+    if not rows:
+        return
+    if kind == "transactions":
+        opportunity_capture_link_many(
+            chain_id=chain_id,
+            captures=[(tx.pools_involved, tx.block_number, tx.from_address, tx.tx_hash) for tx in rows],
         )
-        .order_by("block_number", "id")
-        .values("block_number", "tx_hash", "from_address", "pools_involved")
-    )
-    linked = 0
-    for opportunity in open_opportunities:
-        address = opportunity.pool.address
-        for tx in txs:
-            if opportunity.block_number < tx["block_number"] <= opportunity.block_number + window and (
-                address in tx["pools_involved"]
-            ):
-                linked += Opportunity.objects.filter(pk=opportunity.pk, captured=False).update(
-                    captured=True,
-                    captured_by=tx["from_address"],
-                    capture_tx_hash=tx["tx_hash"],
-                    captured_at=timezone.now(),
-                )
-                break
-    return linked
+    elif kind == "opportunities":
+        opportunity_capture_link_new(chain_id=chain_id, opportunities=rows)
+
+
+def on_detections_removed(*, kind: str, chain_id: int, rows: Sequence[Any], **_: Any) -> None:
+    """Arbitrage transactions orphaned by a reorg give back the opportunities they captured."""
+    if kind == "transactions" and rows:
+        opportunity_capture_release(chain_id=chain_id, tx_hashes=[tx.tx_hash for tx in rows])

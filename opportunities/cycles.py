@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import isqrt
 
-from chains.v2math import FEE_DENOMINATOR, get_amount_out
+from dexes.uniswap_v2.swap_math import FEE_DENOMINATOR, get_amount_out
 
 # Refinement: enumerate every integer input that could still beat the best one
 # found when there are at most this many. Beyond that — pools deep enough that the
@@ -285,9 +285,6 @@ class PoolGraph:
 
     def pools_of_pair(self, token_a: str, token_b: str) -> tuple[Pool, ...]:
         return tuple(self._pools[a] for a in self._pair_pools.get(_pair_key(token_a, token_b), ()))
-
-    def neighbours(self, token: str) -> frozenset[str]:
-        return frozenset(self._neighbours.get(token, ()))
 
     # ---- cycle enumeration
 

@@ -39,23 +39,25 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
 from django.conf import settings
 
-from chains.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from chains.pools import (
+    ReserveUpdate,
     pool_register_created,
     pool_reserves_fetch,
-    pool_reserves_load_missing,
-    pool_reserves_rollback,
+    pool_reserves_read_touched,
+    pool_reserves_read_unread,
     pool_reserves_store,
-    sync_latest_of_blocks,
+    pool_reserves_write_read,
     sync_updates_by_block,
 )
 from chains.pricing import PoolReserves, PriceBook
 from chains.tokens import token_metadata_complete, token_metadata_refresh
+from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from opportunities.cycles import CycleResult, Pool, PoolGraph, best_cycle_input, imbalance_pct
 from opportunities.selectors import PoolRow, TokenRow, scanner_pools, scanner_tokens
 from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
@@ -481,12 +483,32 @@ def market_scan_blocks(
 # --------------------------------------------------------------------------- the processor
 
 
+@dataclass
+class PoolFetch:
+    """What ``PoolScanner.fetch`` read for one batch."""
+
+    blocks: list[BlockSyncs]  # the batch's blocks with each pool's last Sync
+    market: ChainMarket  # at the batch's parent block
+    unread: list[tuple[int, str, tuple[int, int]]]  # (pool id, address, reserves at the parent) of pools never read
+
+
+@dataclass
+class PoolPlan:
+    """What ``PoolScanner.compute`` found for one batch: what ``write`` stores."""
+
+    drafts: list[OpportunityDraft]
+    parent: int
+    unread: list[tuple[int, str, tuple[int, int]]]
+    reserves: list[ReserveUpdate]  # each pool's last Sync of the batch (live batches only)
+    pool_ids: Mapping[str, int]
+
+
 class PoolScanner:
     """``BlockProcessor`` of kind "pools": Sync logs → pool reserves → opportunities.
 
-    Pool reserves and opportunity rows are written inside the scanning
-    transaction that advances the cursor (``chains.scanning.scan_run``);
-    broadcasts go out after it commits.
+    fetch (new pools, token metadata, reserves never read, the market) → compute
+    (each block's Syncs applied and evaluated, pure) → write (reserves and
+    opportunities, in the scanning transaction) → broadcast after commit.
     """
 
     kind = "pools"
@@ -503,14 +525,12 @@ class PoolScanner:
         self._config = config
         self._client = client
         self.policy = policy or ScanPolicy.from_settings()
-        self.last_drafts: list[OpportunityDraft] = []
-        self.recorded = 0  # opportunity rows created by this processor
         self._history: ChainMarket | None = None  # the backfill's own market (non-live batches)
 
     @property
     def config(self) -> Any:
         if self._config is None:
-            from chains.scanning import chain_config_get
+            from scanning.loop import chain_config_get
 
             self._config = chain_config_get(self.chain_id)
         return self._config
@@ -518,7 +538,7 @@ class PoolScanner:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from chains.rpc import chain_client
+            from chains.clients import chain_client
 
             self._client = chain_client(self.config)
         return self._client
@@ -526,43 +546,66 @@ class PoolScanner:
     def topics(self) -> list[list[str]]:
         return [[SYNC_TOPIC, PAIR_CREATED_TOPIC]]
 
-    def process(self, batch: Any) -> None:
-        """Register the batch's new pools, evaluate each block with its own reserves, store what it found.
+    def fetch(self, batch: Any) -> PoolFetch:
+        """Every read of the batch, outside the scanning transaction.
 
-        Live batches continue the cached market and store the pools' new
-        reserves; backfills replay history (see the module docstring).
+        New pools (PairCreated) are registered here, in their own short
+        transaction: tracking a pool is idempotent and holds before any of its
+        Syncs is applied. Live batches continue the cached market and read the
+        reserves of pools never read at the batch's parent block; backfills
+        (``live`` False) get a market of their own past (see the module docstring).
         """
-        self.last_drafts = []
         self._config = batch.chain
         self._client = self._client or batch.client
-        per_block = sync_updates_by_block(batch.logs)
-        blocks = blocks_from_syncs(batch.headers, per_block)
+        blocks = blocks_from_syncs(batch.headers, sync_updates_by_block(batch.logs))
         market_config = MarketConfig.from_chain_config(batch.chain)
-        if not getattr(batch, "live", True):
-            self._process_history(batch, blocks, market_config)
-            return
-        try:
-            self._pools_discover(batch)
-            parent = batch.from_block - 1
-            loaded = pool_reserves_load_missing(chain_id=self.chain_id, client=self.client, block=parent)
-            market = market_at(config=market_config, block_number=parent, client=self.client)
-            for address, (reserve0, reserve1) in loaded.items():
-                market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
-            drafts = market_scan_blocks(market, blocks, policy=self.policy)
-            latest = sync_latest_of_blocks(per_block).values()
-            pool_reserves_store(chain_id=self.chain_id, updates=latest, pool_ids=market.pool_ids)
-            self.recorded += len(opportunity_record_many(drafts=drafts))
-        except BaseException:
-            market_forget(self.chain_id)
-            raise
-        self.last_drafts = drafts
+        parent = batch.from_block - 1
+        self._pools_discover(batch)
+        if not batch.live:
+            return PoolFetch(blocks=blocks, market=self._history_market(market_config, at_block=parent), unread=[])
+        unread = pool_reserves_read_unread(chain_id=self.chain_id, client=self.client, block=parent)
+        market = market_at(config=market_config, block_number=parent, client=self.client)
+        return PoolFetch(blocks=blocks, market=market, unread=unread)
+
+    def compute(self, batch: Any, fetched: PoolFetch) -> PoolPlan:
+        """Each block evaluated with its own reserves (pure, on the in-memory market).
+
+        The market moves to the batch's last block; if the write then fails, the
+        next batch continues from an older block and rebuilds it (``market_at``).
+        """
+        market = fetched.market
+        for _, address, (reserve0, reserve1) in fetched.unread:
+            market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
+        drafts = market_scan_blocks(market, fetched.blocks, policy=self.policy)
+        if not batch.live:  # history: detected when its block was made, so it sorts among the rows of its time
+            times = {h.number: datetime.fromtimestamp(h.timestamp, tz=UTC) for h in batch.headers}
+            drafts = [dataclasses.replace(d, detected_at=times[d.block_number]) for d in drafts]
+        reserves = (
+            [ReserveUpdate(s.pool, s.reserve0, s.reserve1, b.number) for b in fetched.blocks for s in b.syncs]
+            if batch.live
+            else []
+        )
+        return PoolPlan(
+            drafts=drafts,
+            parent=batch.from_block - 1,
+            unread=fetched.unread,
+            reserves=reserves,
+            pool_ids=market.pool_ids,
+        )
+
+    def write(self, batch: Any, plan: PoolPlan) -> int:
+        """Pool reserves (live batches only: a backfill never moves them back) and the opportunities."""
+        if batch.live:
+            pool_reserves_write_read(rows=plan.unread, block=plan.parent)
+            pool_reserves_store(chain_id=self.chain_id, updates=plan.reserves, pool_ids=plan.pool_ids)
+        return len(opportunity_record_many(drafts=plan.drafts, broadcast=batch.live))
 
     def _pools_discover(self, batch: Any) -> list[Any]:
         """Track the pools announced by the batch's PairCreated logs (configured factories, allowed tokens).
 
         Their tokens' metadata is read (``token_ensure``, for tokens never seen)
         and each token is probed for a fee on transfer with the new pool as the
-        holder. The pools start with no reserves; the caller reads them.
+        holder. The pools start with no reserves; ``fetch`` reads them.
         """
         if not any(log.topic0 == PAIR_CREATED_TOPIC for log in batch.logs):
             return []
@@ -572,18 +615,6 @@ class PoolScanner:
             token_metadata_refresh(chain_id=self.chain_id, client=self.client, tokens=list(holders), holders=holders)
             logger.info("chain %s: %d new pools tracked from PairCreated", self.chain_id, len(created))
         return created
-
-    def _process_history(self, batch: Any, blocks: list[BlockSyncs], market_config: MarketConfig) -> None:
-        """A backfill batch: replay it on the reserves of its own past; opportunities only, not broadcast."""
-        try:
-            self._pools_discover(batch)
-            market = self._history_market(market_config, at_block=batch.from_block - 1)
-            drafts = market_scan_blocks(market, blocks, policy=self.policy)
-            self.recorded += len(opportunity_record_many(drafts=drafts, broadcast=False))
-        except BaseException:
-            self._history = None
-            raise
-        self.last_drafts = drafts
 
     def _history_market(self, market_config: MarketConfig, *, at_block: int) -> ChainMarket:
         """The backfill's market at ``at_block``: kept from the previous batch when it continues it, else every
@@ -605,18 +636,18 @@ class PoolScanner:
         self._history = market
         return market
 
-    def rollback(self, chain_id: int, from_block: int) -> None:
-        """Forget blocks >= from_block: their opportunities, and the reserves they set.
+    def rollback_fetch(self, chain_id: int, from_block: int) -> list[tuple[int, str, tuple[int, int]]]:
+        """Pools last synced in an orphaned block: their reserves at the common ancestor (one Multicall3 batch)."""
+        return pool_reserves_read_touched(chain_id=chain_id, client=self.client, from_block=from_block)
 
-        Pools last synced in an orphaned block get their reserves re-read at the
-        common ancestor (one Multicall3 batch); the in-memory market is rebuilt.
-        """
+    def rollback(self, chain_id: int, from_block: int, fetched: list[tuple[int, str, tuple[int, int]]]) -> None:
+        """Forget blocks >= from_block: their opportunities, and the reserves they set; the market is rebuilt."""
         market_forget(chain_id)
         removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
-        restored = pool_reserves_rollback(chain_id=chain_id, client=self.client, from_block=from_block)
+        pool_reserves_write_read(rows=fetched, block=max(from_block - 1, 0))
         logger.warning(
             "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves re-read",
-            chain_id, from_block, removed, restored,
+            chain_id, from_block, removed, len(fetched),
         )  # fmt: skip
 
 
@@ -635,11 +666,6 @@ def blocks_from_syncs(
     ]
 
 
-def blocks_from_logs(headers: Sequence[Any], logs: Sequence[Any]) -> list[BlockSyncs]:
-    """Group Sync logs per block; a pool's last Sync in a block is its reserves after it."""
-    return blocks_from_syncs(headers, sync_updates_by_block(logs))
-
-
 # --------------------------------------------------------------------------- the service the task calls
 
 
@@ -651,16 +677,16 @@ def pool_scan_run(
     client: Any | None = None,
     policy: ScanPolicy | None = None,
 ) -> Any:
-    """One bounded scan of a chain's pools (lock, cursor, reorgs: ``chains.scanning.scan_run``).
+    """One bounded scan of a chain's pools (lock, cursor, reorgs: ``scanning.loop.scan_run``).
 
     Returns the ``ScanReport``; ``report.extra["opportunities"]`` counts the rows created.
     """
-    from chains.rpc import chain_client
-    from chains.scanning import chain_config_get, scan_run
+    from chains.clients import chain_client
+    from scanning.loop import chain_config_get, scan_run
 
     config = config or chain_config_get(chain_id)
     client = client or chain_client(config)
     processor = PoolScanner(chain_id, config=config, client=client, policy=policy)
     report = scan_run(chain_id, processor, max_blocks=max_blocks, config=config, client=client)
-    report.extra["opportunities"] = processor.recorded
+    report.extra["opportunities"] = report.stored
     return report

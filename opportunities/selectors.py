@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from chains.models import Pool, ScanCursor, Token
+from chains.models import Pool, Token
 from opportunities.models import Opportunity
 
 
@@ -43,11 +43,6 @@ def opportunity_list(
     if min_block is not None:
         qs = qs.filter(block_number__gte=min_block)
     return qs
-
-
-def pool_cursor_get(*, chain_id: int) -> ScanCursor | None:
-    """The pools scanner's cursor of a chain (None before its first run)."""
-    return ScanCursor.objects.filter(chain_id=chain_id, kind=ScanCursor.Kind.POOLS).first()
 
 
 def scanner_tokens(*, chain_id: int) -> dict[str, TokenRow]:

@@ -1,18 +1,17 @@
-"""Writes for opportunities: idempotent recording (then broadcast after commit), reorg removal."""
+"""Writes for opportunities, through the shared write path (``scanning.detections``): record, reorg removal."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-
-from chains.signals import detections_committed, detections_removed, detections_written
 from opportunities.models import Opportunity
 from opportunities.serializers import opportunity_data
+from scanning.detections import DetectionKind, detections_record, detections_remove
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,7 @@ class OpportunityDraft:
     gas_cost_usd: Decimal
     path_pools: tuple[str, ...] = field(default=())
     path_tokens: tuple[str, ...] = field(default=())
+    detected_at: datetime | None = None  # None: now (live); a backfill gives the block's time, so history sorts right
 
     def as_model(self) -> Opportunity:
         return Opportunity(
@@ -65,7 +65,26 @@ class OpportunityDraft:
             profit_raw=self.profit_raw,
             gas_estimate=self.gas_estimate,
             gas_cost_usd=self.gas_cost_usd.quantize(_USD_PLACES),
+            **({"detected_at": self.detected_at} if self.detected_at is not None else {}),
         )
+
+
+def _broadcaster() -> Callable[[dict[str, Any]], None] | None:
+    try:
+        from streaming.broadcast import broadcast_opportunity
+    except ImportError:  # the streaming app is optional for a scanner-only deployment
+        logger.warning("streaming.broadcast is not available; opportunities are stored but not streamed")
+        return None
+    return broadcast_opportunity
+
+
+OPPORTUNITIES = DetectionKind(
+    name="opportunities",
+    model=Opportunity,
+    key=("pool_id", "block_number"),
+    serialize=opportunity_data,
+    broadcast=lambda: _broadcaster(),  # looked up when sending: the streaming app may be swapped out
+)
 
 
 def opportunity_record(*, draft: OpportunityDraft, broadcast: bool = True) -> tuple[Opportunity, bool]:
@@ -81,7 +100,7 @@ def opportunity_record(*, draft: OpportunityDraft, broadcast: bool = True) -> tu
 
 
 def opportunity_record_many(*, drafts: Sequence[OpportunityDraft], broadcast: bool = True) -> list[Opportunity]:
-    """Insert-ignore a block's (or batch's) opportunities; returns the rows created now.
+    """Insert-ignore a block's (or batch's) opportunities through the shared write path; returns the rows created.
 
     Rows whose (pool, block) already exists are left untouched, so re-running a
     batch (a retried task, a second worker) writes and broadcasts nothing twice.
@@ -89,85 +108,11 @@ def opportunity_record_many(*, drafts: Sequence[OpportunityDraft], broadcast: bo
     """
     if not drafts:
         return []
-    unique: dict[tuple[int, int], OpportunityDraft] = {}
-    for draft in drafts:
-        unique.setdefault((draft.pool_id, draft.block_number), draft)
-    blocks = {block for _, block in unique}
-    pools = {pool for pool, _ in unique}
-    existing = set(
-        Opportunity.objects.filter(chain_id=drafts[0].chain_id, block_number__in=blocks, pool_id__in=pools).values_list(
-            "pool_id", "block_number"
-        )
+    return detections_record(
+        OPPORTUNITIES, chain_id=drafts[0].chain_id, rows=[d.as_model() for d in drafts], broadcast=broadcast
     )
-    fresh = [d.as_model() for key, d in unique.items() if key not in existing]
-    if not fresh:
-        return []
-    created: list[Opportunity]
-    if connection.features.can_return_rows_from_bulk_insert:
-        try:
-            with transaction.atomic():
-                created = Opportunity.objects.bulk_create(fresh)
-        except IntegrityError:
-            # A concurrent writer got there first (only possible without the scan lock).
-            created = [row for row in (_insert_ignore(row) for row in fresh) if row is not None]
-    else:
-        created = [row for row in (_insert_ignore(row) for row in fresh) if row is not None]
-    if created:
-        # Re-read as stored (one query): SQLite keeps decimals as REAL, and a notification must say
-        # exactly what a later read of the row says.
-        stored = list(Opportunity.objects.filter(pk__in=[row.pk for row in created]).order_by("pk"))
-        detections_written.send(sender=Opportunity, kind="opportunities", chain_id=drafts[0].chain_id, rows=stored)
-        payloads = [opportunity_data(row) for row in stored] if broadcast else []
-        transaction.on_commit(lambda: _after_commit(drafts[0].chain_id, stored, payloads))
-    return created
-
-
-def _insert_ignore(row: Opportunity) -> Opportunity | None:
-    try:
-        with transaction.atomic():
-            row.save(force_insert=True)
-    except IntegrityError:
-        return None
-    return row
-
-
-def _broadcaster() -> Callable[[dict[str, Any]], None] | None:
-    try:
-        from streaming.broadcast import broadcast_opportunity
-    except ImportError:  # the streaming app is optional for a scanner-only deployment
-        logger.warning("streaming.broadcast is not available; opportunities are stored but not streamed")
-        return None
-    return broadcast_opportunity
-
-
-def _after_commit(chain_id: int, stored: list[Opportunity], payloads: list[dict[str, Any]]) -> None:
-    _broadcast_all(payloads)
-    for _receiver, result in detections_committed.send_robust(
-        sender=Opportunity, kind="opportunities", chain_id=chain_id, rows=stored
-    ):
-        if isinstance(result, Exception):
-            logger.error("detections_committed receiver failed: %r", result)
-
-
-def _broadcast_all(payloads: list[dict[str, Any]]) -> None:
-    if not payloads:
-        return
-    broadcast = _broadcaster()
-    if broadcast is None:
-        return
-    for payload in payloads:
-        try:
-            broadcast(payload)
-        except Exception:  # broadcast_opportunity promises not to raise; a stored row must not be lost if it does
-            logger.exception("broadcast of opportunity %s failed", payload.get("id"))
 
 
 def opportunity_delete_from_block(*, chain_id: int, from_block: int) -> int:
     """Remove the opportunities of blocks >= from_block (orphaned by a reorg); returns how many."""
-    orphaned = Opportunity.objects.filter(chain_id=chain_id, block_number__gte=from_block)
-    with transaction.atomic():
-        rows = list(orphaned)
-        if rows:
-            detections_removed.send(sender=Opportunity, kind="opportunities", chain_id=chain_id, rows=rows)
-        deleted, _ = orphaned.delete()
-    return deleted
+    return len(detections_remove(OPPORTUNITIES, chain_id=chain_id, from_block=from_block))

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from chains.rpc import RpcUnavailable
+from evm.rpc import RpcUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def scan_pools(chain_id: int) -> dict[str, Any]:
-    """One bounded run of the pool scanner on one chain (lock, cursor and reorgs: ``chains.scanning``)."""
+    """One bounded run of the pool scanner on one chain (lock, cursor and reorgs: ``scanning.loop``)."""
     from opportunities.scanner import pool_scan_run
 
     report = pool_scan_run(chain_id=chain_id)

@@ -1,6 +1,6 @@
 """ChainMonitor: the block processor that finds executed arbitrage transactions.
 
-Per block range (one ``BlockBatch`` from ``chains.scanning``):
+Per block range (one ``BlockBatch`` from ``scanning.loop``):
 
 1. the ``Swap`` logs of every V2-style pool, grouped by transaction in log order;
 2. each pool's tokens, from the database or resolved once on chain and cached
@@ -24,10 +24,11 @@ scanner's database transaction (rows + cursor) stays short.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -35,14 +36,14 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from eth_abi import encode as abi_encode
 
+from chains.clients import chain_client
 from chains.config import ChainConfig
-from chains.events import SWAP_TOPIC
 from chains.models import Dex, Pool, Token
 from chains.pricing import PoolReserves, PriceBook
-from chains.rpc import (
-    MULTICALL3_AGGREGATE3,
+from dexes.uniswap_v2.events import SWAP_TOPIC, swap_amounts
+from evm import abis
+from evm.rpc import (
     BlockHeader,
     Call,
     LogRecord,
@@ -50,29 +51,24 @@ from chains.rpc import (
     Receipt,
     ReorgDuringFetch,
     aggregate3_decode,
-    chain_client,
+    aggregate3_encode,
     checksum_address,
 )
-from chains.scanning import BlockBatch, ScanReport, chain_config_get, scan_run
-from opportunities.capture import opportunity_capture_sweep
+from scanning.loop import BlockBatch, ScanReport, chain_config_get, scan_run
 from transactions.detection import DetectedArbitrage, SwapLeg, detect_arbitrages
 from transactions.services import (
     BlockPrices,
+    PricedTransaction,
     TxFacts,
     TxToRecord,
     arbitrage_is_profitable,
     transactions_known,
-    transactions_record_many,
+    transactions_price,
     transactions_rollback,
+    transactions_write,
 )
 
 logger = logging.getLogger(__name__)
-
-GET_RESERVES = bytes.fromhex("0902f1ac")
-TOKEN0 = bytes.fromhex("0dfe1681")
-TOKEN1 = bytes.fromhex("d21220a7")
-FACTORY = bytes.fromhex("c45a0155")
-DECIMALS = bytes.fromhex("313ce567")
 
 
 def _word_address(data: bytes) -> str:
@@ -80,13 +76,12 @@ def _word_address(data: bytes) -> str:
 
 
 class MonitorClient(Protocol):
-    """The parts of ``chains.rpc.ChainClient`` the monitor uses."""
+    """The parts of ``evm.rpc.ChainClient`` the monitor uses."""
 
     def get_receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt]: ...
     def get_block_headers(self, numbers: Sequence[int]) -> list[BlockHeader]: ...
     def multicall(self, calls: Sequence[Call], *, block: int | str | None = None) -> list[Any]: ...
     def batch(self, calls: Sequence[tuple[str, list[Any]]], *, return_errors: bool = False) -> list[Any]: ...
-    def get_block_receipts(self, block: int | str) -> list[Receipt]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +110,6 @@ class MonitorStats:
     already_stored: int = 0
     reverted_or_missing: int = 0
     pools_resolved: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -131,7 +125,7 @@ class _Lru(OrderedDict[Any, Any]):
 
 
 class ArbitrageMonitor:
-    """``BlockProcessor`` of kind ``transactions`` (see ``chains.scanning``)."""
+    """``BlockProcessor`` of kind ``transactions`` (see ``scanning.loop``)."""
 
     kind = "transactions"
 
@@ -153,7 +147,6 @@ class ArbitrageMonitor:
         self.stats = MonitorStats()
         self._pools: dict[str, PoolTokens | None] = {}
         self._reserves_at: _Lru = _Lru(256)  # (block, pools) -> {pool: (r0, r1)}
-        self._prepared: tuple[BlockBatch, list[TxToRecord]] | None = None  # prepare() -> process() of one batch
         quotes = [*config.stable_tokens, *config.base_tokens]
         if config.wrapped_native:
             quotes.append(config.wrapped_native)
@@ -163,45 +156,35 @@ class ArbitrageMonitor:
     def topics(self) -> list[list[str]]:
         return [[SWAP_TOPIC]]
 
-    def prepare(self, batch: BlockBatch) -> None:
-        """Every read of the batch (detection, receipts, tips, prices), before the scanner's transaction opens.
+    def fetch(self, batch: BlockBatch) -> list[TxToRecord]:
+        """Every read of the batch (detection picks the receipts to read; tips, prices), no transaction open."""
+        return self.collect(batch.logs, headers={h.number: h for h in batch.headers})
 
-        ``process`` of the same batch then only writes, so the database write
-        lock is never held across RPC round trips.
+    def compute(self, batch: BlockBatch, items: list[TxToRecord]) -> list[PricedTransaction]:
+        """Each arbitrage transaction's row and cycles, priced at its block (pure).
+
+        A backfill's rows are detected at their block's time (not now), so history sorts among its own time.
         """
-        self._prepared = (batch, self.collect(batch.logs, headers={h.number: h for h in batch.headers}))
+        priced = transactions_price(items)
+        if batch.live:
+            return priced
+        return [dataclasses.replace(p, fields={**p.fields, "detected_at": p.fields["block_timestamp"]}) for p in priced]
 
-    def process(self, batch: BlockBatch) -> int:
-        """Handle one scanned range; returns the number of arbitrage transactions stored.
-
-        Uses what ``prepare`` read for this very batch, or reads it now (a caller
-        that does not prepare). A backfill batch (``live=False``) is stored and
-        linked but not broadcast: subscribers want what happens now, not history.
-        """
+    def write(self, batch: BlockBatch, priced: list[PricedTransaction]) -> int:
+        """Rows and cycles through the shared write path; a backfill (``live`` False) is stored, not broadcast."""
         self.stats.blocks += len(batch.headers)
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared[0] is batch:
-            items = prepared[1]
-        else:
-            items = self.collect(batch.logs, headers={h.number: h for h in batch.headers})
-        return self.record(items, broadcast=self.broadcast and batch.live)
+        stored = transactions_write(chain_id=self.chain_id, priced=priced, broadcast=self.broadcast and batch.live)
+        self.stats.recorded += stored
+        return stored
 
-    def rollback(self, chain_id: int, from_block: int) -> None:
+    def rollback_fetch(self, chain_id: int, from_block: int) -> None:
+        return None
+
+    def rollback(self, chain_id: int, from_block: int, fetched: None) -> None:
         transactions_rollback(chain_id=chain_id, from_block=from_block)
         self._reserves_at.clear()
-        self._prepared = None
 
     # ------------------------------------------------------------------ the steps
-    def process_logs(
-        self,
-        logs: Iterable[LogRecord],
-        *,
-        headers: Mapping[int, BlockHeader] | None = None,
-        broadcast: bool | None = None,
-    ) -> int:
-        """Detect, fetch, price and record; every read happens before the first write."""
-        return self.record(self.collect(logs, headers=headers), broadcast=broadcast)
-
     def collect(
         self, logs: Iterable[LogRecord], *, headers: Mapping[int, BlockHeader] | None = None
     ) -> list[TxToRecord]:
@@ -255,16 +238,6 @@ class ArbitrageMonitor:
             items.append(TxToRecord(facts, candidate.arbitrages, prices[candidate.block_number]))
         return items
 
-    def record(self, items: Sequence[TxToRecord], *, broadcast: bool | None = None) -> int:
-        """The write half: rows, cycles and capture links (idempotent); returns rows created."""
-        if not items:
-            return 0
-        stored = transactions_record_many(
-            chain_id=self.chain_id, items=items, broadcast=self.broadcast if broadcast is None else broadcast
-        )
-        self.stats.recorded += stored
-        return stored
-
     def detect(self, logs: Iterable[LogRecord]) -> list[Candidate]:
         """Swap logs → per transaction (log order) → profitable closed cycles."""
         by_tx: dict[str, list[LogRecord]] = defaultdict(list)
@@ -287,11 +260,10 @@ class ArbitrageMonitor:
                 pool = tokens.get(log.address)
                 if pool is None:
                     continue  # not a V2 pair (or unresolvable): its legs cannot be chained
-                data = log.data
-                if len(log.topics) != 3 or len(data) < 128:
+                amounts = swap_amounts(log)
+                if amounts is None:
                     continue  # not a V2 Swap(address indexed, 4 × uint256, address indexed)
-                # The four amounts only; sender/to stay raw topics (checksumming them costs a keccak each).
-                a0_in, a1_in, a0_out, a1_out = (int.from_bytes(data[i : i + 32], "big") for i in range(0, 128, 32))
+                a0_in, a1_in, a0_out, a1_out = amounts
                 legs.append(
                     SwapLeg(
                         log.log_index,
@@ -338,7 +310,7 @@ class ArbitrageMonitor:
         (unknown DEX) and still counts. Addresses that do not answer
         token0()/token1() are not V2 pairs: cached as None, never asked again.
         """
-        calls = [Call(a, selector) for a in addresses for selector in (TOKEN0, TOKEN1, FACTORY)]
+        calls = [Call(a, selector) for a in addresses for selector in (abis.TOKEN0, abis.TOKEN1, abis.FACTORY)]
         results = self.client.multicall(calls)
         found: dict[str, tuple[str, str, str | None]] = {}
         for i, address in enumerate(addresses):
@@ -356,7 +328,7 @@ class ArbitrageMonitor:
         decimals: dict[str, int | None] = {}
         if new_tokens:
             for token, result in zip(
-                new_tokens, self.client.multicall([Call(t, DECIMALS) for t in new_tokens]), strict=True
+                new_tokens, self.client.multicall([Call(t, abis.DECIMALS) for t in new_tokens]), strict=True
             ):
                 value = int.from_bytes(result.data[:32], "big") if result.success and len(result.data) >= 32 else None
                 decimals[token] = value if value is not None and value <= 255 else None
@@ -417,8 +389,7 @@ class ArbitrageMonitor:
             return out
         if not pools:
             return {**out, **{block: {} for block in missing}}
-        calls = [(p, True, GET_RESERVES) for p in pools]
-        data = "0x" + (MULTICALL3_AGGREGATE3 + abi_encode(["(address,bool,bytes)[]"], [calls])).hex()
+        data = aggregate3_encode([Call(p, abis.GET_RESERVES) for p in pools])
         replies = self.client.batch(
             [("eth_call", [{"to": self.config.multicall3, "data": data}, hex(block)]) for block in missing],
             return_errors=True,
@@ -437,8 +408,9 @@ class ArbitrageMonitor:
             results = aggregate3_decode(bytes.fromhex(reply[2:]))
             reserves: dict[str, tuple[int, int]] = {}
             for pool, (ok, raw) in zip(pools, results, strict=True):
-                if ok and len(raw) >= 64:
-                    reserves[pool] = (int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"))
+                pair = abis.decode_reserves(raw) if ok else None
+                if pair is not None:
+                    reserves[pool] = pair
             self._reserves_at.put((block, tuple(pools)), reserves)
             out[block] = reserves
         return out
@@ -548,13 +520,18 @@ def monitor_for(config: ChainConfig, client: MonitorClient) -> ArbitrageMonitor:
 
 
 def monitor_scan(*, chain_id: int, max_blocks: int | None = None) -> ScanReport:
-    """The live scan: the shared ``scan_run`` loop with this processor, then the capture sweep."""
+    """The live scan: the shared ``scan_run`` loop with this processor; the run's counts in ``report.extra``."""
     config = chain_config_get(chain_id)
     client = chain_client(config)
-    report = scan_run(chain_id, monitor_for(config, client), max_blocks=max_blocks, config=config, client=client)
-    if report.to_block is not None and report.from_block is not None:
-        window = int(settings.CAPTURE_WINDOW_BLOCKS)
-        opportunity_capture_sweep(
-            chain_id=chain_id, from_block=max(report.from_block - window, 0), to_block=report.to_block
-        )
+    monitor = monitor_for(config, client)
+    before = dataclasses.replace(monitor.stats)
+    report = scan_run(chain_id, monitor, max_blocks=max_blocks, config=config, client=client)
+    after = monitor.stats
+    report.extra.update(
+        swap_txs=after.swap_txs - before.swap_txs,
+        arbitrage_txs=after.arbitrage_txs - before.arbitrage_txs,
+        already_stored=after.already_stored - before.already_stored,
+        reverted_or_missing=after.reverted_or_missing - before.reverted_or_missing,
+        transactions=after.recorded - before.recorded,
+    )
     return report

@@ -30,20 +30,3 @@ def transaction_list(
     if from_address is not None:
         qs = qs.filter(from_address__iexact=from_address)
     return qs
-
-
-def transaction_get(*, chain_id: int, tx_hash: str) -> ArbitrageTransaction | None:
-    return (
-        ArbitrageTransaction.objects.filter(chain_id=chain_id, tx_hash=tx_hash.lower())
-        .prefetch_related("cycles")
-        .first()
-    )
-
-
-def transaction_hashes_in_range(*, chain_id: int, from_block: int, to_block: int) -> set[str]:
-    """Hashes stored for blocks ``from_block``…``to_block`` (backfill resume checks, tests)."""
-    return set(
-        ArbitrageTransaction.objects.filter(
-            chain_id=chain_id, block_number__gte=from_block, block_number__lte=to_block
-        ).values_list("tx_hash", flat=True)
-    )

@@ -9,17 +9,13 @@ without a node. Raw amounts stay Python ``int`` end to end; USD figures are
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
-
-from chains.signals import detections_committed, detections_removed, detections_written
-from opportunities.capture import opportunity_capture_link, opportunity_capture_link_many, opportunity_capture_release
-from streaming.broadcast import broadcast_transaction
+from scanning.detections import DetectionKind, detections_record, detections_remove
 from transactions.detection import DetectedArbitrage
 from transactions.models import ArbitrageCycle, ArbitrageTransaction
 from transactions.serializers import transaction_data
@@ -81,6 +77,7 @@ def arbitrage_is_profitable(arbitrage: DetectedArbitrage) -> bool:
 class PricedTransaction:
     """All field values of one ArbitrageTransaction row and its cycles, computed (pure)."""
 
+    tx_hash: str
     fields: dict[str, object]
     cycles: list[dict[str, object]]
 
@@ -134,66 +131,22 @@ def transaction_price(
         "profit_raw": sum(arb.profit for arb in arbitrages) if shared else None,
         "coinbase_transfer_wei": facts.coinbase_transfer_wei,
     }
-    return PricedTransaction(fields=fields, cycles=cycles)
+    return PricedTransaction(tx_hash=facts.tx_hash, fields=fields, cycles=cycles)
 
 
-def _written(*, chain_id: int, created: Sequence[ArbitrageTransaction], broadcast: bool) -> None:
-    """Rows created in this transaction: tell the receivers now, broadcast and notify after commit."""
-    # Serialized as stored (re-read: SQLite rounds decimals), sent only once the commit succeeded.
-    stored = list(ArbitrageTransaction.objects.filter(pk__in=[tx.pk for tx in created]).order_by("pk"))
-    detections_written.send(sender=ArbitrageTransaction, kind="transactions", chain_id=chain_id, rows=stored)
-    payloads = [transaction_data(tx) for tx in stored] if broadcast else []
-    transaction.on_commit(lambda: _after_commit(chain_id, stored, payloads))
+TRANSACTIONS = DetectionKind(
+    name="transactions",
+    model=ArbitrageTransaction,
+    key=("tx_hash",),
+    serialize=transaction_data,
+    broadcast=lambda: _broadcaster(),  # looked up when sending: the streaming app may be swapped out
+)
 
 
-def _after_commit(chain_id: int, stored: list[ArbitrageTransaction], payloads: list[dict[str, Any]]) -> None:
-    for data in payloads:
-        broadcast_transaction(data)
-    for _receiver, result in detections_committed.send_robust(
-        sender=ArbitrageTransaction, kind="transactions", chain_id=chain_id, rows=stored
-    ):
-        if isinstance(result, Exception):
-            logger.error("detections_committed receiver failed: %r", result)
+def _broadcaster() -> Callable[[dict[str, Any]], None] | None:
+    from streaming.broadcast import broadcast_transaction
 
-
-@transaction.atomic
-def transaction_record(
-    *,
-    chain_id: int,
-    facts: TxFacts,
-    arbitrages: Sequence[DetectedArbitrage],
-    prices: BlockPrices,
-    broadcast: bool = True,
-    link_captures: bool = True,
-) -> tuple[ArbitrageTransaction, bool]:
-    """Store one arbitrage transaction and its cycles once; returns (row, created).
-
-    Idempotent on (chain, tx_hash): a second call (a re-scan, a backfill
-    overlapping the live scanner) returns the stored row and changes nothing.
-    A new row is broadcast after the surrounding transaction commits, and the
-    opportunities it captured are marked.
-    """
-    existing = ArbitrageTransaction.objects.filter(chain_id=chain_id, tx_hash=facts.tx_hash).first()
-    if existing is not None:
-        return existing, False
-    priced = transaction_price(facts=facts, arbitrages=arbitrages, prices=prices)
-    try:
-        with transaction.atomic():
-            tx = ArbitrageTransaction.objects.create(chain_id=chain_id, tx_hash=facts.tx_hash, **priced.fields)
-    except IntegrityError:
-        # Another process stored it between our read and our insert.
-        return ArbitrageTransaction.objects.get(chain_id=chain_id, tx_hash=facts.tx_hash), False
-    ArbitrageCycle.objects.bulk_create([ArbitrageCycle(transaction=tx, **cycle) for cycle in priced.cycles])
-    if link_captures:
-        opportunity_capture_link(
-            chain_id=chain_id,
-            pools=tx.pools_involved,
-            block_number=tx.block_number,
-            captured_by=tx.from_address,
-            capture_tx_hash=tx.tx_hash,
-        )
-    _written(chain_id=chain_id, created=[tx], broadcast=broadcast)
-    return tx, True
+    return broadcast_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,50 +156,56 @@ class TxToRecord:
     prices: BlockPrices
 
 
-@transaction.atomic
-def transactions_record_many(*, chain_id: int, items: Sequence[TxToRecord], broadcast: bool = True) -> int:
-    """``transaction_record`` for a scanned batch with a constant number of queries; returns rows created.
+def transaction_record(
+    *,
+    chain_id: int,
+    facts: TxFacts,
+    arbitrages: Sequence[DetectedArbitrage],
+    prices: BlockPrices,
+    broadcast: bool = True,
+) -> tuple[ArbitrageTransaction, bool]:
+    """Store one arbitrage transaction and its cycles once; returns (row, created).
 
-    One INSERT for the transactions, one for their cycles, one SELECT for the
-    opportunities they may have captured. If another process stored one of
-    them meanwhile (unique constraint), falls back to the one-by-one path,
-    which skips what exists.
+    Idempotent on (chain, tx_hash): a second call (a re-scan, a backfill
+    overlapping the live scanner) returns the stored row and changes nothing.
     """
-    if not items:
-        return 0
-    priced = [transaction_price(facts=i.facts, arbitrages=i.arbitrages, prices=i.prices) for i in items]
-    rows = [
-        ArbitrageTransaction(chain_id=chain_id, tx_hash=i.facts.tx_hash, **p.fields)
-        for i, p in zip(items, priced, strict=True)
-    ]
-    try:
-        with transaction.atomic():
-            created = ArbitrageTransaction.objects.bulk_create(rows)
-    except IntegrityError:
-        return sum(
-            transaction_record(
-                chain_id=chain_id, facts=i.facts, arbitrages=i.arbitrages, prices=i.prices, broadcast=broadcast
-            )[1]
-            for i in items
-        )
-    if any(tx.pk is None for tx in created):  # a backend that does not return ids from bulk INSERT
-        ids = dict(
-            ArbitrageTransaction.objects.filter(
-                chain_id=chain_id, tx_hash__in=[t.tx_hash for t in created]
-            ).values_list("tx_hash", "pk")
-        )
-        for tx in created:
-            tx.pk = ids[tx.tx_hash]
-    ArbitrageCycle.objects.bulk_create(
-        [ArbitrageCycle(transaction=tx, **cycle) for tx, p in zip(created, priced, strict=True) for cycle in p.cycles]
-    )
-    opportunity_capture_link_many(
-        chain_id=chain_id,
-        captures=[(tx.pools_involved, tx.block_number, tx.from_address, tx.tx_hash) for tx in created],
+    created = transactions_record_many(
+        chain_id=chain_id, items=[TxToRecord(facts, arbitrages, prices)], broadcast=broadcast
     )
     if created:
-        _written(chain_id=chain_id, created=created, broadcast=broadcast)
-    return len(created)
+        return ArbitrageTransaction.objects.get(chain_id=chain_id, tx_hash=facts.tx_hash), True
+    return ArbitrageTransaction.objects.get(chain_id=chain_id, tx_hash=facts.tx_hash), False
+
+
+def transactions_record_many(*, chain_id: int, items: Sequence[TxToRecord], broadcast: bool = True) -> int:
+    """Price and store arbitrage transactions (``transactions_price`` then ``transactions_write``)."""
+    return transactions_write(chain_id=chain_id, priced=transactions_price(items), broadcast=broadcast)
+
+
+def transactions_price(items: Sequence[TxToRecord]) -> list[PricedTransaction]:
+    """Each item's row fields and cycles (pure; ``transaction_price``)."""
+    return [transaction_price(facts=i.facts, arbitrages=i.arbitrages, prices=i.prices) for i in items]
+
+
+def transactions_write(*, chain_id: int, priced: Sequence[PricedTransaction], broadcast: bool = True) -> int:
+    """Store priced arbitrage transactions and their cycles; returns rows created.
+
+    Through the shared write path (``scanning.detections``): insert-ignore on
+    (chain, tx_hash), the cycles in one more INSERT, ``detections_written`` (the
+    opportunities app links the opportunities they captured), broadcast after commit.
+    """
+    if not priced:
+        return 0
+    by_hash = {p.tx_hash: p for p in priced}
+    rows = [ArbitrageTransaction(chain_id=chain_id, tx_hash=tx_hash, **p.fields) for tx_hash, p in by_hash.items()]
+
+    def cycles(created: list[ArbitrageTransaction]) -> None:
+        ArbitrageCycle.objects.bulk_create(
+            [ArbitrageCycle(transaction=tx, **cycle) for tx in created for cycle in by_hash[tx.tx_hash].cycles]
+        )
+
+    stored = detections_record(TRANSACTIONS, chain_id=chain_id, rows=rows, broadcast=broadcast, after_insert=cycles)
+    return len(stored)
 
 
 def transactions_known(*, chain_id: int, tx_hashes: Iterable[str]) -> set[str]:
@@ -262,19 +221,11 @@ def transactions_known(*, chain_id: int, tx_hashes: Iterable[str]) -> set[str]:
     return known
 
 
-@transaction.atomic
 def transactions_rollback(*, chain_id: int, from_block: int) -> int:
-    """A reorg orphaned ``from_block`` and later: drop their arbitrage rows and the captures they made."""
-    orphaned = ArbitrageTransaction.objects.filter(chain_id=chain_id, block_number__gte=from_block)
-    hashes = list(orphaned.values_list("tx_hash", flat=True))
-    if hashes:
-        opportunity_capture_release(chain_id=chain_id, tx_hashes=hashes)
-        detections_removed.send(
-            sender=ArbitrageTransaction, kind="transactions", chain_id=chain_id, rows=list(orphaned)
-        )
-    orphaned.delete()
-    if hashes:
+    """A reorg orphaned ``from_block`` and later: drop their arbitrage rows (receivers release their captures)."""
+    removed = detections_remove(TRANSACTIONS, chain_id=chain_id, from_block=from_block)
+    if removed:
         logger.info(
-            "chain %s: reorg from block %s removed %s arbitrage transactions", chain_id, from_block, len(hashes)
+            "chain %s: reorg from block %s removed %s arbitrage transactions", chain_id, from_block, len(removed)
         )
-    return len(hashes)
+    return len(removed)

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from chains.rpc import RpcUnavailable
+from evm.rpc import RpcUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -21,11 +21,9 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def scan_transactions(chain_id: int) -> dict[str, Any]:
-    """One bounded run of the arbitrage monitor on one chain (lock, cursor and reorgs: ``chains.scanning``).
-
-    After the run, open opportunities of the scanned blocks are linked to the
-    arbitrages that followed them, whichever scanner stored its row first.
-    """
+    """One bounded run of the arbitrage monitor on one chain (lock, cursor and reorgs: ``scanning.loop``);
+    returns the range and the run's counts (Celery logs them)."""
     from transactions.monitor import monitor_scan
 
-    return monitor_scan(chain_id=chain_id).task_result()
+    report = monitor_scan(chain_id=chain_id)
+    return report.task_result(**report.extra)

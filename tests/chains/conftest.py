@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from chains.clients import chain_client_new
 from chains.config import ChainConfig, chain_config_parse
-from chains.rpc import ChainClient
+from evm.rpc import ChainClient
 from tests.chains.faulty_rpc import FaultyRpc
 
 DEVNET_PLUGIN = "devnet.pytest_plugin"
@@ -33,7 +34,7 @@ def config_for(net: Any, **changes: Any) -> ChainConfig:
 
 
 def client_for(config: ChainConfig, **overrides: Any) -> ChainClient:
-    return ChainClient.from_config(config, **{**FAST, **overrides})
+    return chain_client_new(config, **{**FAST, **overrides})
 
 
 def settle(net: Any, *, polls: int = 200) -> None:

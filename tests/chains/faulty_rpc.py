@@ -8,6 +8,7 @@ eth_getLogs); every request it lets through is answered by anvil.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import urllib.request
@@ -22,7 +23,8 @@ GETLOGS_DISABLED = {"code": -32601, "message": "the method eth_getLogs does not 
 class FaultyRpc:
     """Modes: ``ok``, ``refuse`` (close the socket), ``slow`` (answer after ``delay``),
     ``http429`` (with Retry-After), ``ratelimit`` (JSON-RPC error), ``wrong_chain``.
-    ``fail_times`` limits the fault to the first N requests. ``max_log_blocks`` makes
+    ``fail_times`` limits the fault to the first N requests; ``fail_rate`` = p faults each request with
+    probability p, from a seeded generator (a flaky node, reproducibly). ``max_log_blocks`` makes
     eth_getLogs over wider ranges fail with "query returned more than 10000 results";
     ``getlogs_disabled`` refuses eth_getLogs like BSC's public endpoints.
     """
@@ -31,6 +33,8 @@ class FaultyRpc:
         self.upstream = upstream
         self.mode = "ok"
         self.fail_times: int | None = None
+        self.fail_rate: float | None = None
+        self.rng = random.Random(0)
         self.delay = 1.0
         self.retry_after = "0"
         self.max_log_blocks: int | None = None
@@ -86,6 +90,8 @@ class FaultyRpc:
         with self._lock:
             self.requests += 1
             if self.mode == "ok":
+                return "ok"
+            if self.fail_rate is not None and self.rng.random() >= self.fail_rate:
                 return "ok"
             if self.fail_times is not None:
                 if self.fail_times <= 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chains.events import (
+from dexes.uniswap_v2.events import (
     PAIR_CREATED_TOPIC,
     SWAP_TOPIC,
     SYNC_TOPIC,
@@ -15,7 +15,7 @@ from chains.events import (
     decode_sync,
     decode_transfer,
 )
-from chains.rpc import LogRecord
+from evm.rpc import LogRecord
 
 POOL = "0x0eD7e52944161450477ee417DE9Cd3a859b14fD0"
 A = "0x" + "11" * 20
@@ -35,7 +35,7 @@ def _addr_topic(a: str) -> str:
 
 
 def test_topics_match_chain_facts() -> None:
-    # Values from docs/chain-facts.md (shared), computed here with keccak.
+    # The published topic0 values (BscScan/Polygonscan); ours are computed with keccak.
     assert SYNC_TOPIC == "0x1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"
     assert SWAP_TOPIC == "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
     assert PAIR_CREATED_TOPIC == "0x0d3648bd0f6ba80134a33ba9275ac585d9d315f0ad8355cddefde31afa28d0e9"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chains.config import ChainConfig
-from chains.events import SYNC_TOPIC
-from chains.rpc import ChainClient, ChainIdMismatch, LogRangeTooLarge, RpcUnavailable
 from devnet.anvil import free_port
+from dexes.uniswap_v2.events import SYNC_TOPIC
+from evm.rpc import ChainClient, ChainIdMismatch, LogRangeTooLarge, RpcUnavailable
 from tests.chains.conftest import client_for, config_for
 from tests.chains.faulty_rpc import FaultyRpc
 

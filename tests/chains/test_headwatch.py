@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from chains.config import ChainConfig
-from chains.headwatch import SCAN_KINDS, HeadWatcher, HeadWatchOptions, ScanProgress
 from chains.models import ScanCursor
-from chains.scanning import ScanReport, chain_lock, scan_run
+from scanning.headwatch import SCAN_KINDS, HeadWatcher, HeadWatchOptions, ScanProgress
+from scanning.loop import ScanReport, chain_lock, scan_run
 from tests.chains.conftest import client_for, config_for
 from tests.chains.test_scanning import Recorder
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from eth_utils import to_checksum_address
 
-from chains.events import PAIR_CREATED_TOPIC, SWAP_TOPIC, SYNC_TOPIC, decode_sync
-from chains.rpc import Call, ChainClient, ChainIdMismatch, log_from_json
+from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SWAP_TOPIC, SYNC_TOPIC, decode_sync
+from evm.rpc import Call, ChainClient, ChainIdMismatch, log_from_json
 from tests.chains.conftest import client_for, config_for
 
 pytestmark = pytest.mark.integration

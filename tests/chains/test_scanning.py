@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from chains.config import ChainConfig
-from chains.events import SWAP_TOPIC, SYNC_TOPIC
 from chains.models import ScanCursor, ScannedBlock
-from chains.rpc import ChainClient
-from chains.scanning import BlockBatch, chain_lock, scan_range, scan_run
+from dexes.uniswap_v2.events import SWAP_TOPIC, SYNC_TOPIC
+from evm.rpc import ChainClient
+from scanning.loop import BlockBatch, chain_lock, scan_range, scan_run
 from tests.chains.conftest import config_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -30,12 +30,22 @@ class Recorder:
     def topics(self) -> list[list[str]]:
         return self.wanted
 
-    def process(self, batch: BlockBatch) -> None:
-        self.batches.append(batch)
+    def fetch(self, batch: BlockBatch) -> BlockBatch:
+        return batch
+
+    def compute(self, batch: BlockBatch, fetched: BlockBatch) -> BlockBatch:
+        return fetched
+
+    def write(self, batch: BlockBatch, computed: BlockBatch) -> int:
+        self.batches.append(computed)
         if self.fail:
             raise RuntimeError("processor failed")
+        return 0
 
-    def rollback(self, chain_id: int, from_block: int) -> None:
+    def rollback_fetch(self, chain_id: int, from_block: int) -> None:
+        return None
+
+    def rollback(self, chain_id: int, from_block: int, fetched: None) -> None:
         self.rollbacks.append((chain_id, from_block))
 
     @property
@@ -158,6 +168,40 @@ def test_reorg_to_a_shorter_chain(net56: Any, client56: ChainClient, config56: C
     assert _cursor().block_number == head + 1
 
 
+class StaleHead(ChainClient):
+    """A node behind the others (a lagging replica behind a load balancer): its eth_blockNumber is old."""
+
+    stale_by = 0
+
+    def block_number(self) -> int:
+        return super().block_number() - self.stale_by
+
+
+def test_a_stale_head_is_not_a_reorg(net56: Any, client56: ChainClient, config56: ChainConfig) -> None:
+    """Issue 11 #5: a head below the cursor on the same chain deleted the cursor's rows, stored them again later."""
+    head = client56.block_number()
+    rec = Recorder()
+    scan_run(56, rec, config=config_for(net56, scan_start_block=head - 3), client=client56)
+    _mine_distinct(net56, 3, salt=0)
+    scan_run(56, rec, config=config56, client=client56)
+    before = _cursor()
+    stale = StaleHead.from_config(config56, timeout=5.0, max_retries=0)
+    try:
+        stale.stale_by = 2
+        report = scan_run(56, rec, config=config56, client=stale)
+        assert report.reorg is None and report.reason == "node behind the cursor"
+        assert rec.rollbacks == []
+        stale.stale_by = 200  # older than the reorg journal: still only behind
+        assert scan_run(56, rec, config=config56, client=stale).reorg is None
+    finally:
+        stale.close()
+    after = _cursor()
+    assert (after.block_number, after.block_hash) == (before.block_number, before.block_hash)
+    _mine_distinct(net56, 2, salt=1)
+    report = scan_run(56, rec, config=config56, client=client56)
+    assert report.reorg is None and rec.rollbacks == [] and report.to_block == before.block_number + 2
+
+
 def test_overlapping_run_exits_at_once(net56: Any, config56: ChainConfig, client56: ChainClient) -> None:
     rec = Recorder()
     with chain_lock(56, "transactions") as held:
@@ -207,71 +251,70 @@ def test_rpc_requests_per_run_do_not_grow_with_blocks_or_pools(
 
 
 @dataclass
-class Preparer(Recorder):
-    """A processor with the optional ``prepare`` hook: records the order and the transaction depth."""
+class Staged(Recorder):
+    """Records each pipeline step with the batch it got and the database transaction depth it ran at."""
 
-    calls: list[tuple[str, int, int]] = field(default_factory=list)  # (hook, id(batch), atomic depth)
-    fail_prepare: bool = False
+    calls: list[tuple[str, int, int]] = field(default_factory=list)  # (step, id(batch), atomic depth)
+    fail_fetch: bool = False
 
-    def prepare(self, batch: BlockBatch) -> None:
+    def _record(self, step: str, batch: BlockBatch) -> None:
         from django.db import connection
 
-        self.calls.append(("prepare", id(batch), len(connection.atomic_blocks)))
-        if self.fail_prepare:
-            raise RuntimeError("prepare failed")
+        self.calls.append((step, id(batch), len(connection.atomic_blocks)))
 
-    def process(self, batch: BlockBatch) -> None:
-        from django.db import connection
+    def fetch(self, batch: BlockBatch) -> BlockBatch:
+        self._record("fetch", batch)
+        if self.fail_fetch:
+            raise RuntimeError("fetch failed")
+        return batch
 
-        self.calls.append(("process", id(batch), len(connection.atomic_blocks)))
-        super().process(batch)
+    def compute(self, batch: BlockBatch, fetched: BlockBatch) -> BlockBatch:
+        self._record("compute", batch)
+        return fetched
+
+    def write(self, batch: BlockBatch, computed: BlockBatch) -> int:
+        self._record("write", batch)
+        return super().write(batch, computed)
 
 
-def _prepared_before_processing(calls: list[tuple[str, int, int]]) -> None:
-    assert [c[0] for c in calls] == ["prepare", "process"] * (len(calls) // 2)
-    for (_, prepared, outside), (_, processed, inside) in zip(calls[::2], calls[1::2], strict=True):
-        assert prepared == processed  # the very batch object that process() gets
-        assert outside < inside  # prepare ran before the batch's transaction opened
+def _steps_in_order(calls: list[tuple[str, int, int]]) -> None:
+    assert [c[0] for c in calls] == ["fetch", "compute", "write"] * (len(calls) // 3)
+    for fetched, computed, written in zip(calls[::3], calls[1::3], calls[2::3], strict=True):
+        assert fetched[1] == computed[1] == written[1]  # the very same batch object
+        assert fetched[2] == computed[2] < written[2]  # fetch and compute run before the batch's transaction opens
 
 
-def test_scan_run_prepares_each_batch_outside_its_transaction(
+def test_scan_run_fetches_each_batch_outside_its_transaction(
     net56: Any, config56: ChainConfig, client56: ChainClient
 ) -> None:
-    rec = Preparer()
+    rec = Staged()
     scan_run(56, rec, config=config56, client=client56, max_blocks=3)
     scan_run(56, rec, config=config56, client=client56, max_blocks=3)
-    assert len(rec.calls) == 4
-    _prepared_before_processing(rec.calls)
+    assert len(rec.calls) == 6
+    _steps_in_order(rec.calls)
 
 
-def test_scan_range_prepares_each_chunk_outside_its_transaction(
+def test_scan_range_fetches_each_chunk_outside_its_transaction(
     net56: Any, config56: ChainConfig, client56: ChainClient
 ) -> None:
     head = client56.block_number()
-    rec = Preparer()
+    rec = Staged()
     scan_range(56, rec, from_block=head - 5, to_block=head, chunk_blocks=2, config=config56, client=client56)
     assert rec.blocks == list(range(head - 5, head + 1))
-    assert len(rec.calls) == 6
-    _prepared_before_processing(rec.calls)
+    assert len(rec.calls) == 9
+    _steps_in_order(rec.calls)
 
 
-def test_failed_prepare_writes_nothing(net56: Any, config56: ChainConfig, client56: ChainClient) -> None:
-    rec = Preparer()
+def test_failed_fetch_writes_nothing(net56: Any, config56: ChainConfig, client56: ChainClient) -> None:
+    rec = Staged()
     scan_run(56, rec, config=config56, client=client56, max_blocks=3)
     before = _cursor()
     journal = ScannedBlock.objects.count()
     net56.mine(2)
-    rec.fail_prepare = True
-    with pytest.raises(RuntimeError, match="prepare failed"):
+    rec.fail_fetch = True
+    with pytest.raises(RuntimeError, match="fetch failed"):
         scan_run(56, rec, config=config56, client=client56)
-    assert rec.calls[-1][0] == "prepare"  # process never ran
+    assert rec.calls[-1][0] == "fetch"  # nothing else ran
     after = _cursor()
     assert (after.block_number, after.block_hash) == (before.block_number, before.block_hash)
     assert ScannedBlock.objects.count() == journal
-
-
-def test_processors_without_prepare_still_work(net56: Any, config56: ChainConfig, client56: ChainClient) -> None:
-    rec = Recorder()
-    assert not hasattr(rec, "prepare")
-    report = scan_run(56, rec, config=config56, client=client56, max_blocks=2)
-    assert report.blocks == 2 and len(rec.batches) == 1

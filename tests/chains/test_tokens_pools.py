@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from chains.abis import ALL_PAIRS_LENGTH, GET_PAIR, GET_RESERVES, SYMBOL, decode_address, selector
 from chains.config import ChainConfig
-from chains.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from chains.models import Pool, Token
 from chains.pools import (
     pool_discover,
@@ -18,10 +16,12 @@ from chains.pools import (
     pool_reserves_fetch,
     pool_reserves_rollback,
 )
-from chains.rpc import ChainClient
 from chains.services import chain_registry_sync
 from chains.tokens import token_metadata_fetch, token_metadata_refresh
 from devnet.rpc import abi
+from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
+from evm.abis import ALL_PAIRS_LENGTH, GET_PAIR, GET_RESERVES, SYMBOL, decode_address, selector
+from evm.rpc import ChainClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

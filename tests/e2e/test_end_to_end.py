@@ -90,28 +90,9 @@ def _drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp_path = tmp_path_factory.mktemp("e2e")
-    var_dir = tmp_path / "var"
-    database_url, pg_name = _database_url(tmp_path)
+def _launch(env: dict[str, str], var_dir: Path, log_path: Path) -> Stack:
+    """Start `make run`'s command on a free port and wait until the worker and web are ready."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_SETTINGS"))}
-    env.update(
-        ARBMONITOR_VAR_DIR=str(var_dir),
-        DATABASE_URL=database_url,
-        DEBUG="1",
-        WS_HEARTBEAT_SECONDS="5",
-        # Plenty of small opportunities and arbitrages within a minute.
-        OPPORTUNITY_MIN_PROFIT_USD="0.01",
-        DEVNET_ARGS="--seed 11",
-    )
-    env.pop("SECRET_KEY", None)
-    if os.environ.get("ARBMONITOR_EMBEDDED_REDIS"):
-        env.pop("REDIS_URL", None)  # the launcher starts its own embedded Redis
-    else:
-        env["REDIS_URL"] = re.sub(r"/\d*$", "/9", env["REDIS_URL"])  # its own database on the shared server
-    log_path = tmp_path / "run.out"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "arbmonitor.run", "--port", str(port), "--devnet-ports", "0,0"],
@@ -137,15 +118,48 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             assert time.monotonic() < deadline, f"the stack did not come up:\n{running.log_tail()}"
             time.sleep(1)
         running.children = psutil.Process(process.pid).children(recursive=True)
+    except BaseException:
+        _stop(running)
+        raise
+    return running
+
+
+def _stop(running: Stack) -> None:
+    process = running.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    var_dir = tmp_path / "var"
+    database_url, pg_name = _database_url(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_SETTINGS"))}
+    env.update(
+        ARBMONITOR_VAR_DIR=str(var_dir),
+        DATABASE_URL=database_url,
+        DEBUG="1",
+        WS_HEARTBEAT_SECONDS="5",
+        # Plenty of small opportunities and arbitrages within a minute.
+        OPPORTUNITY_MIN_PROFIT_USD="0.01",
+        DEVNET_ARGS="--seed 11",
+    )
+    env.pop("SECRET_KEY", None)
+    if os.environ.get("ARBMONITOR_EMBEDDED_REDIS"):
+        env.pop("REDIS_URL", None)  # the launcher starts its own embedded Redis
+    else:
+        env["REDIS_URL"] = re.sub(r"/\d*$", "/9", env["REDIS_URL"])  # its own database on the shared server
+    running = _launch(env, var_dir, tmp_path / "run.out")
+    try:
         yield running
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # what Ctrl-C does
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _stop(running)
         if pg_name:
             _drop_database(pg_name)
 
@@ -325,3 +339,17 @@ def test_ctrl_c_stops_every_process(stack: Stack) -> None:
     stack.process.wait(timeout=60)
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"left running: {alive}"
+
+
+def test_make_run_again_shows_live_data(stack: Stack) -> None:
+    """`make run`, Ctrl-C, `make run`: same var/ and database, a devnet restarted from genesis."""
+    _stop(stack)  # (already stopped when the Ctrl-C test ran first)
+    second = _launch(stack.env, stack.var_dir, stack.log_path.with_name("run-again.out"))
+    try:
+        log_text = second.log_path.read_text(errors="replace")
+        assert "the devnet was restarted, clearing its previous run's rows" in log_text
+        got = asyncio.run(_collect(second.ws, time.monotonic() + DATA_TIMEOUT))
+        assert got["transaction"], f"no live data after the second start:\n{second.log_tail()}"
+        assert got["opportunity"], f"no live data after the second start:\n{second.log_tail()}"
+    finally:
+        _stop(second)

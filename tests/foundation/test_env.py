@@ -85,3 +85,18 @@ def test_settings_production_defaults_are_safe() -> None:
     result = _load_settings(SECRET_KEY="s3cret")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]  # DEBUG off, secure cookies on
+
+
+@pytest.mark.parametrize(
+    ("url", "printed"),
+    [
+        ("redis://:s3cret@cache.internal:6380/2", "redis://:***@cache.internal:6380/2"),
+        ("rediss://default:s3cret@cache.internal/0", "rediss://default:***@cache.internal/0"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_the_launcher_prints_redis_url_without_its_password(url: str, printed: str) -> None:
+    from arbmonitor.env import redacted_url
+
+    assert redacted_url(url) == printed
+    assert "s3cret" not in redacted_url(url)

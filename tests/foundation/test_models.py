@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from chains.models import Pool, Token
 from opportunities.models import Opportunity
@@ -61,3 +62,56 @@ def test_raw_amounts_round_trip_exactly_at_uint256_scale() -> None:
 def test_pool_name_is_token0_dash_token1() -> None:
     pool = PoolFactory(token0__symbol="WBNB", token1__symbol="BUSD")
     assert pool.name == "WBNB-BUSD"
+
+
+def test_chain_reset_deletes_a_chain_whose_pools_protect_their_tokens() -> None:
+    """The devnet reset of a second `make run`: pools PROTECT tokens, the reset still clears all."""
+    from chains.models import Chain
+    from chains.services import chain_reset
+
+    opportunity = OpportunityFactory()
+    chain_id = opportunity.chain_id
+    other = PoolFactory(chain=ChainFactory(chain_id=137, name="Polygon PoS", native_symbol="POL"))
+    with pytest.raises(ProtectedError), transaction.atomic():  # what the launcher did before
+        Chain.objects.filter(chain_id=chain_id).delete()
+    chain_reset(chain_id=chain_id)
+    assert not Chain.objects.filter(chain_id=chain_id).exists()
+    assert not Token.objects.filter(chain_id=chain_id).exists()
+    assert not Opportunity.objects.exists()
+    assert Pool.objects.filter(pk=other.pk).exists()  # other chains untouched
+
+
+def test_registry_sync_leaves_unchanged_pool_rows_alone() -> None:
+    """Issue 11 #7: a scanner's first run syncs the registry while another writes reserves; updating every
+    pool row (as update_or_create does) took their locks in another order and could deadlock. Now a sync of
+    an unchanged registry writes no pool row, and a changed pool gets exactly one UPDATE."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chains.config import chain_config_parse
+    from chains.services import chain_registry_sync
+
+    tokens = [{"address": "0x" + f"{i:040x}", "symbol": f"T{i}", "decimals": 18} for i in (1, 2, 3)]
+    entry = {
+        "chain_id": 56, "name": "BNB Smart Chain", "native_symbol": "BNB", "block_time": 3.0,
+        "rpc_urls": ["http://127.0.0.1:1"], "tokens": tokens,
+        "dexes": [{"name": "A", "factory": "0x" + "aa" * 20, "fee_bps": 25}],
+        "pools": [
+            {"address": "0x" + f"{i:040x}", "dex": "A", "token0": tokens[0]["address"], "token1": t["address"]}
+            for i, t in ((100, tokens[1]), (101, tokens[2]))
+        ],
+    }  # fmt: skip
+    chain_registry_sync(config=chain_config_parse(entry, environ={}))
+    Pool.objects.update(reserve0=7, reserve1=9, last_block=5)  # what a scanner wrote meanwhile
+    with CaptureQueriesContext(connection) as queries:
+        chain_registry_sync(config=chain_config_parse(entry, environ={}))
+    pool_writes = [q["sql"] for q in queries if "chains_pool" in q["sql"] and not q["sql"].startswith("SELECT")]
+    assert pool_writes == []
+    assert set(Pool.objects.values_list("reserve0", "reserve1", "last_block")) == {(7, 9, 5)}
+
+    entry["pools"][1]["token1"] = tokens[1]["address"]  # the registry changed one pool
+    with CaptureQueriesContext(connection) as queries:
+        chain_registry_sync(config=chain_config_parse(entry, environ={}))
+    pool_writes = [q["sql"] for q in queries if "chains_pool" in q["sql"] and not q["sql"].startswith("SELECT")]
+    assert len(pool_writes) == 1 and pool_writes[0].startswith("UPDATE")
+    assert Pool.objects.get(address="0x" + f"{101:040x}").token1.address == tokens[1]["address"]

@@ -1,7 +1,7 @@
 """The serializers produce the spec's ``data`` objects field for field.
 
-The examples are the spec's own (spec/websocket-streaming.md); the deliberate
-differences are design.md's: ``id`` is the row id and timestamps carry ``Z``.
+The examples are the streaming spec's own (docs/protocol.md); the deliberate
+differences are the ones docs/protocol.md lists: ``id`` is the row id and timestamps carry ``Z``.
 """
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from arbmonitor import metrics
-from chains.events import SWAP_TOPIC, SYNC_TOPIC
-from chains.rpc import ChainClient
-from chains.scanning import BlockBatch, scan_run
 from devnet.anvil import free_port
+from dexes.uniswap_v2.events import SWAP_TOPIC, SYNC_TOPIC
+from evm.rpc import ChainClient
 from opportunities.services import opportunity_record_many
+from scanning.loop import BlockBatch, scan_run
 from streaming.broadcast import broadcast_flush, broadcast_opportunity
 from streaming.fanout import StreamHub
 from streaming.outbox import Outbox
@@ -83,10 +83,20 @@ class Counting:
     def topics(self) -> list[list[str]]:
         return [[SYNC_TOPIC, SWAP_TOPIC]]
 
-    def process(self, batch: BlockBatch) -> None:
-        self.batches.append(batch)
+    def fetch(self, batch: BlockBatch) -> None:
+        return None
 
-    def rollback(self, chain_id: int, from_block: int) -> None:
+    def compute(self, batch: BlockBatch, fetched: None) -> None:
+        return None
+
+    def write(self, batch: BlockBatch, computed: None) -> int:
+        self.batches.append(batch)
+        return 0
+
+    def rollback_fetch(self, chain_id: int, from_block: int) -> None:
+        return None
+
+    def rollback(self, chain_id: int, from_block: int, fetched: None) -> None:
         pass
 
 

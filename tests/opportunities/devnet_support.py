@@ -8,12 +8,13 @@ from typing import Any
 
 from django.conf import settings
 
+from chains.clients import chain_client_new
 from chains.config import ChainConfig, chain_config_parse
 from chains.models import Pool
 from chains.pricing import PoolReserves, PriceBook
-from chains.rpc import Call, ChainClient
 from devnet.arbmath import PoolInfo, best_trade, enumerate_cycles
 from devnet.rpc import abi
+from evm.rpc import Call, ChainClient
 from opportunities.models import Opportunity
 from opportunities.scanner import ScanPolicy, pool_scan_run
 
@@ -29,7 +30,7 @@ def config_for(net: Any, **changes: Any) -> ChainConfig:
 
 
 def client_for(config: ChainConfig, **overrides: Any) -> ChainClient:
-    return ChainClient.from_config(config, **{**FAST, **overrides})
+    return chain_client_new(config, **{**FAST, **overrides})
 
 
 def scan_to_head(config: ChainConfig, client: ChainClient, *, policy: ScanPolicy | None = None) -> list[Any]:

@@ -10,8 +10,8 @@ from django.core.management import call_command
 
 from chains.config import ChainConfig
 from chains.models import Pool, Token
-from chains.rpc import ChainClient
 from devnet.rpc import abi
+from evm.rpc import ChainClient
 from opportunities.models import Opportunity
 from opportunities.scanner import _MARKETS
 from tests.opportunities.devnet_support import (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chains.v2math import get_amount_out
+from dexes.uniswap_v2.swap_math import get_amount_out
 from opportunities.scanner import BlockSyncs, ChainMarket, MarketConfig, ScanPolicy, SyncUpdate, market_scan_blocks
 from opportunities.selectors import PoolRow, TokenRow
 

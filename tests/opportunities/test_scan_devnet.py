@@ -10,13 +10,13 @@ import pytest
 from chains.config import ChainConfig
 from chains.models import Pool, ScanCursor, ScannedBlock
 from chains.pools import pool_reserves_rollback
-from chains.rpc import ChainClient, RpcError
-from chains.scanning import chain_lock
+from evm.rpc import ChainClient, RpcError
 from opportunities import services
 from opportunities.models import Opportunity
 from opportunities.scanner import PoolScanner, market_forget, pool_scan_run
 from opportunities.serializers import opportunity_data
 from opportunities.tasks import scan_pools
+from scanning.loop import chain_lock
 from tests.chains.faulty_rpc import FaultyRpc
 from tests.opportunities.devnet_support import client_for, config_for, reserves_at, scan_to_head, tradable_pools
 
@@ -92,12 +92,12 @@ def test_a_run_while_another_holds_the_chain_exits_at_once(
     nested: list[Any] = []
 
     class Overlapping(PoolScanner):
-        def process(self, batch: Any) -> None:
+        def write(self, batch: Any, plan: Any) -> int:
             nested.append(pool_scan_run(chain_id=56, config=config, client=client))
-            super().process(batch)
+            return super().write(batch, plan)
 
     net.simulate(4, seed=23, **SIM)
-    from chains.scanning import scan_run
+    from scanning.loop import scan_run
 
     # Deployment is a few hundred blocks: one run reaches the head.
     report = scan_run(

@@ -21,7 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def scan_redis_clean() -> Iterator[None]:
     """No scan lock left over from another test."""
-    from chains.scanning import redis_client
+    from scanning.loop import redis_client
 
     def clear() -> None:
         client = redis_client()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from chains.clients import chain_client_new
 from chains.config import ChainConfig, chain_config_parse
-from chains.rpc import ChainClient
 from chains.services import chain_registry_sync
 from devnet.pytest_plugin import Devnet
+from evm.rpc import ChainClient
 from transactions.monitor import ArbitrageMonitor
 
 
@@ -24,7 +25,7 @@ def devnet_config(net: Devnet, *, start_block: int | None = None, drop_pools: in
 def devnet_setup(net: Devnet, **kwargs: Any) -> tuple[ChainConfig, ChainClient, ArbitrageMonitor]:
     config = devnet_config(net, **kwargs)
     chain_registry_sync(config=config)
-    client = ChainClient.from_config(config)
+    client = chain_client_new(config)
     return config, client, ArbitrageMonitor(config=config, client=client)
 
 

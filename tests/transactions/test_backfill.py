@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 from io import StringIO
 from typing import Any
@@ -10,11 +11,11 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from chains.scanning import redis_client, scan_run
 from devnet.pytest_plugin import Devnet
 from devnet.simulator import detectable_by_v2
+from scanning.loop import redis_client, scan_run
+from scanning.management.commands.backfill import checkpoint_key
 from tests.transactions.devnet_helpers import devnet_setup, simulate
-from transactions.management.commands.backfill import checkpoint_key
 from transactions.models import ArbitrageTransaction
 from transactions.monitor import ArbitrageMonitor
 
@@ -73,15 +74,15 @@ def test_backfill_finds_every_arbitrage_then_a_second_run_skips_the_range(chain_
 def test_ctrl_c_commits_whole_batches_and_the_next_run_resumes(chain_56: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     _net, first, last, arbs = chain_56
     calls = {"n": 0}
-    real_process = ArbitrageMonitor.process
+    real_write = ArbitrageMonitor.write
 
-    def process_then_ctrl_c(self: ArbitrageMonitor, batch: Any) -> Any:
+    def write_then_ctrl_c(self: ArbitrageMonitor, batch: Any, priced: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:
             os.kill(os.getpid(), signal.SIGINT)  # arrives mid-batch
-        return real_process(self, batch)
+        return real_write(self, batch, priced)
 
-    monkeypatch.setattr(ArbitrageMonitor, "process", process_then_ctrl_c)
+    monkeypatch.setattr(ArbitrageMonitor, "write", write_then_ctrl_c)
     out = backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 20)
     assert "stopped" in out
     assert calls["n"] == 2  # the batch in flight finished; no third batch started
@@ -91,7 +92,7 @@ def test_ctrl_c_commits_whole_batches_and_the_next_run_resumes(chain_56: Any, mo
     assert rows.exists() and all(tx.block_number <= committed for tx in rows)
     assert signal.getsignal(signal.SIGINT) is not None  # handlers restored
 
-    monkeypatch.setattr(ArbitrageMonitor, "process", real_process)
+    monkeypatch.setattr(ArbitrageMonitor, "write", real_write)
     resumed = backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 20)
     assert f"resuming after the checkpoint: block {committed + 1}" in resumed
     assert stored() == arbs
@@ -108,3 +109,25 @@ def test_backfill_overlapping_the_live_scanner_stores_nothing_twice(chain_56: An
     backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 13)
     assert ArbitrageTransaction.objects.count() == len(arbs)
     assert stored() == arbs
+
+
+def test_a_batch_that_fails_on_a_flaky_node_is_retried(
+    chain_56: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Issue 11 #7: one request's retries span seconds; a flaky node made every run fail on some batch."""
+    from tests.chains.faulty_rpc import FaultyRpc
+
+    net, first, last, arbs = chain_56
+    proxy = FaultyRpc(net.rpc_url).start()
+    try:
+        monkeypatch.setenv("CHAIN_56_RPC_URLS", proxy.url)
+        settings.RPC_MAX_RETRIES = 1  # a request survives one fault, not two in a row: batches still fail
+        settings.RPC_BACKOFF_BASE_SECONDS = 0.01
+        settings.BACKFILL_BATCH_RETRIES = 5
+        proxy.set("refuse", fail_rate=0.3, rng=random.Random(7))
+        out = backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 10)
+        assert proxy.faults >= 2  # the node did fail, several batches were hit
+    finally:
+        proxy.stop()
+    assert f"blocks {first}-{last} backfilled" in out
+    assert {tx.lower() for tx in ArbitrageTransaction.objects.values_list("tx_hash", flat=True)} == arbs

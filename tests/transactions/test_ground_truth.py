@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from chains.scanning import scan_run
 from devnet.pytest_plugin import Devnet
 from devnet.simulator import detectable_by_v2
+from scanning.loop import scan_run
 from tests.transactions.devnet_helpers import devnet_setup, simulate
 from transactions.models import ArbitrageTransaction
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chains.config import chain_config_parse
-from chains.events import SWAP_TOPIC
 from chains.models import Pool
-from chains.rpc import LogRecord
+from dexes.uniswap_v2.events import SWAP_TOPIC
+from evm.rpc import LogRecord
 from tests.factories import ChainFactory, PoolFactory, TokenFactory
 from transactions.monitor import ArbitrageMonitor
 

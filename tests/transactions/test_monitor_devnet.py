@@ -7,15 +7,17 @@ from typing import Any
 
 import pytest
 
+from chains.clients import chain_client_new
 from chains.config import chain_config_parse
 from chains.models import Pool
-from chains.scanning import chain_lock, scan_run
 from chains.services import chain_registry_sync
 from devnet.pytest_plugin import Devnet
 from devnet.simulator import detectable_by_v2
+from evm.abis import GET_RESERVES
+from scanning.loop import chain_lock, scan_run
 from tests.transactions.devnet_helpers import devnet_setup, simulate
 from transactions.models import ArbitrageTransaction
-from transactions.monitor import GET_RESERVES, ArbitrageMonitor
+from transactions.monitor import ArbitrageMonitor
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -76,9 +78,8 @@ def test_pools_of_an_unknown_dex_are_resolved_once_and_count(devnet_137_fresh: D
     manifest["scan_start_block"] = first
     config = chain_config_parse(manifest, source="devnet", environ={})
     chain_registry_sync(config=config)
-    from chains.rpc import ChainClient
 
-    client = ChainClient.from_config(config)
+    client = chain_client_new(config)
     monitor = ArbitrageMonitor(config=config, client=client)
     unknown = {p["address"]: p for p in net.manifest["pools"] if p["dex"] == dropped and not p.get("odd")}
     assert not Pool.objects.filter(address__in=list(unknown)).exists()
@@ -137,9 +138,9 @@ def test_prices_are_read_at_the_arbitrage_block(devnet_56_fresh: Devnet) -> None
         assert prices.token_usd[wnative] == prices.native_usd
 
 
-def test_prepare_reads_everything_so_process_only_writes(devnet_56_fresh: Devnet, scan_redis_clean: None) -> None:
-    """scan_run calls prepare() before its transaction: receipts, tips and prices are read there, not in process()."""
-    from chains.scanning import BlockBatch
+def test_fetch_reads_everything_so_compute_and_write_do_not(devnet_56_fresh: Devnet, scan_redis_clean: None) -> None:
+    """scan_run calls fetch() before its transaction: receipts, tips and prices are read there, never later."""
+    from scanning.loop import BlockBatch
 
     net = devnet_56_fresh
     first = net.block_number() + 1
@@ -148,16 +149,9 @@ def test_prepare_reads_everything_so_process_only_writes(devnet_56_fresh: Devnet
     headers = client.get_block_headers(list(range(first, net.block_number() + 1)))
     logs = client.get_logs(first, headers[-1].number, topics=monitor.topics())
     batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False)
-    monitor.prepare(batch)
-    requests_after_prepare = client.request_count
-    stored_now = monitor.process(batch)
-    assert client.request_count == requests_after_prepare  # no RPC inside the write half
+    fetched = monitor.fetch(batch)
+    requests_after_fetch = client.request_count
+    priced = monitor.compute(batch, fetched)
+    stored_now = monitor.write(batch, priced)
+    assert client.request_count == requests_after_fetch  # no RPC in compute or write
     assert stored() == expected and stored_now == len(expected)
-
-    # A batch that was not prepared (or another one) is read in process() as before.
-    ArbitrageTransaction.objects.all().delete()
-    other = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False)
-    monitor.prepare(batch)
-    assert monitor.process(other) == len(expected)
-    assert client.request_count > requests_after_prepare
-    assert stored() == expected

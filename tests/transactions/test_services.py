@@ -171,6 +171,28 @@ def test_sweep_links_an_opportunity_recorded_after_the_transaction() -> None:
     assert opportunity_capture_sweep(chain_id=56, from_block=990, to_block=1000) == 0
 
 
+def test_capture_links_do_not_depend_on_which_scanner_commits_first() -> None:
+    """Issue 11 #6: the pool scanner lags; its opportunities are written after the arbitrages that took them."""
+    from opportunities.services import OpportunityDraft, opportunity_record_many
+
+    pool = PoolFactory()
+    first = arbitrage([pool.address, "0xP2"], WBNB, 10**18, 10**18 + 10**15)
+    transaction_record(chain_id=56, facts=facts(tx_hash="0x" + "01" * 32, block=1000), arbitrages=[first],
+                       prices=PRICES, broadcast=False)  # fmt: skip
+    transaction_record(chain_id=56, facts=facts(tx_hash="0x" + "02" * 32, block=1001), arbitrages=[first],
+                       prices=PRICES, broadcast=False)  # fmt: skip
+    template = OpportunityFactory.build(pool=pool, block_number=998)
+    draft = OpportunityDraft(
+        chain_id=56, pool_id=pool.pk, pool_name="X-Y", pool_address=pool.address, block_number=998,
+        block_hash="0x" + "98" * 32, imbalance_pct=1.0, profit_usd=Decimal(1), profit_native=Decimal(0),
+        reserve0=template.reserve0, reserve1=template.reserve1, start_token=WBNB, amount_in=1, amount_out=2,
+        profit_raw=1, gas_estimate=150_000, gas_cost_usd=Decimal(0),
+    )  # fmt: skip
+    (late,) = opportunity_record_many(drafts=[draft], broadcast=False)  # no sweep called by anyone
+    late.refresh_from_db()
+    assert (late.captured, late.capture_tx_hash) == (True, "0x" + "01" * 32)  # the first arbitrage after it
+
+
 def test_rollback_removes_orphaned_transactions_and_releases_their_captures() -> None:
     pool = PoolFactory()
     opp = OpportunityFactory(pool=pool, block_number=1004)

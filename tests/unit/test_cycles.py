@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from chains.v2math import get_amount_out
+from dexes.uniswap_v2.swap_math import get_amount_out
 from opportunities.cycles import (
     Cycle,
     Hop,

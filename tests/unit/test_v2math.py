@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chains.v2math import effective_mid_price, get_amount_in, get_amount_out, mid_price, mid_price_scaled
+from dexes.uniswap_v2.swap_math import effective_mid_price, get_amount_in, get_amount_out, mid_price, mid_price_scaled
 
 reserves = st.integers(min_value=1, max_value=10**30)
 fees = st.sampled_from([0, 10, 20, 25, 30, 100, 9999])

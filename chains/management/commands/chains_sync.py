@@ -7,11 +7,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from chains.clients import chain_client
 from chains.config import registry_enabled_chains
 from chains.pools import pool_discover, pool_reserves_refresh
-from chains.rpc import RpcError, chain_client
 from chains.services import chain_registry_sync
 from chains.tokens import token_metadata_refresh
+from evm.rpc import RpcError
 
 
 class Command(BaseCommand):

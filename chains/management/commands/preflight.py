@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from arbmonitor.preflight import preflight
+from chains.preflight import preflight
 
 
 class Command(BaseCommand):

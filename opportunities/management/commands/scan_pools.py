@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from chains.config import registry_enabled_chains
-from chains.rpc import RpcError
+from evm.rpc import RpcError
 from opportunities.scanner import pool_scan_run
 
 

@@ -1,7 +1,7 @@
 """Uniswap-V2-style and ERC-20 event topics and decoders (pure: no I/O).
 
-Topics are computed with keccak here, never copied; tests compare them with
-docs/chain-facts.md.
+Topics are computed with keccak here, never copied; tests compare them with the
+published topic0 values (BscScan/Polygonscan).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
-from chains.rpc import LogRecord, checksum_address
+from evm.rpc import LogRecord, checksum_address
 
 
 def event_topic(signature: str) -> str:
@@ -22,15 +22,11 @@ SYNC_SIGNATURE = "Sync(uint112,uint112)"
 SWAP_SIGNATURE = "Swap(address,uint256,uint256,uint256,uint256,address)"
 PAIR_CREATED_SIGNATURE = "PairCreated(address,address,address,uint256)"
 TRANSFER_SIGNATURE = "Transfer(address,address,uint256)"
-MINT_SIGNATURE = "Mint(address,uint256,uint256)"
-BURN_SIGNATURE = "Burn(address,uint256,uint256,address)"
 
 SYNC_TOPIC = event_topic(SYNC_SIGNATURE)
 SWAP_TOPIC = event_topic(SWAP_SIGNATURE)
 PAIR_CREATED_TOPIC = event_topic(PAIR_CREATED_SIGNATURE)
 TRANSFER_TOPIC = event_topic(TRANSFER_SIGNATURE)
-MINT_TOPIC = event_topic(MINT_SIGNATURE)
-BURN_TOPIC = event_topic(BURN_SIGNATURE)
 
 
 class EventDecodeError(ValueError):
@@ -51,25 +47,6 @@ class SwapEvent:
     tx_hash: str
     tx_index: int
     log_index: int
-
-
-@dataclass(frozen=True, slots=True)
-class SyncEvent:
-    pool: str
-    reserve0: int
-    reserve1: int
-    block_number: int
-    log_index: int
-
-
-@dataclass(frozen=True, slots=True)
-class PairCreatedEvent:
-    factory: str
-    token0: str
-    token1: str
-    pair: str
-    index: int
-    block_number: int
 
 
 def _words(data: bytes, count: int, what: str) -> list[int]:
@@ -100,15 +77,29 @@ def decode_sync(log: LogRecord) -> tuple[int, int]:
     return reserve0, reserve1
 
 
-def decode_sync_event(log: LogRecord) -> SyncEvent:
-    reserve0, reserve1 = decode_sync(log)
-    return SyncEvent(log.address, reserve0, reserve1, log.block_number, log.log_index)
+def swap_amounts(log: LogRecord) -> tuple[int, int, int, int] | None:
+    """(amount0In, amount1In, amount0Out, amount1Out) of a V2 ``Swap`` log; None if it has another shape.
+
+    The hot path of the transaction monitor: no checksumming (sender and to stay raw topics).
+    """
+    data = log.data
+    if len(log.topics) != 3 or log.topics[0] != SWAP_TOPIC or len(data) < 128:
+        return None
+    return (
+        int.from_bytes(data[0:32], "big"),
+        int.from_bytes(data[32:64], "big"),
+        int.from_bytes(data[64:96], "big"),
+        int.from_bytes(data[96:128], "big"),
+    )
 
 
 def decode_swap(log: LogRecord) -> SwapEvent:
     """A V2 ``Swap(sender indexed, amount0In, amount1In, amount0Out, amount1Out, to indexed)``."""
     _expect(log, SWAP_TOPIC, 2, "Swap")
-    a0_in, a1_in, a0_out, a1_out = _words(log.data, 4, "Swap")
+    amounts = swap_amounts(log)
+    if amounts is None:
+        raise EventDecodeError(f"Swap: data has {len(log.data)} bytes, expected 128")
+    a0_in, a1_in, a0_out, a1_out = amounts
     return SwapEvent(
         pool=log.address,
         sender=_topic_address(log.topics[1]),
@@ -130,11 +121,6 @@ def decode_pair_created(log: LogRecord) -> tuple[str, str, str, int]:
     _expect(log, PAIR_CREATED_TOPIC, 2, "PairCreated")
     pair_word, index = _words(log.data, 2, "PairCreated")
     return _topic_address(log.topics[1]), _topic_address(log.topics[2]), _word_address(pair_word), index
-
-
-def decode_pair_created_event(log: LogRecord) -> PairCreatedEvent:
-    token0, token1, pair, index = decode_pair_created(log)
-    return PairCreatedEvent(log.address, token0, token1, pair, index, log.block_number)
 
 
 def decode_transfer(log: LogRecord) -> tuple[str, str, int]:

@@ -6,8 +6,9 @@ through web3's provider stack, because the scanner needs control web3's
 providers do not give: a JSON-RPC *batch* is one HTTP round trip for a whole
 block range's headers or receipts, 429/Retry-After and rate-limit errors are
 backed off per URL, and a failing URL is skipped for the next one. Encoding
-and decoding use web3's own libraries (eth_abi, eth_utils); ``client.w3``
-gives a plain ``Web3`` on the current URL for anything ad hoc.
+and decoding use web3's own libraries (eth_abi, eth_utils) except on the two
+hot paths measured in docs/architecture.md (Multicall3 results, Swap/Sync data).
+``new_heads`` is the same module's WebSocket subscription (async).
 
 Failure policy, per request (a single call or a batch):
 
@@ -31,6 +32,7 @@ calls per block with them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import itertools
@@ -41,20 +43,31 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
-from arbmonitor import metrics
-from chains.config import ChainConfig
-
 logger = logging.getLogger(__name__)
 
 JsonCall = tuple[str, list[Any]]
+
+
+class ChainEndpoint(Protocol):
+    """What a client needs to know about a chain (``chains.config.ChainConfig`` is one)."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def rpc_urls(self) -> Sequence[str]: ...
+    @property
+    def log_source(self) -> str: ...
+    @property
+    def multicall3(self) -> str: ...
+
 
 # --- errors -------------------------------------------------------------------------
 
@@ -89,6 +102,10 @@ class LogRangeTooLarge(RpcResponseError):  # noqa: N818 - the agreed API name
 
 class MethodNotSupported(RpcResponseError):  # noqa: N818 - the agreed API name
     """The node does not serve this method (e.g. eth_getLogs on BSC's public endpoints)."""
+
+
+class SubscriptionRefused(RpcError):  # noqa: N818 - it is a refusal, not an error of ours
+    """The node answered ``eth_subscribe`` with an error (no subscriptions on this endpoint)."""
 
 
 class ReorgDuringFetch(RpcError):  # noqa: N818 - the agreed API name
@@ -447,6 +464,14 @@ def _retry_after(value: str | None) -> float | None:
 MULTICALL3_AGGREGATE3 = bytes.fromhex("82ad56cb")  # aggregate3((address,bool,bytes)[])
 
 
+def aggregate3_encode(calls: Sequence[Call], *, allow_failure: bool = True) -> str:
+    """Calldata of Multicall3 ``aggregate3((address,bool,bytes)[])`` for these calls, 0x-prefixed."""
+    encoded = abi_encode(
+        ["(address,bool,bytes)[]"], [[(c.target, allow_failure and c.allow_failure, c.data) for c in calls]]
+    )
+    return "0x" + (MULTICALL3_AGGREGATE3 + encoded).hex()
+
+
 def aggregate3_decode(data: bytes) -> list[tuple[bool, bytes]]:
     """The ``(bool,bytes)[]`` that Multicall3 ``aggregate3`` returns, decoded by offsets.
 
@@ -486,6 +511,23 @@ class _Endpoint:
 
 
 @dataclass
+class RpcObserver:
+    """What a client reports about its requests (metrics); this default observes nothing.
+
+    ``chains.clients`` passes the process's Prometheus observer. Methods must not raise.
+    """
+
+    def send(self, chain_id: int, url: str, methods: Sequence[str], send: Callable[[Any], Any], payload: Any) -> Any:
+        """Send ``payload`` with ``send`` (an observer times it)."""
+        return send(payload)
+
+    def error(self, chain_id: int, url: str, methods: Sequence[str], exc: BaseException) -> None:
+        """A request failed in a way worth retrying (429/5xx, timeout, refused connection)."""
+
+    def failover(self, chain_id: int, url: str) -> None:
+        """The client moved to ``url``."""
+
+
 class ChainClient:
     """JSON-RPC access to one chain. Thread-safe (one request at a time per client)."""
 
@@ -501,6 +543,8 @@ class ChainClient:
     log_chunk_blocks: int = 2000
     multicall_chunk: int = 500
     verify_chain_id: bool = True
+    log_failures: bool = True  # False: a caller that polls until a node comes up logs nothing per attempt
+    observer: RpcObserver = field(default_factory=RpcObserver, repr=False)
     request_count: int = 0
     call_count: int = 0
     method_counts: Counter[str] = field(default_factory=Counter)
@@ -515,25 +559,16 @@ class ChainClient:
         self._endpoints = [_Endpoint(url, self._transport(url)) for url in self.rpc_urls]
 
     @classmethod
-    def from_config(cls, config: ChainConfig, **overrides: Any) -> ChainClient:
-        """A client with the chain's URLs and the RPC_* / SCAN_* settings; keyword overrides win."""
-        from django.conf import settings
-
-        options: dict[str, Any] = {
-            "chain_id": config.chain_id,
-            "rpc_urls": tuple(config.rpc_urls),
-            "log_source": config.log_source,
-            "multicall3": config.multicall3,
-            "timeout": getattr(settings, "RPC_TIMEOUT_SECONDS", 10.0),
-            "max_retries": getattr(settings, "RPC_MAX_RETRIES", 4),
-            "backoff_base": getattr(settings, "RPC_BACKOFF_BASE_SECONDS", 0.25),
-            "backoff_max": getattr(settings, "RPC_BACKOFF_MAX_SECONDS", 8.0),
-            "batch_size": getattr(settings, "RPC_BATCH_SIZE", 100),
-            "log_chunk_blocks": getattr(settings, "SCAN_LOG_CHUNK_BLOCKS", 2000),
-            "multicall_chunk": getattr(settings, "RPC_MULTICALL_CHUNK", 500),
-        }
-        options.update(overrides)
-        return cls(**options)
+    def from_config(cls, config: ChainEndpoint, **options: Any) -> ChainClient:
+        """A client for a chain's endpoints (``chain_id``, ``rpc_urls``, ``log_source``, ``multicall3``);
+        ``options`` set the other fields (``chains.clients`` passes the RPC_* settings)."""
+        return cls(
+            chain_id=config.chain_id,
+            rpc_urls=tuple(config.rpc_urls),
+            log_source=config.log_source,
+            multicall3=config.multicall3,
+            **options,
+        )
 
     def _transport(self, url: str) -> Any:
         if url.startswith(("ws://", "wss://")):
@@ -547,16 +582,6 @@ class ChainClient:
     @property
     def current_url(self) -> str:
         return self._endpoints[self._preferred].url
-
-    @property
-    def w3(self) -> Any:
-        """A plain web3.py ``Web3`` on the current URL (HTTP) for ad-hoc use; not retried or counted."""
-        from web3 import Web3
-
-        url = self.current_url
-        if url.startswith(("ws://", "wss://")):
-            url = url.replace("wss://", "https://").replace("ws://", "http://")
-        return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": self.timeout}))
 
     def reset_counters(self) -> None:
         self.request_count = 0
@@ -574,7 +599,7 @@ class ChainClient:
         self.request_count += 1
         self.call_count += len(methods)
         self.method_counts.update(methods)
-        return metrics.rpc_send(self.chain_id, endpoint.url, methods, endpoint.transport.send, payload)
+        return self.observer.send(self.chain_id, endpoint.url, methods, endpoint.transport.send, payload)
 
     def _verify(self, endpoint: _Endpoint) -> None:
         if endpoint.verified or not self.verify_chain_id:
@@ -605,11 +630,11 @@ class ChainClient:
                         self._verify(endpoint)
                         value = check(self._send_once(endpoint, payload, methods), endpoint.url)
                     except _Retryable as exc:
-                        metrics.rpc_error(self.chain_id, endpoint.url, methods, exc)
+                        self.observer.error(self.chain_id, endpoint.url, methods, exc)
                         endpoint.last_error = str(exc)
                         if exc.retry_after is not None:
                             retry_after = max(retry_after or 0.0, exc.retry_after)
-                        logger.warning(
+                        (logger.warning if self.log_failures else logger.debug)(
                             "chain %s: %s via %s failed (%s)%s",
                             self.chain_id,
                             methods[0] if len(methods) == 1 else f"batch of {len(methods)}",
@@ -620,7 +645,7 @@ class ChainClient:
                         continue
                     if index != self._preferred:
                         logger.info("chain %s: failing over to %s", self.chain_id, endpoint.url)
-                        metrics.rpc_failover(self.chain_id, endpoint.url)
+                        self.observer.failover(self.chain_id, endpoint.url)
                         self._preferred = index
                     return value
                 if round_no < self.max_retries:
@@ -710,13 +735,6 @@ class ChainClient:
         return value
 
     # --- chain reads --------------------------------------------------------------------
-
-    def check_chain_id(self) -> int:
-        """Ask the current endpoint for its chain id; raises ``ChainIdMismatch`` on a wrong endpoint."""
-        actual = _int(self.call("eth_chainId"))
-        if actual != self.chain_id:
-            raise ChainIdMismatch(self.current_url, self.chain_id, actual)
-        return actual
 
     def block_number(self) -> int:
         return _int(self.call("eth_blockNumber"))
@@ -821,10 +839,6 @@ class ChainClient:
         raws = self.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
         return {h: receipt_from_json(raw) for h, raw in zip(hashes, raws, strict=True) if raw is not None}
 
-    def get_block_receipts(self, block: int | str) -> list[Receipt]:
-        raws = self.call("eth_getBlockReceipts", [_block_param(block)])
-        return [receipt_from_json(raw) for raw in raws or ()]
-
     def get_transactions(self, tx_hashes: Sequence[str]) -> dict[str, Transaction]:
         hashes = list(dict.fromkeys(h.lower() for h in tx_hashes))
         raws = self.batch([("eth_getTransactionByHash", [h]) for h in hashes])
@@ -850,11 +864,7 @@ class ChainClient:
         chunks = [list(calls[i : i + self.multicall_chunk]) for i in range(0, len(calls), self.multicall_chunk)]
         requests_: list[JsonCall] = []
         for chunk in chunks:
-            encoded = abi_encode(
-                ["(address,bool,bytes)[]"],
-                [[(c.target, allow_failure and c.allow_failure, c.data) for c in chunk]],
-            )
-            data = "0x" + (MULTICALL3_AGGREGATE3 + encoded).hex()
+            data = aggregate3_encode(chunk, allow_failure=allow_failure)
             requests_.append(("eth_call", [{"to": self.multicall3, "data": data}, block_param]))
         replies = self.batch(requests_)
         results: list[CallResult] = []
@@ -866,15 +876,54 @@ class ChainClient:
         return results
 
 
-_CLIENTS: dict[tuple[int, tuple[str, ...], str], ChainClient] = {}
-_CLIENTS_LOCK = threading.Lock()
+# --- subscriptions (async, WebSocket) -------------------------------------------------------
 
 
-def chain_client(config: ChainConfig) -> ChainClient:
-    """The process-wide client of a chain (keeps HTTP connections warm between task runs)."""
-    key = (config.chain_id, tuple(config.rpc_urls), config.log_source)
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            client = _CLIENTS[key] = ChainClient.from_config(config)
-        return client
+async def new_heads(
+    url: str,
+    *,
+    stop: asyncio.Event,
+    on_subscribed: Callable[[], None] | None = None,
+    open_timeout: float = 10.0,
+) -> AsyncIterator[int]:
+    """Block numbers of a chain's new heads over one WebSocket: the current head at once (``eth_blockNumber``,
+    so a reconnect catches up), then one per ``newHeads`` notification, until ``stop`` is set.
+
+    Raises ``SubscriptionRefused`` when the node refuses ``eth_subscribe``; a broken connection raises the
+    ``websockets``/``OSError`` exception, and the caller decides how to reconnect (``scanning.headwatch``).
+    """
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import WebSocketException
+
+    async with connect(url, open_timeout=open_timeout, ping_interval=20, ping_timeout=20, max_size=2**22) as ws:
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}))
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "eth_subscribe", "params": ["newHeads"]}))
+        subscription: str | None = None
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                receiving = asyncio.create_task(ws.recv())
+                done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stopping in done:
+                    receiving.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, WebSocketException):
+                        await receiving
+                    return
+                message = json.loads(receiving.result())
+                if message.get("method") == "eth_subscription":
+                    params = message["params"]
+                    if params.get("subscription") == subscription:
+                        yield _int(params["result"]["number"])
+                elif message.get("id") == 2:
+                    if message.get("error"):
+                        error = message["error"]
+                        raise SubscriptionRefused(
+                            str(error.get("message", error) if isinstance(error, dict) else error)
+                        )
+                    subscription = str(message["result"])
+                    if on_subscribed is not None:
+                        on_subscribed()
+                elif message.get("id") == 1 and message.get("result"):
+                    yield _int(message["result"])
+        finally:
+            stopping.cancel()

@@ -19,7 +19,6 @@ def selector(signature: str) -> bytes:
 SYMBOL = selector("symbol()")
 NAME = selector("name()")
 DECIMALS = selector("decimals()")
-BALANCE_OF = selector("balanceOf(address)")
 # Uniswap V2 pair
 GET_RESERVES = selector("getReserves()")
 TOKEN0 = selector("token0()")
@@ -39,10 +38,6 @@ def call_all_pairs(index: int) -> bytes:
 
 def call_get_pair(token_a: str, token_b: str) -> bytes:
     return GET_PAIR + encode(["address", "address"], [token_a, token_b])
-
-
-def call_balance_of(owner: str) -> bytes:
-    return BALANCE_OF + encode(["address"], [owner])
 
 
 def call_probe(token: str) -> bytes:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import statistics
@@ -39,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from websockets.asyncio.client import connect as ws_connect
 
+from chains.clients import chain_client_new
 from chains.config import ChainConfig
+from evm.rpc import SubscriptionRefused, new_heads
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +84,13 @@ class HeadWatchOptions:
     def from_settings(cls) -> HeadWatchOptions:
         from django.conf import settings
 
-        health = str(getattr(settings, "HEADWATCH_HEALTH_FILE", "") or "")
+        health = str(settings.HEADWATCH_HEALTH_FILE or "")
         return cls(
-            poll_interval=float(getattr(settings, "HEADWATCH_POLL_INTERVAL_SECONDS", 0.0)),
-            recheck=float(getattr(settings, "HEADWATCH_RECHECK_SECONDS", 0.1)),
-            reconnect_max=float(getattr(settings, "HEADWATCH_RECONNECT_MAX_SECONDS", 30.0)),
+            poll_interval=float(settings.HEADWATCH_POLL_INTERVAL_SECONDS),
+            recheck=float(settings.HEADWATCH_RECHECK_SECONDS),
+            reconnect_max=float(settings.HEADWATCH_RECONNECT_MAX_SECONDS),
             health_file=Path(health) if health else None,
-            stale_after=float(getattr(settings, "HEADWATCH_STALE_SECONDS", 60.0)),
+            stale_after=float(settings.HEADWATCH_STALE_SECONDS),
         )
 
 
@@ -98,15 +98,15 @@ class HeadWatchOptions:
 
 
 def celery_trigger(block_time: Callable[[int], float]) -> Trigger:
-    """Enqueue the chain's scan task of ``kind``; the message expires if no worker takes it soon."""
-    from opportunities.tasks import scan_pools
-    from transactions.tasks import scan_transactions
+    """Enqueue the chain's scan task of ``kind`` by the name its app registered (``scanning.registry``);
+    the message expires if no worker takes it soon."""
+    from celery import current_app
 
-    tasks = {"pools": scan_pools, "transactions": scan_transactions}
+    from scanning.registry import scan_kind
 
     def trigger(chain_id: int, kind: str, head: int) -> None:
         # A stale trigger is useless (a newer head or the follow-up re-trigger replaces it).
-        tasks[kind].apply_async((chain_id,), expires=max(4 * block_time(chain_id), 2.0))
+        current_app.send_task(scan_kind(kind).task_name, (chain_id,), expires=max(4 * block_time(chain_id), 2.0))
 
     return trigger
 
@@ -116,22 +116,20 @@ def scan_progress(chain_id: int) -> dict[str, ScanProgress]:
     from django.db import close_old_connections
 
     from chains.models import ScanCursor
-    from chains.scanning import lock_name, redis_client
+    from scanning.loop import lock_name, redis_client
+    from scanning.registry import scan_kinds
 
     close_old_connections()  # a long-lived thread: drop a connection the server closed
+    kinds = [k.kind for k in scan_kinds()] or list(SCAN_KINDS)
     cursors = dict(ScanCursor.objects.filter(chain_id=chain_id).values_list("kind", "block_number"))
     pipe = redis_client().pipeline(transaction=False)
-    for kind in SCAN_KINDS:
+    for kind in kinds:
         pipe.exists(lock_name(chain_id, kind))
     locked = pipe.execute()
-    return {kind: ScanProgress(cursors.get(kind), bool(held)) for kind, held in zip(SCAN_KINDS, locked, strict=True)}
+    return {kind: ScanProgress(cursors.get(kind), bool(held)) for kind, held in zip(kinds, locked, strict=True)}
 
 
 # --- one chain -------------------------------------------------------------------------------
-
-
-class SubscriptionRefused(Exception):  # noqa: N818 - it is a refusal, not an error of ours
-    """The WebSocket endpoint answered eth_subscribe with an error."""
 
 
 @dataclass
@@ -177,7 +175,6 @@ class ChainHeadWatcher:
         self._fired_at: dict[str, float] = {}  # kind -> when its last trigger was sent
         self._done_after: deque[float] = deque(maxlen=50)  # trigger -> cursor at the head, recent runs
         self._pending = asyncio.Event()  # a head was triggered and the cursors may not have reached it yet
-        self._ids = itertools.count(1)
         self._client: Any = None
 
     # -- heads -----------------------------------------------------------------------------
@@ -339,47 +336,18 @@ class ChainHeadWatcher:
                     await _sleep_unless(stop, delay)
 
     async def _watch_ws(self, url: str, stop: asyncio.Event) -> None:
-        async with ws_connect(url, open_timeout=10, ping_interval=20, ping_timeout=20, max_size=2**22) as ws:
-            block_id, subscribe_id = next(self._ids), next(self._ids)
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": block_id, "method": "eth_blockNumber", "params": []}))
-            await ws.send(
-                json.dumps({"jsonrpc": "2.0", "id": subscribe_id, "method": "eth_subscribe", "params": ["newHeads"]})
-            )
-            subscription: str | None = None
-            stopping = asyncio.create_task(stop.wait())
-            try:
-                while True:
-                    receiving = asyncio.create_task(ws.recv())
-                    done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if stopping in done:
-                        receiving.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, websockets.exceptions.WebSocketException):
-                            await receiving
-                        return
-                    message = json.loads(receiving.result())
-                    if message.get("method") == "eth_subscription":
-                        params = message["params"]
-                        if params.get("subscription") == subscription:
-                            await self.on_head(int(params["result"]["number"], 16))
-                    elif message.get("id") == subscribe_id:
-                        if message.get("error"):
-                            error = message["error"]
-                            raise SubscriptionRefused(
-                                str(error.get("message", error) if isinstance(error, dict) else error)
-                            )
-                        subscription = str(message["result"])
-                        self.mode = "ws"
-                        logger.info("chain %s: subscribed to newHeads on %s", self.chain_id, url)
-                    elif message.get("id") == block_id and message.get("result"):
-                        await self.on_head(int(message["result"], 16))  # catch up at once after a reconnect
-            finally:
-                stopping.cancel()
+        def subscribed() -> None:
+            self.mode = "ws"
+            logger.info("chain %s: subscribed to newHeads on %s", self.chain_id, url)
+
+        async for head in new_heads(url, stop=stop, on_subscribed=subscribed):
+            await self.on_head(head)
 
     async def _poll(self, stop: asyncio.Event, *, until: float | None) -> None:
-        from chains.rpc import ChainClient, RpcError
+        from evm.rpc import RpcError
 
         if self._client is None:
-            self._client = ChainClient.from_config(
+            self._client = chain_client_new(
                 self.config, timeout=self.options.rpc_timeout, max_retries=0, backoff_base=0.0, backoff_max=0.0
             )
         loop = asyncio.get_running_loop()

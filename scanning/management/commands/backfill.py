@@ -1,10 +1,14 @@
 """``manage.py backfill``: scan a historical block range for arbitrage transactions (and opportunities).
 
+The command only dispatches: each kind's processor comes from the app that
+registered it (``opportunities.backfill``, ``transactions.backfill`` through
+``scanning.registry``).
+
     python manage.py backfill --chain 56 --from-block N --to-block M [--kind transactions|opportunities|all]
 
 Bounded batches (``--batch-blocks``, default BACKFILL_BATCH_BLOCKS): each is
 fetched with a constant number of RPC calls and committed in one database
-transaction through ``chains.scanning.scan_range`` (the live cursor and reorg
+transaction through ``scanning.loop.scan_range`` (the live cursor and reorg
 journal are not touched).
 
 Resumable: correctness comes from idempotent writes (unique (chain, tx_hash)
@@ -15,6 +19,10 @@ costs re-reading logs: stored transactions are skipped before any receipt is
 fetched. Safe while the live scanner runs: both write through the same
 idempotent services, so nothing is stored twice.
 
+A batch that fails on RPC (a flaky node outlasting one request's retries) is
+run again, up to BACKFILL_BATCH_RETRIES times with backoff, before the command
+gives up; the next run resumes at that batch.
+
 Ctrl-C / SIGTERM: the batch in flight finishes and commits, then the command
 exits cleanly (a second signal aborts at once; the batch's transaction rolls
 back), so only whole batches are ever committed.
@@ -23,8 +31,10 @@ back), so only whole batches are ever committed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -34,10 +44,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from chains.clients import chain_client
 from chains.config import ChainConfig
-from chains.rpc import ChainClient, RpcError, chain_client
-from chains.scanning import BlockProcessor, chain_config_get, redis_client, scan_range
-from opportunities.capture import opportunity_capture_sweep
+from evm.rpc import ChainClient, RpcError
+from scanning.loop import BlockProcessor, chain_config_get, redis_client, scan_range
+from scanning.registry import scan_kinds
 
 KINDS = ("transactions", "opportunities", "all")
 
@@ -138,7 +149,7 @@ class Command(BaseCommand):
         batch_blocks = options["batch_blocks"] or int(settings.BACKFILL_BATCH_BLOCKS)
         if batch_blocks < 1:
             raise CommandError("--batch-blocks must be >= 1")
-        kinds = ["opportunities", "transactions"] if options["kind"] == "all" else [options["kind"]]
+        kinds = [k.backfill_name for k in scan_kinds()] if options["kind"] == "all" else [options["kind"]]
         start = from_block
         if options["restart"]:
             for kind in kinds:
@@ -148,20 +159,13 @@ class Command(BaseCommand):
         return BackfillPlan(config.chain_id, from_block, to_block, kinds, batch_blocks, start)
 
     def processors(self, config: ChainConfig, client: ChainClient, kinds: list[str]) -> dict[str, BlockProcessor]:
-        """Opportunities first: the transaction monitor links captures to the opportunities already stored."""
-        out: dict[str, BlockProcessor] = {}
-        for kind in kinds:
-            if kind == "opportunities":
-                from opportunities.scanner import PoolScanner
-
-                out[kind] = PoolScanner(config.chain_id, config=config, client=client)
-            else:
-                from transactions.monitor import ArbitrageMonitor
-
-                out[kind] = ArbitrageMonitor(
-                    config=config, client=client, measure_coinbase=getattr(self, "measure_coinbase", None)
-                )
-        return out
+        """Each kind's processor, built by the app that registered it (``scanning.registry``), in its order."""
+        options = {"measure_coinbase": getattr(self, "measure_coinbase", None)}
+        return {
+            k.backfill_name: k.backfill_processor(config, client, options)
+            for k in scan_kinds()
+            if k.backfill_name in kinds
+        }
 
     # ------------------------------------------------------------------ checkpoint
     def checkpoint_get(self, chain_id: int, kind: str, from_block: int, to_block: int) -> int:
@@ -207,13 +211,30 @@ class Command(BaseCommand):
     ) -> None:
         """One bounded batch per kind, each committed in its own transaction, then the checkpoint."""
         for kind, processor in processors.items():
-            scan_range(
-                plan.chain_id, processor, from_block=start, to_block=end, chunk_blocks=end - start + 1, client=client
-            )
+            batch = functools.partial(
+                scan_range, plan.chain_id, processor, from_block=start, to_block=end, chunk_blocks=end - start + 1,
+                client=client,
+            )  # fmt: skip
+            self.with_retries(f"{kind} {start}-{end}", batch)
             self.checkpoint_set(plan, kind, end)
-        if "transactions" in processors:
-            window = int(settings.CAPTURE_WINDOW_BLOCKS)
-            opportunity_capture_sweep(chain_id=plan.chain_id, from_block=max(start - window, 0), to_block=end)
+
+    def with_retries(self, what: str, run: Callable[[], object]) -> None:
+        """Run one kind's batch; on an RPC failure (a flaky node outlasting one request's retries) run it again,
+        up to BACKFILL_BATCH_RETRIES times with exponential backoff. Safe: a batch commits whole or not at all,
+        and its writes are idempotent."""
+        retries = int(settings.BACKFILL_BATCH_RETRIES)
+        for attempt in range(retries + 1):
+            try:
+                run()
+                return
+            except RpcError as exc:
+                if attempt == retries or self.stop_requested:
+                    raise
+                delay = min(
+                    float(settings.RPC_BACKOFF_BASE_SECONDS) * 2**attempt, float(settings.RPC_BACKOFF_MAX_SECONDS)
+                )
+                self.stderr.write(f"batch {what} failed ({exc}); retry {attempt + 1}/{retries} in {delay:.2f}s")
+                time.sleep(delay)
 
     # ------------------------------------------------------------------ signals
     def request_stop(self, signum: int, frame: FrameType | None) -> None:

@@ -11,13 +11,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chains.config import registry_enabled_chains
-from chains.headwatch import HeadWatcher, HeadWatchOptions
+from scanning.headwatch import HeadWatcher, HeadWatchOptions
+from scanning.registry import scan_kinds
 
 
 class Command(BaseCommand):
     help = (
         "Follow each enabled chain's head (eth_subscribe newHeads over the chain's WebSocket URL, else "
-        "eth_blockNumber polling over HTTP) and enqueue scan_pools and scan_transactions for every new block. "
+        "eth_blockNumber polling over HTTP) and enqueue every registered scan kind's task for every new block. "
         "Runs until SIGINT/SIGTERM; Celery beat stays the safety net."
     )
 
@@ -54,7 +55,8 @@ class Command(BaseCommand):
         base = HeadWatchOptions.from_settings()
         if options.get("poll_interval") is not None:
             base = replace(base, poll_interval=options["poll_interval"])
-        return HeadWatcher(chains, options=base)
+        kinds = [k.kind for k in scan_kinds()]  # every kind an app registered (scanning.registry)
+        return HeadWatcher(chains, options=base, kinds=kinds)
 
     async def serve(self, watcher: HeadWatcher) -> None:
         loop = asyncio.get_running_loop()
@@ -67,5 +69,5 @@ class Command(BaseCommand):
                 loop.remove_signal_handler(sig)
 
     def _stopping(self, watcher: HeadWatcher, sig: signal.Signals) -> None:
-        logging.getLogger("chains.headwatch").info("%s received; stopping", sig.name)
+        logging.getLogger("scanning.headwatch").info("%s received; stopping", sig.name)
         watcher.request_stop()

@@ -17,6 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from arbmonitor.env import redacted_url
+from chains.clients import chain_client_new
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -44,14 +47,14 @@ def check_redis() -> list[Problem]:
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        return [Problem("redis", f"{settings.REDIS_URL} does not answer: {exc}")]
+        return [Problem("redis", f"{redacted_url(settings.REDIS_URL)} does not answer: {exc}")]
     return []
 
 
 def check_chains(*, rpc: bool = True) -> list[Problem]:
     """The registry parses; with ``rpc``, every enabled chain has an endpoint that answers with its id."""
     from chains.config import registry_enabled_chains
-    from chains.rpc import ChainClient, RpcError
+    from evm.rpc import RpcError
 
     try:
         chains = registry_enabled_chains()
@@ -66,11 +69,11 @@ def check_chains(*, rpc: bool = True) -> list[Problem]:
             continue
         if not rpc:
             continue
-        rpc_logger = logging.getLogger("chains.rpc")
+        rpc_logger = logging.getLogger("evm.rpc")
         level = rpc_logger.level
         rpc_logger.setLevel(logging.ERROR)  # the failure is reported once, below, not per retry
         try:
-            ChainClient.from_config(config, max_retries=0).block_number()
+            chain_client_new(config, max_retries=0).block_number()
         except RpcError as exc:
             message = str(exc).splitlines()[0].removeprefix(f"chain {config.chain_id}: ")
             problems.append(Problem(f"chain {config.chain_id}", message))

@@ -1,23 +1,25 @@
 """The block-scanning loop shared by the pool scanner and the transaction monitor.
 
-A scanner is a ``BlockProcessor`` (a kind, the log topics it wants, what to do
-with a batch of blocks, how to forget blocks that a reorg orphaned).
-``scan_run`` owns everything else:
+A scanner is a ``BlockProcessor``: a kind, the log topics it wants, and a
+pipeline that ``batch_process`` runs for each batch of blocks:
+**fetch** (all RPC, no database transaction open) → **compute** (pure) →
+**write** (one transaction, with the cursor) → **broadcast** (on commit, by the
+shared write path ``scanning.detections``). ``scan_run`` owns everything else:
 
 1. a per-chain, per-kind Redis lock (a second run exits at once);
 2. the cursor (last processed block number and hash) in the database;
 3. reorg detection: the cursor block's hash is re-read in the same batch as the
    new headers; when it changed, ``ScannedBlock`` (the journal of recent
-   hashes) is walked back to the common ancestor, ``processor.rollback`` forgets
-   the orphaned blocks and the cursor moves back, all in one DB transaction;
+   hashes) is walked back to the common ancestor, ``processor.rollback_fetch``
+   reads what the rollback needs, then ``processor.rollback`` forgets the
+   orphaned blocks and the cursor moves back, all in one DB transaction;
 4. a bounded batch: headers in one batched call, the processor's logs in one
    ranged call (eth_getLogs or eth_getBlockReceipts per chain configuration),
    checked to belong to the same fork as the headers;
-5. ``processor.prepare(batch)`` if the processor has one, OUTSIDE any database
-   transaction: the processor's own network reads (receipts, prices) then
-   never hold the database write lock;
-6. ``processor.process(batch)`` and the cursor/journal advance in ONE database
-   transaction, so a crash leaves either all of a batch or none of it.
+5. ``batch_process``: the processor's fetch and compute OUTSIDE any database
+   transaction (no RPC round trip ever holds the database write lock), then its
+   write and the cursor/journal advance in ONE database transaction, so a crash
+   leaves either all of a batch or none of it.
 
 ``scan_range`` runs the same processing over an explicit range for backfills
 without touching the cursor or the journal.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,9 +40,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from arbmonitor import metrics
+from chains.clients import chain_client
 from chains.config import ChainConfig, registry_load
 from chains.models import Chain, ScanCursor, ScannedBlock
-from chains.rpc import BlockHeader, ChainClient, LogRecord, ReorgDuringFetch, chain_client, header_from_json
+from evm.rpc import BlockHeader, ChainClient, LogRecord, ReorgDuringFetch, header_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -72,51 +75,57 @@ class BlockBatch:
     def header(self, number: int) -> BlockHeader:
         return self.headers[number - self.from_block]
 
-    def logs_by_block(self) -> dict[int, list[LogRecord]]:
-        grouped: dict[int, list[LogRecord]] = {h.number: [] for h in self.headers}
-        for log in self.logs:
-            grouped.setdefault(log.block_number, []).append(log)
-        return grouped
-
 
 @runtime_checkable
 class BlockProcessor(Protocol):
+    """One scanner kind, as a pipeline the loop drives (``batch_process``):
+
+    ``fetch`` (every RPC read, no database transaction open) → ``compute`` (pure:
+    plain data in, plain data out, no ORM, no I/O) → ``write`` (inside the one
+    transaction that also advances the cursor; the shared write path broadcasts
+    on commit). A reorg runs ``rollback_fetch`` (reads) then ``rollback`` (writes,
+    in the transaction that moves the cursor back).
+    """
+
     kind: str
 
     def topics(self) -> list[list[str]]:
         """eth_getLogs topic filter (position → alternatives), e.g. ``[[SYNC_TOPIC, SWAP_TOPIC]]``; [] = no logs."""
         ...
 
-    def process(self, batch: BlockBatch) -> object:
-        """Write the batch's rows; runs inside the transaction that advances the cursor.
-
-        The result (e.g. how many rows were stored) is for direct callers; the scan ignores it."""
+    def fetch(self, batch: BlockBatch) -> Any:
+        """Everything the batch needs from the chain (and the database's current state), outside any transaction."""
         ...
 
-    def rollback(self, chain_id: int, from_block: int) -> None:
-        """Delete (or mark) this kind's detections from blocks >= from_block; same transaction as the cursor move."""
+    def compute(self, batch: BlockBatch, fetched: Any) -> Any:
+        """The detections, from what ``fetch`` returned: pure."""
+        ...
+
+    def write(self, batch: BlockBatch, computed: Any) -> int:
+        """Store what ``compute`` returned; runs inside the transaction that advances the cursor. Rows created."""
+        ...
+
+    def rollback_fetch(self, chain_id: int, from_block: int) -> Any:
+        """What a rollback to ``from_block`` needs from the chain (read before its transaction opens)."""
+        ...
+
+    def rollback(self, chain_id: int, from_block: int, fetched: Any) -> None:
+        """Delete this kind's detections from blocks >= from_block; same transaction as the cursor move."""
         ...
 
 
-@runtime_checkable
-class PreparingBlockProcessor(BlockProcessor, Protocol):
-    """A ``BlockProcessor`` that also reads what it needs before the database transaction opens.
+def batch_process(processor: BlockProcessor, batch: BlockBatch, *, advance: Callable[[], None] | None = None) -> int:
+    """One batch through the pipeline; returns the rows created.
 
-    ``prepare`` is optional: ``scan_run`` and ``scan_range`` call it (when the
-    processor has it) with the same ``BlockBatch`` object they then pass to
-    ``process``, before opening the transaction. It should do the network
-    reads and keep the results for ``process``, which then only writes.
-    Anything it raises (``ReorgDuringFetch`` included) aborts the batch before
-    a single row is written.
+    A failure in any step writes nothing (the transaction rolls back; the next run redoes the batch).
     """
-
-    def prepare(self, batch: BlockBatch) -> None: ...
-
-
-def _prepare(processor: BlockProcessor, batch: BlockBatch) -> None:
-    prepare = getattr(processor, "prepare", None)
-    if prepare is not None:
-        prepare(batch)
+    fetched = processor.fetch(batch)  # 1. fetch: all RPC, no database transaction open
+    computed = processor.compute(batch, fetched)  # 2. compute: pure
+    with transaction.atomic():  # 3. write: one transaction, with the cursor's advance
+        stored = processor.write(batch, computed)
+        if advance is not None:
+            advance()
+    return stored  # 4. broadcast: the shared write path's on-commit hook (scanning.detections)
 
 
 @dataclass
@@ -139,6 +148,7 @@ class ScanReport:
     blocks: int = 0
     logs: int = 0
     rpc_requests: int = 0
+    stored: int = 0  # rows created (opportunities or arbitrage transactions)
     reorg: ReorgReport | None = None
     reason: str = ""
     extra: dict[str, object] = field(default_factory=dict)
@@ -192,7 +202,7 @@ def chain_lock(chain_id: int, kind: str, *, timeout: float | None = None) -> Ite
     worker cannot wedge a chain; the cursor update is conditional, so a run that
     outlived its lock cannot overwrite a newer run's progress.
     """
-    timeout = timeout if timeout is not None else getattr(settings, "SCAN_LOCK_TIMEOUT_SECONDS", 300.0)
+    timeout = timeout if timeout is not None else settings.SCAN_LOCK_TIMEOUT_SECONDS
     lock = redis_client().lock(lock_name(chain_id, kind), timeout=timeout, blocking=False)
     acquired = lock.acquire(blocking=False)
     if not acquired:
@@ -230,7 +240,7 @@ def scan_start_block(config: ChainConfig, *, head: int) -> int:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ImproperlyConfigured(f"{config.source}: {key} must be a block number, got {value!r}")
             return min(value, head)
-    lookback = int(getattr(settings, "SCAN_START_LOOKBACK_BLOCKS", 20))
+    lookback = int(settings.SCAN_START_LOOKBACK_BLOCKS)
     return max(head - lookback, 0)
 
 
@@ -256,7 +266,7 @@ def _find_common_ancestor(client: ChainClient, *, chain_id: int, kind: str, belo
         .order_by("-number")
         .values_list("number", "hash")
     )
-    step = max(int(getattr(settings, "RPC_BATCH_SIZE", 100)), 1)
+    step = max(int(settings.RPC_BATCH_SIZE), 1)
     for start in range(0, len(journal), step):
         part = journal[start : start + step]
         # Blocks above a shortened chain's head come back as null: not an ancestor.
@@ -300,7 +310,7 @@ def _journal_write(*, chain_id: int, kind: str, headers: list[BlockHeader]) -> N
     ScannedBlock.objects.bulk_create(
         [ScannedBlock(chain_id=chain_id, kind=kind, number=h.number, hash=h.hash) for h in headers]
     )
-    depth = int(getattr(settings, "SCAN_REORG_DEPTH", 64))
+    depth = int(settings.SCAN_REORG_DEPTH)
     ScannedBlock.objects.filter(chain_id=chain_id, kind=kind, number__lte=numbers[-1] - depth).delete()
 
 
@@ -375,7 +385,7 @@ def _scan_locked(
     _ensure_chain_row(config)
     head = client.block_number()
     report.head = head
-    limit = max_blocks or int(getattr(settings, "SCAN_MAX_BLOCKS_PER_RUN", 200))
+    limit = max_blocks or int(settings.SCAN_MAX_BLOCKS_PER_RUN)
     target = head if to_block is None else min(to_block, head)
     cursor = ScanCursor.objects.filter(chain_id=chain_id, kind=kind).first()
 
@@ -389,6 +399,16 @@ def _scan_locked(
         _commit(config, client, processor, report, cursor=None, headers=headers, logs=logs, head=head)
         return
 
+    if cursor.block_number > head and _node_is_behind(client, cursor=cursor, head=head):
+        # A lagging node (or a stale replica behind a load balancer) is not a reorg: its chain is a prefix
+        # of ours. Rolling back would delete rows that a later run stores, and broadcasts, again.
+        logger.warning(
+            "chain %s/%s: the node's head %d is below the cursor %d on the same chain; waiting",
+            chain_id, kind, head, cursor.block_number,
+        )  # fmt: skip
+        report.reason = "node behind the cursor"
+        report.extra["cursor"] = cursor.block_number
+        return
     start = cursor.block_number + 1
     end = min(target, start + limit - 1)
     # The cursor block's header rides in the same batch as the new ones: reorg check for free.
@@ -417,6 +437,20 @@ def _scan_locked(
         logs = client.get_logs(start, end, topics=topics) if topics else []
         _check_logs(headers, logs)
     _commit(config, client, processor, report, cursor=cursor, headers=headers, logs=logs, head=head)
+
+
+def _node_is_behind(client: ChainClient, *, cursor: ScanCursor, head: int) -> bool:
+    """The node's head is below the cursor: is it merely behind (its head block is the one we journaled, or
+    older than the journal) rather than on a shorter fork (its head block differs from ours)?"""
+    journaled = (
+        ScannedBlock.objects.filter(chain_id=cursor.chain_id, kind=cursor.kind, number=head)
+        .values_list("hash", flat=True)
+        .first()
+    )
+    if journaled is None:
+        oldest = ScannedBlock.objects.filter(chain_id=cursor.chain_id, kind=cursor.kind).order_by("number").first()
+        return oldest is None or head < oldest.number  # beyond SCAN_REORG_DEPTH: not a credible reorg
+    return client.get_block_header(head).hash == journaled.lower()
 
 
 def _reorg_rollback(
@@ -450,8 +484,9 @@ def _reorg_rollback(
             ancestor.number,
             report.reorg.depth,
         )
+    fetched = processor.rollback_fetch(chain_id, orphaned_from)
     with transaction.atomic():
-        processor.rollback(chain_id, orphaned_from)
+        processor.rollback(chain_id, orphaned_from, fetched)
         ScannedBlock.objects.filter(chain_id=chain_id, kind=kind, number__gte=orphaned_from).delete()
         updated = ScanCursor.objects.filter(
             pk=cursor.pk, block_number=cursor.block_number, block_hash=cursor.block_hash
@@ -475,16 +510,17 @@ def _commit(
 ) -> None:
     chain_id, kind = config.chain_id, processor.kind
     batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=True)
-    _prepare(processor, batch)
-    with transaction.atomic():
-        processor.process(batch)
+
+    def advance() -> None:
         _journal_write(chain_id=chain_id, kind=kind, headers=headers)
         _cursor_advance(chain_id=chain_id, kind=kind, previous=cursor, header=headers[-1], head=head)
+
+    report.stored = batch_process(processor, batch, advance=advance)
     report.from_block, report.to_block = headers[0].number, headers[-1].number
     report.blocks, report.logs = len(headers), len(logs)
     metrics.scan_committed(chain_id, kind, headers[-1].timestamp)
     lag = head - headers[-1].number
-    log = logger.warning if lag > 2 * int(getattr(settings, "SCAN_MAX_BLOCKS_PER_RUN", 200)) else logger.info
+    log = logger.warning if lag > 2 * int(settings.SCAN_MAX_BLOCKS_PER_RUN) else logger.info
     log(
         "chain %s/%s: blocks %d-%d, %d logs, head %d, lag %d",
         chain_id,
@@ -517,7 +553,7 @@ def scan_range(
     config = config or chain_config_get(chain_id)
     client = client or chain_client(config)
     _ensure_chain_row(config)
-    chunk = chunk_blocks or int(getattr(settings, "SCAN_MAX_BLOCKS_PER_RUN", 200))
+    chunk = chunk_blocks or int(settings.SCAN_MAX_BLOCKS_PER_RUN)
     report = ScanReport(chain_id=chain_id, kind=processor.kind, from_block=from_block)
     requests_before = client.request_count
     for start in range(from_block, to_block + 1, chunk):
@@ -530,9 +566,7 @@ def scan_range(
                 if attempt == 2:
                     raise
         batch = BlockBatch(chain=config, client=client, headers=headers, logs=logs, live=False)
-        _prepare(processor, batch)
-        with transaction.atomic():
-            processor.process(batch)
+        report.stored += batch_process(processor, batch)
         report.to_block = end
         report.blocks += len(headers)
         report.logs += len(logs)
