@@ -34,6 +34,7 @@ from devnet.arbmath import Cycle, Hop, PoolInfo, best_trade, cycle_tokens, enume
 from devnet.genuine import gabi
 from devnet.markets import HOP_KIND, UNISWAP_V3, V2
 from devnet.rpc import Chain, abi
+from evm.rpc import RpcResponseError
 
 SWAP_TOPIC = CANONICAL_TOPICS["Swap"]
 DEADLINE = 2**40
@@ -388,11 +389,8 @@ class Simulator:
         """eth_call each at the latest block in one batch; None where it reverted."""
         if not calls:
             return []
-        body: list[Any] = [
-            {"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [c, "latest"]} for i, c in enumerate(calls)
-        ]
-        replies = {r["id"]: r for r in self.chain.session.post(self.chain.rpc_url, json=body, timeout=60).json()}
-        return [bytes.fromhex(replies[i]["result"][2:]) if "result" in replies[i] else None for i in range(len(calls))]
+        replies = self.chain.client.batch([("eth_call", [c, "latest"]) for c in calls], return_errors=True)
+        return [None if isinstance(r, RpcResponseError) else bytes.fromhex(r[2:]) for r in replies]
 
     def _price_routes(self, candidates: list[tuple[Cycle, bool]]) -> list[tuple[float, Cycle, int, int, bool, bool]]:
         """Price each candidate on chain (executeRoute as eth_call on a ladder of

@@ -510,7 +510,6 @@ class _Endpoint:
     last_error: str = ""
 
 
-@dataclass
 class RpcObserver:
     """What a client reports about its requests (metrics); this default observes nothing.
 
@@ -528,6 +527,7 @@ class RpcObserver:
         """The client moved to ``url``."""
 
 
+@dataclass
 class ChainClient:
     """JSON-RPC access to one chain. Thread-safe (one request at a time per client)."""
 
