@@ -1,0 +1,112 @@
+"""Query filters of the list endpoints (django-filter). A bad value is a 400 naming the parameter.
+
+The names follow the WebSocket filters where they overlap (``chain_id``, ``min_profit``,
+``max_profit``, ``min_swaps``); profit means ``profit_usd`` for opportunities and
+``profit_net_usd`` for transactions, as in the stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.core.validators import RegexValidator
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from api.addresses import ADDRESS_RE, checksum
+from chains.models import Pool
+from opportunities.models import Opportunity
+from transactions.models import ArbitrageTransaction
+
+address_validator = RegexValidator(ADDRESS_RE, "Enter a 0x-prefixed 20-byte hex address.")
+
+
+class AddressField(forms.CharField):
+    default_validators = [address_validator]
+
+    def clean(self, value: Any) -> str | None:
+        cleaned = super().clean(value)
+        return checksum(cleaned) if cleaned else None
+
+
+class AddressFilter(django_filters.CharFilter):
+    field_class = AddressField
+
+
+def json_list_has_any(field: str, values: list[str]) -> Q:
+    """Rows whose JSON list ``field`` holds any of ``values``: ``?|`` on PostgreSQL (GIN-indexed)."""
+    if connection.vendor == "postgresql":
+        return Q(**{f"{field}__has_any_keys": values})
+    query = Q(pk__in=[])
+    for value in values:
+        query |= Q(**{f"{field}__icontains": value})  # SQLite: the JSON text holds the quoted address
+    return query
+
+
+def _dex_pools(chain_id: int | None, dex: str) -> list[str]:
+    pools = Pool.objects.filter(dex__name__iexact=dex)
+    if chain_id is not None:
+        pools = pools.filter(chain_id=chain_id)
+    return list(pools.values_list("address", flat=True)[:5000])
+
+
+class _Common(django_filters.FilterSet):
+    chain_id = django_filters.NumberFilter(field_name="chain_id", min_value=0)
+    block_min = django_filters.NumberFilter(field_name="block_number", lookup_expr="gte", min_value=0)
+    block_max = django_filters.NumberFilter(field_name="block_number", lookup_expr="lte", min_value=0)
+    detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
+    detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
+
+    def _chain(self) -> int | None:
+        value = self.form.cleaned_data.get("chain_id")
+        return None if value is None else int(value)
+
+
+class TransactionFilter(_Common):
+    sender = AddressFilter(field_name="from_address", help_text="The transaction's sender (the bot's EOA).")
+    pool = AddressFilter(method="filter_pool", help_text="A pool the transaction swapped through.")
+    token = AddressFilter(method="filter_token", help_text="A token in one of its cycles.")
+    dex = django_filters.CharFilter(method="filter_dex", help_text="DEX name (e.g. PancakeSwap V2), any pool of it.")
+    min_profit = django_filters.NumberFilter(field_name="profit_net_usd", lookup_expr="gte")
+    max_profit = django_filters.NumberFilter(field_name="profit_net_usd", lookup_expr="lte")
+    min_swaps = django_filters.NumberFilter(field_name="swap_count", lookup_expr="gte", min_value=0)
+    max_swaps = django_filters.NumberFilter(field_name="swap_count", lookup_expr="lte", min_value=0)
+    block_after = django_filters.IsoDateTimeFilter(field_name="block_timestamp", lookup_expr="gte")
+    block_before = django_filters.IsoDateTimeFilter(field_name="block_timestamp", lookup_expr="lt")
+
+    class Meta:
+        model = ArbitrageTransaction
+        fields: list[str] = []
+
+    def filter_pool(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
+        return qs.filter(json_list_has_any("pools_involved", [value]))
+
+    def filter_token(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
+        return qs.filter(json_list_has_any("tokens_involved", [value]))
+
+    def filter_dex(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
+        pools = _dex_pools(self._chain(), value)
+        return qs.filter(json_list_has_any("pools_involved", pools)) if pools else qs.none()
+
+
+class OpportunityFilter(_Common):
+    pool = AddressFilter(field_name="pool_address", help_text="The pool the opportunity is on.")
+    token = AddressFilter(method="filter_token", help_text="token0 or token1 of the pool.")
+    dex = django_filters.CharFilter(field_name="pool__dex__name", lookup_expr="iexact")
+    captured = django_filters.BooleanFilter(field_name="captured")
+    captured_by = AddressFilter(field_name="captured_by", help_text="The sender of the transaction that took it.")
+    min_profit = django_filters.NumberFilter(field_name="profit_usd", lookup_expr="gte")
+    max_profit = django_filters.NumberFilter(field_name="profit_usd", lookup_expr="lte")
+
+    class Meta:
+        model = Opportunity
+        fields: list[str] = []
+
+    def filter_token(self, qs: QuerySet[Opportunity], name: str, value: str) -> QuerySet[Opportunity]:
+        pools = Pool.objects.filter(Q(token0__address=value) | Q(token1__address=value))
+        chain = self._chain()
+        if chain is not None:
+            pools = pools.filter(chain_id=chain)
+        return qs.filter(pool_id__in=list(pools.values_list("pk", flat=True)[:5000]))

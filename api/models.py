@@ -1,0 +1,106 @@
+"""Aggregates of the stored detections, kept in step with the rows by the write path's signals.
+
+Every table is bucketed by chain and time: ``span`` is ``"h"`` (an hour) or ``"d"`` (a UTC day),
+``start`` the bucket's first instant. Transactions are bucketed by their block's timestamp,
+opportunities by ``detected_at``. The receivers in ``api.receivers`` add each new row once (inside
+its write transaction) and subtract it again when a reorg removes it; ``manage.py
+aggregates_rebuild`` recomputes them from the rows.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+USD = {"max_digits": 30, "decimal_places": 6, "default": 0}
+NATIVE = {"max_digits": 40, "decimal_places": 18, "default": 0}
+
+
+class Span(models.TextChoices):
+    HOUR = "h", "hour"
+    DAY = "d", "day"
+
+
+class ChainBucket(models.Model):
+    """Per chain and hour/day: what stats/ returns."""
+
+    chain_id = models.PositiveBigIntegerField()
+    span = models.CharField(max_length=1, choices=Span.choices)
+    start = models.DateTimeField()
+    tx_count = models.BigIntegerField(default=0)
+    gross_usd = models.DecimalField(**USD)
+    gas_usd = models.DecimalField(**USD)
+    net_usd = models.DecimalField(**USD)
+    builder_native = models.DecimalField(help_text="Native paid to block producers (coinbase transfers).", **NATIVE)
+    builder_measured = models.BigIntegerField(default=0, help_text="Transactions whose builder payment is known.")
+    opp_count = models.BigIntegerField(default=0)
+    opp_captured = models.BigIntegerField(default=0, help_text="Recounted from the rows (captures are updates).")
+    opp_profit_usd = models.DecimalField(**USD)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain_id", "span", "start"], name="api_chainbucket_key")]
+
+    def __str__(self) -> str:
+        return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00}"
+
+
+class BotBucket(models.Model):
+    """Per chain, hour/day and sending address (the bot's EOA): the bot leaderboard."""
+
+    chain_id = models.PositiveBigIntegerField()
+    span = models.CharField(max_length=1, choices=Span.choices)
+    start = models.DateTimeField()
+    sender = models.CharField(max_length=42)
+    tx_count = models.BigIntegerField(default=0)
+    gross_usd = models.DecimalField(**USD)
+    gas_usd = models.DecimalField(**USD)
+    net_usd = models.DecimalField(**USD)
+    builder_native = models.DecimalField(**NATIVE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "span", "start", "sender"], name="api_botbucket_key")
+        ]
+        indexes = [models.Index(fields=["sender", "span", "start"], name="api_botbucket_sender")]
+
+    def __str__(self) -> str:
+        return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.sender}"
+
+
+class PoolBucket(models.Model):
+    """Per chain, hour/day and pool: arbitrage transactions through it and opportunities on it."""
+
+    chain_id = models.PositiveBigIntegerField()
+    span = models.CharField(max_length=1, choices=Span.choices)
+    start = models.DateTimeField()
+    pool = models.CharField(max_length=42)
+    tx_count = models.BigIntegerField(default=0)
+    tx_gross_usd = models.DecimalField(**USD)
+    opp_count = models.BigIntegerField(default=0)
+    opp_profit_usd = models.DecimalField(**USD)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain_id", "span", "start", "pool"], name="api_poolbucket_key")]
+        indexes = [models.Index(fields=["pool", "span", "start"], name="api_poolbucket_pool")]
+
+    def __str__(self) -> str:
+        return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.pool}"
+
+
+class TokenBucket(models.Model):
+    """Per chain, hour/day and token: arbitrage transactions whose cycles went through it."""
+
+    chain_id = models.PositiveBigIntegerField()
+    span = models.CharField(max_length=1, choices=Span.choices)
+    start = models.DateTimeField()
+    token = models.CharField(max_length=42)
+    tx_count = models.BigIntegerField(default=0)
+    tx_gross_usd = models.DecimalField(**USD)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "span", "start", "token"], name="api_tokenbucket_key")
+        ]
+        indexes = [models.Index(fields=["token", "span", "start"], name="api_tokenbucket_token")]
+
+    def __str__(self) -> str:
+        return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.token}"
