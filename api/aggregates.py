@@ -126,28 +126,33 @@ def _adapt(model: type, column: str, value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-def deltas_apply(deltas: Deltas) -> None:
-    """Add the deltas to their bucket rows: one INSERT … ON CONFLICT DO UPDATE per table (PostgreSQL, SQLite)."""
+def upsert_add(model: type, key_columns: tuple[str, ...], columns: tuple[str, ...], rows: dict[Key, Any]) -> None:
+    """Add ``rows`` ({key: {column: delta}}) to ``model``'s rows: INSERT … ON CONFLICT DO UPDATE."""
+    if not rows:
+        return
     quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)  # type: ignore[attr-defined]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in (*key_columns, *columns))}) "
+        f"VALUES ({', '.join(['%s'] * (len(key_columns) + len(columns)))}) "
+        f"ON CONFLICT ({', '.join(quote(c) for c in key_columns)}) DO UPDATE SET "
+        + ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in columns)
+    )
+    # Sorted keys: concurrent writers lock the rows in the same order (no deadlock).
+    params = [
+        [_adapt(model, c, v) for c, v in zip(key_columns, key, strict=True)]
+        + [_adapt(model, c, values.get(c, 0)) for c in columns]
+        for key, values in sorted(rows.items(), key=lambda item: tuple(str(k) for k in item[0]))
+    ]
     with connection.cursor() as cursor:
-        for model, rows in deltas.items():
-            if not rows:
-                continue
-            keys, columns = TABLES[model]
-            key_columns = ("chain_id", "span", "start", *keys)
-            table = quote(model._meta.db_table)  # type: ignore[attr-defined]
-            sql = (
-                f"INSERT INTO {table} ({', '.join(quote(c) for c in (*key_columns, *columns))}) "
-                f"VALUES ({', '.join(['%s'] * (len(key_columns) + len(columns)))}) "
-                f"ON CONFLICT ({', '.join(quote(c) for c in key_columns)}) DO UPDATE SET "
-                + ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in columns)
-            )
-            params = [
-                [_adapt(model, c, v) for c, v in zip(key_columns, key, strict=True)]
-                + [_adapt(model, c, values.get(c, 0)) for c in columns]
-                for key, values in sorted(rows.items(), key=lambda item: tuple(str(k) for k in item[0]))
-            ]
-            cursor.executemany(sql, params)
+        cursor.executemany(sql, params)
+
+
+def deltas_apply(deltas: Deltas) -> None:
+    """Add the deltas to their bucket rows, one statement per table."""
+    for model, rows in deltas.items():
+        keys, columns = TABLES[model]
+        upsert_add(model, ("chain_id", "span", "start", *keys), columns, rows)
 
 
 def captured_recount(*, chain_id: int, hours: Iterable[datetime]) -> None:
@@ -185,15 +190,25 @@ def _capture_hours(*, chain_id: int, blocks: Sequence[int], extra: Iterable[date
     return hours
 
 
+def _windows_add(deltas: Deltas) -> None:
+    from api.windows import windows_add as add
+
+    add(deltas)
+
+
 def aggregates_on_written(*, kind: str, chain_id: int, rows: Sequence[Any]) -> None:
     """``detections_written``: add the new rows; recount the captures their write may have made."""
     if kind == "transactions":
-        deltas_apply(deltas_for_transactions(rows))
+        deltas = deltas_for_transactions(rows)
+        deltas_apply(deltas)
+        _windows_add(deltas)
         captured_recount(
             chain_id=chain_id, hours=_capture_hours(chain_id=chain_id, blocks=[r.block_number for r in rows])
         )
     elif kind == "opportunities":
-        deltas_apply(deltas_for_opportunities(rows))
+        deltas = deltas_for_opportunities(rows)
+        deltas_apply(deltas)
+        _windows_add(deltas)
         captured_recount(
             chain_id=chain_id,
             hours=_capture_hours(chain_id=chain_id, blocks=[], extra=[r.detected_at for r in rows]),
@@ -203,7 +218,9 @@ def aggregates_on_written(*, kind: str, chain_id: int, rows: Sequence[Any]) -> N
 def aggregates_on_removed(*, kind: str, chain_id: int, rows: Sequence[Any]) -> None:
     """``detections_removed``: subtract the rows about to be deleted."""
     if kind == "transactions":
-        deltas_apply(deltas_for_transactions(rows, sign=-1))
+        deltas = deltas_for_transactions(rows, sign=-1)
+        deltas_apply(deltas)
+        _windows_add(deltas)
         # The rollback released these transactions' captures before telling us: recount.
         captured_recount(
             chain_id=chain_id, hours=_capture_hours(chain_id=chain_id, blocks=[r.block_number for r in rows])
@@ -215,6 +232,7 @@ def aggregates_on_removed(*, kind: str, chain_id: int, rows: Sequence[Any]) -> N
                 for span, start in _buckets(opp.detected_at):
                     deltas[ChainBucket][(chain_id, span, start)]["opp_captured"] -= 1
         deltas_apply(deltas)
+        _windows_add(deltas)
 
 
 @transaction.atomic
@@ -229,7 +247,14 @@ def aggregates_rebuild(*, chain_id: int | None = None, batch: int = 5000) -> Non
         (qs.filter(chain_id=chain_id) if chain_id is not None else qs).delete()
     if connection.vendor == "postgresql":
         _rebuild_postgresql(chain_id)
-        return
+    else:
+        _rebuild_portable(chain_id, batch)
+    from api.windows import windows_reset
+
+    windows_reset()
+
+
+def _rebuild_portable(chain_id: int | None, batch: int) -> None:
     txs = (
         ArbitrageTransaction.objects.all()
         if chain_id is None
@@ -250,51 +275,63 @@ def aggregates_rebuild(*, chain_id: int | None = None, batch: int = 5000) -> Non
 
 
 def _rebuild_postgresql(chain_id: int | None) -> None:
-    """The rebuild as GROUP BY queries (PostgreSQL): same figures as the receivers."""
+    """The rebuild as GROUP BY queries (PostgreSQL): hours from the rows, days from the hours.
+
+    Same figures as the receivers (a pool or token counts once per transaction).
+    """
     tx = ArbitrageTransaction._meta.db_table
     opp = Opportunity._meta.db_table
     where = "" if chain_id is None else f"WHERE t.chain_id = {int(chain_id)}"
     where_o = "" if chain_id is None else f"WHERE o.chain_id = {int(chain_id)}"
-    statements = []
-    for span, unit in ((Span.HOUR, "hour"), (Span.DAY, "day")):
-        bucket_t = f"date_trunc('{unit}', t.block_timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-        bucket_o = f"date_trunc('{unit}', o.detected_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-        builder = "coalesce(t.coinbase_transfer_wei, 0) / 1e18"
-        statements += [
-            f"""INSERT INTO {ChainBucket._meta.db_table} (chain_id, span, start, tx_count, gross_usd, gas_usd, net_usd,
-                builder_native, builder_measured, opp_count, opp_captured, opp_profit_usd)
-            SELECT chain_id, '{span}', b, sum(tc), sum(g), sum(gs), sum(n), sum(bn), sum(bm),
-              sum(oc), sum(ocap), sum(op)
-            FROM (
-              SELECT t.chain_id, {bucket_t} b, count(*) tc, sum(t.profit_gross_usd) g, sum(t.gas_cost_usd) gs,
-                sum(t.profit_net_usd) n, sum({builder}) bn, count(t.coinbase_transfer_wei) bm,
-                0 oc, 0 ocap, 0 op
-              FROM {tx} t {where} GROUP BY 1, 2
-              UNION ALL
-              SELECT o.chain_id, {bucket_o}, 0, 0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE o.captured),
-                sum(o.profit_usd)
-              FROM {opp} o {where_o} GROUP BY 1, 2
-            ) x GROUP BY chain_id, b""",
-            f"""INSERT INTO {BotBucket._meta.db_table} (chain_id, span, start, sender, tx_count, gross_usd, gas_usd,
-                net_usd, builder_native)
-            SELECT t.chain_id, '{span}', {bucket_t}, t.from_address, count(*), sum(t.profit_gross_usd),
-              sum(t.gas_cost_usd), sum(t.profit_net_usd), sum({builder})
-            FROM {tx} t {where} GROUP BY 1, 3, 4""",
-            f"""INSERT INTO {PoolBucket._meta.db_table} (chain_id, span, start, pool, tx_count, tx_gross_usd,
-                opp_count, opp_profit_usd)
-            SELECT chain_id, '{span}', b, pool, sum(tc), sum(g), sum(oc), sum(op) FROM (
-              SELECT t.chain_id, {bucket_t} b, p.pool, count(*) tc, sum(t.profit_gross_usd) g, 0 oc, 0 op
-              FROM {tx} t CROSS JOIN LATERAL (SELECT DISTINCT jsonb_array_elements_text(t.pools_involved) pool) p
-              {where} GROUP BY 1, 2, 3
-              UNION ALL
-              SELECT o.chain_id, {bucket_o}, o.pool_address, 0, 0, count(*), sum(o.profit_usd)
-              FROM {opp} o {where_o} GROUP BY 1, 2, 3
-            ) x GROUP BY chain_id, b, pool""",
-            f"""INSERT INTO {TokenBucket._meta.db_table} (chain_id, span, start, token, tx_count, tx_gross_usd)
-            SELECT t.chain_id, '{span}', {bucket_t}, k.token, count(*), sum(t.profit_gross_usd)
-            FROM {tx} t CROSS JOIN LATERAL (SELECT DISTINCT jsonb_array_elements_text(t.tokens_involved) token) k
-            {where} GROUP BY 1, 3, 4""",
-        ]
+    hour_t = "date_trunc('hour', t.block_timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    hour_o = "date_trunc('hour', o.detected_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    builder = "coalesce(t.coinbase_transfer_wei, 0) / 1e18"
+    statements = [
+        "SET LOCAL jit = off",
+        "SET LOCAL work_mem = '256MB'",
+        f"""INSERT INTO {ChainBucket._meta.db_table} (chain_id, span, start, tx_count, gross_usd, gas_usd, net_usd,
+            builder_native, builder_measured, opp_count, opp_captured, opp_profit_usd)
+        SELECT chain_id, 'h', b, sum(tc), sum(g), sum(gs), sum(n), sum(bn), sum(bm), sum(oc), sum(ocap), sum(op)
+        FROM (
+          SELECT t.chain_id, {hour_t} b, count(*) tc, sum(t.profit_gross_usd) g, sum(t.gas_cost_usd) gs,
+            sum(t.profit_net_usd) n, sum({builder}) bn, count(t.coinbase_transfer_wei) bm, 0 oc, 0 ocap, 0 op
+          FROM {tx} t {where} GROUP BY 1, 2
+          UNION ALL
+          SELECT o.chain_id, {hour_o}, 0, 0, 0, 0, 0, 0, count(*), count(*) FILTER (WHERE o.captured),
+            sum(o.profit_usd)
+          FROM {opp} o {where_o} GROUP BY 1, 2
+        ) x GROUP BY chain_id, b""",
+        f"""INSERT INTO {BotBucket._meta.db_table} (chain_id, span, start, sender, tx_count, gross_usd, gas_usd,
+            net_usd, builder_native)
+        SELECT t.chain_id, 'h', {hour_t}, t.from_address, count(*), sum(t.profit_gross_usd), sum(t.gas_cost_usd),
+          sum(t.profit_net_usd), sum({builder})
+        FROM {tx} t {where} GROUP BY 1, 3, 4""",
+        f"""INSERT INTO {PoolBucket._meta.db_table} (chain_id, span, start, pool, tx_count, tx_gross_usd, opp_count,
+            opp_profit_usd)
+        SELECT chain_id, 'h', b, pool, sum(tc), sum(g), sum(oc), sum(op) FROM (
+          SELECT t.chain_id, {hour_t} b, p.pool, count(*) tc, sum(t.profit_gross_usd) g, 0 oc, 0 op
+          FROM {tx} t CROSS JOIN LATERAL (SELECT DISTINCT jsonb_array_elements_text(t.pools_involved) pool) p
+          {where} GROUP BY 1, 2, 3
+          UNION ALL
+          SELECT o.chain_id, {hour_o}, o.pool_address, 0, 0, count(*), sum(o.profit_usd)
+          FROM {opp} o {where_o} GROUP BY 1, 2, 3
+        ) x GROUP BY chain_id, b, pool""",
+        f"""INSERT INTO {TokenBucket._meta.db_table} (chain_id, span, start, token, tx_count, tx_gross_usd)
+        SELECT t.chain_id, 'h', {hour_t}, k.token, count(*), sum(t.profit_gross_usd)
+        FROM {tx} t CROSS JOIN LATERAL (SELECT DISTINCT jsonb_array_elements_text(t.tokens_involved) token) k
+        {where} GROUP BY 1, 3, 4""",
+    ]
+    day = "date_trunc('day', start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    scope = "span = 'h'" + ("" if chain_id is None else f" AND chain_id = {int(chain_id)}")
+    for model in TABLES:
+        keys, columns = TABLES[model]
+        table = model._meta.db_table  # type: ignore[attr-defined]
+        key_list = ", ".join(("chain_id", *keys))
+        statements.append(
+            f"INSERT INTO {table} ({key_list}, span, start, {', '.join(columns)}) "
+            f"SELECT {key_list}, 'd', {day}, {', '.join(f'sum({c})' for c in columns)} FROM {table} "
+            f"WHERE {scope} GROUP BY {key_list}, {day}"
+        )
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)

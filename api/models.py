@@ -60,7 +60,10 @@ class BotBucket(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["chain_id", "span", "start", "sender"], name="api_botbucket_key")
         ]
-        indexes = [models.Index(fields=["sender", "span", "start"], name="api_botbucket_sender")]
+        indexes = [
+            models.Index(fields=["sender", "span", "start"], name="api_botbucket_sender"),
+            models.Index(fields=["span", "start"], name="api_botbucket_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.sender}"
@@ -80,7 +83,10 @@ class PoolBucket(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain_id", "span", "start", "pool"], name="api_poolbucket_key")]
-        indexes = [models.Index(fields=["pool", "span", "start"], name="api_poolbucket_pool")]
+        indexes = [
+            models.Index(fields=["pool", "span", "start"], name="api_poolbucket_pool"),
+            models.Index(fields=["span", "start"], name="api_poolbucket_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.pool}"
@@ -100,7 +106,54 @@ class TokenBucket(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["chain_id", "span", "start", "token"], name="api_tokenbucket_key")
         ]
-        indexes = [models.Index(fields=["token", "span", "start"], name="api_tokenbucket_token")]
+        indexes = [
+            models.Index(fields=["token", "span", "start"], name="api_tokenbucket_token"),
+            models.Index(fields=["span", "start"], name="api_tokenbucket_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.token}"
+
+
+class WindowTotal(models.Model):
+    """Running totals over a rolling leaderboard window (1d of hours, 7d/30d of days), per board and key.
+
+    Kept by the same receivers as the buckets (a delta lands here when its bucket is inside the
+    window) and rolled forward by subtracting the buckets that left it (``api.windows``), so a
+    30-day leaderboard is an ORDER BY … LIMIT on an index, not a GROUP BY over 30 days of buckets.
+    """
+
+    period = models.CharField(max_length=4)
+    board = models.CharField(max_length=8)  # "bot", "pool", "token"
+    chain_id = models.PositiveBigIntegerField()
+    key = models.CharField(max_length=42)
+    tx_count = models.BigIntegerField(default=0)
+    gross_usd = models.DecimalField(**USD)
+    gas_usd = models.DecimalField(**USD)
+    net_usd = models.DecimalField(**USD)
+    builder_native = models.DecimalField(**NATIVE)
+    opp_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["period", "board", "chain_id", "key"], name="api_windowtotal_key")
+        ]
+        indexes = [
+            models.Index(fields=["period", "board", "-net_usd"], name="api_window_net"),
+            models.Index(fields=["period", "board", "chain_id", "-net_usd"], name="api_window_chain_net"),
+            models.Index(fields=["period", "board", "-tx_count", "-gross_usd"], name="api_window_tx"),
+            models.Index(fields=["period", "board", "chain_id", "-tx_count", "-gross_usd"], name="api_window_chain_tx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period}/{self.board}/{self.chain_id}/{self.key}"
+
+
+class WindowState(models.Model):
+    """Where each rolling window starts now (the first bucket it holds)."""
+
+    period = models.CharField(max_length=4, primary_key=True)
+    start = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.period} from {self.start:%Y-%m-%d %H:00}"

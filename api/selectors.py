@@ -11,6 +11,7 @@ from django.db.models import Q, Sum
 from api.addresses import BLOCK_RE, HASH_RE, SYMBOL_RE, checksum, is_address
 from api.aggregates import day_start, hour_start
 from api.models import BotBucket, ChainBucket, PoolBucket, Span, TokenBucket
+from api.windows import WINDOWS, window_rows, window_start
 from arbmonitor.timeutil import utc_isoformat
 from chains.models import Chain, Pool, ScanCursor, Token
 from opportunities.models import Opportunity
@@ -98,55 +99,64 @@ def profit_series(*, chain_id: int, period: str, now: datetime | None = None) ->
     ]
 
 
+def _board_rows(
+    *, period: str, board: str, chain_id: int | None, limit: int, now: datetime | None
+) -> tuple[datetime, list[dict[str, Any]]]:
+    """Top rows of one board: from the rolling window (1d/7d/30d) or the hour buckets (1h)."""
+    order = ["-net_usd", "key"] if board == "bot" else ["-tx_count", "-gross_usd", "key"]
+    if period in WINDOWS:
+        since = window_start(period, now=now)
+        rows = window_rows(period=period, board=board, chain_id=chain_id, order=order, limit=limit)
+        return since, [
+            {
+                "chain_id": r.chain_id,
+                "key": r.key,
+                "tx": r.tx_count,
+                "gross": r.gross_usd,
+                "gas": r.gas_usd,
+                "net": r.net_usd,
+                "builder": r.builder_native,
+                "opps": r.opp_count,
+            }
+            for r in rows
+        ]
+    span, since = period_window(period, now=now)
+    model, key = {"bot": (BotBucket, "sender"), "pool": (PoolBucket, "pool"), "token": (TokenBucket, "token")}[board]
+    scope = Q(span=span, start__gte=since) & (Q(chain_id=chain_id) if chain_id is not None else Q())
+    sums: dict[str, Any] = {"tx": Sum("tx_count")}
+    if board == "bot":
+        sums.update(gross=Sum("gross_usd"), gas=Sum("gas_usd"), net=Sum("net_usd"), builder=Sum("builder_native"))
+        ordering = ["-net", key]
+    else:
+        sums.update(gross=Sum("tx_gross_usd"))
+        if board == "pool":
+            sums["opps"] = Sum("opp_count")
+        ordering = ["-tx", "-gross", key]
+    found = (model.objects.filter(scope).values("chain_id", key).annotate(**sums).filter(tx__gt=0).order_by(*ordering))[
+        :limit
+    ]
+    return since, [{**r, "key": r[key]} for r in found]
+
+
 def leaderboard(
     *, period: str, chain_id: int | None = None, limit: int = 10, now: datetime | None = None
 ) -> dict[str, Any]:
     """Top bots (sending address) by net profit; top pools and tokens by arbitrage transactions through them."""
-    span, since = period_window(period, now=now, daily=PERIODS[period] > timedelta(days=1))
-    scope = Q(span=span, start__gte=since)
-    if chain_id is not None:
-        scope &= Q(chain_id=chain_id)
-    bots = (
-        BotBucket.objects.filter(scope)
-        .values("chain_id", "sender")
-        .annotate(
-            tx=Sum("tx_count"),
-            gross=Sum("gross_usd"),
-            gas=Sum("gas_usd"),
-            net=Sum("net_usd"),
-            builder=Sum("builder_native"),
-        )
-        .filter(tx__gt=0)
-        .order_by("-net", "sender")[:limit]
-    )
-    pools = (
-        PoolBucket.objects.filter(scope)
-        .values("chain_id", "pool")
-        .annotate(tx=Sum("tx_count"), gross=Sum("tx_gross_usd"), opps=Sum("opp_count"))
-        .filter(tx__gt=0)
-        .order_by("-tx", "-gross", "pool")[:limit]
-    )
-    tokens = (
-        TokenBucket.objects.filter(scope)
-        .values("chain_id", "token")
-        .annotate(tx=Sum("tx_count"), gross=Sum("tx_gross_usd"))
-        .filter(tx__gt=0)
-        .order_by("-tx", "-gross", "token")[:limit]
-    )
-    pools = list(pools)
-    tokens = list(tokens)
+    since, bots = _board_rows(period=period, board="bot", chain_id=chain_id, limit=limit, now=now)
+    _, pools = _board_rows(period=period, board="pool", chain_id=chain_id, limit=limit, now=now)
+    _, tokens = _board_rows(period=period, board="token", chain_id=chain_id, limit=limit, now=now)
     pool_info = {
         (p.chain_id, p.address): p
-        for p in Pool.objects.filter(address__in=[r["pool"] for r in pools]).select_related("dex", "token0", "token1")
+        for p in Pool.objects.filter(address__in=[r["key"] for r in pools]).select_related("dex", "token0", "token1")
     }
-    token_info = {(t.chain_id, t.address): t for t in Token.objects.filter(address__in=[r["token"] for r in tokens])}
+    token_info = {(t.chain_id, t.address): t for t in Token.objects.filter(address__in=[r["key"] for r in tokens])}
     return {
         "period": period,
         "since": utc_isoformat(since),
         "bots": [
             {
                 "chain_id": r["chain_id"],
-                "sender": r["sender"],
+                "sender": r["key"],
                 "transaction_count": int(r["tx"]),
                 "profit_gross_usd": _f(r["gross"]),
                 "gas_cost_usd": _f(r["gas"]),
@@ -158,30 +168,34 @@ def leaderboard(
         "pools": [
             {
                 "chain_id": r["chain_id"],
-                "pool_address": r["pool"],
-                "pool_name": pool_info[(r["chain_id"], r["pool"])].name
-                if (r["chain_id"], r["pool"]) in pool_info
-                else None,
-                "dex": _dex_name(pool_info.get((r["chain_id"], r["pool"]))),
+                "pool_address": r["key"],
+                "pool_name": _pool_name(pool_info.get((r["chain_id"], r["key"]))),
+                "dex": _dex_name(pool_info.get((r["chain_id"], r["key"]))),
                 "transaction_count": int(r["tx"]),
                 "profit_gross_usd": _f(r["gross"]),
-                "opportunity_count": int(r["opps"] or 0),
+                "opportunity_count": int(r.get("opps") or 0),
             }
             for r in pools
         ],
         "tokens": [
             {
                 "chain_id": r["chain_id"],
-                "token_address": r["token"],
-                "symbol": token_info[(r["chain_id"], r["token"])].symbol
-                if (r["chain_id"], r["token"]) in token_info
-                else None,
+                "token_address": r["key"],
+                "symbol": _symbol(token_info.get((r["chain_id"], r["key"]))),
                 "transaction_count": int(r["tx"]),
                 "profit_gross_usd": _f(r["gross"]),
             }
             for r in tokens
         ],
     }
+
+
+def _pool_name(pool: Pool | None) -> str | None:
+    return pool.name if pool is not None else None
+
+
+def _symbol(token: Token | None) -> str | None:
+    return token.symbol if token is not None else None
 
 
 def _dex_name(pool: Pool | None) -> str | None:

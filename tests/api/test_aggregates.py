@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.db.models import Q
 
 from api.aggregates import aggregates_rebuild
 from api.models import BotBucket, ChainBucket, PoolBucket, TokenBucket
@@ -145,3 +146,37 @@ def test_incremental_aggregates_equal_a_rebuild_from_the_rows() -> None:
     incremental = snapshot()
     assert incremental["bot"] and incremental["pool"] and incremental["token"]
     assert _rebuilt() == incremental
+
+
+def windows_snapshot() -> list[tuple]:
+    from api.models import WindowTotal
+
+    return sorted(
+        (w.period, w.board, w.chain_id, w.key, w.tx_count, round(w.gross_usd, 6), round(w.net_usd, 6), w.opp_count)
+        for w in WindowTotal.objects.filter(Q(tx_count__gt=0) | Q(opp_count__gt=0))
+    )
+
+
+def test_rolling_windows_follow_writes_and_roll_forward_like_a_rebuild() -> None:
+    from api.windows import window_roll, windows_reset
+
+    ChainFactory()
+    now = T0 + timedelta(days=2)
+    windows_reset(now=now)  # built (empty) before the writes: the writes must add themselves
+    pool = PoolFactory(address="0x" + "01" * 20)
+    for i in range(10):
+        record_tx(n=i, sender=(BOT_A, BOT_B)[i % 2], block=3000 + 10 * i, at=T0 + timedelta(hours=7 * i))
+        record_opportunity(pool=pool, block=3000 + 10 * i + 5)
+    incremental = windows_snapshot()
+    assert {row[0] for row in incremental} == {"1d", "7d", "30d"}
+    sid = transaction.savepoint()
+    windows_reset(now=now)
+    assert windows_snapshot() == incremental
+    transaction.savepoint_rollback(sid)
+    later = now + timedelta(days=3, hours=5)  # 1d and 7d windows drop some buckets
+    for period in ("1d", "7d", "30d"):
+        window_roll(period, now=later)
+    rolled = windows_snapshot()
+    windows_reset(now=later)
+    assert windows_snapshot() == rolled
+    assert rolled != incremental
