@@ -95,7 +95,9 @@ class OpportunityFilter(_Common):
     pool = AddressFilter(field_name="pool_address", help_text="The pool the opportunity is on.")
     token = AddressFilter(method="filter_token", help_text="token0 or token1 of the pool.")
     dex = django_filters.CharFilter(field_name="pool__dex__name", lookup_expr="iexact")
-    captured = django_filters.BooleanFilter(field_name="captured")
+    captured = django_filters.TypedChoiceFilter(
+        field_name="captured", choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+    )
     captured_by = AddressFilter(field_name="captured_by", help_text="The sender of the transaction that took it.")
     min_profit = django_filters.NumberFilter(field_name="profit_usd", lookup_expr="gte")
     max_profit = django_filters.NumberFilter(field_name="profit_usd", lookup_expr="lte")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from api.addresses import checksum
 from chains.models import Pool
 from opportunities.models import Opportunity
 from opportunities.services import OpportunityDraft, opportunity_record_many
@@ -12,8 +13,8 @@ from transactions.detection import DetectedArbitrage
 from transactions.models import ArbitrageTransaction
 from transactions.services import BlockPrices, TxFacts, transaction_record
 
-WBNB = "0x" + "Bb" * 20
-USDT = "0x" + "55" * 20
+WBNB = checksum("0x" + "bb" * 20)  # stored as the scanners store them: EIP-55
+USDT = checksum("0x" + "55" * 20)
 PRICES = BlockPrices(
     native_usd=Decimal("600"), token_usd={WBNB: Decimal("600"), USDT: Decimal("1")}, decimals={WBNB: 18, USDT: 18}
 )
@@ -23,7 +24,7 @@ T0 = datetime(2026, 11, 30, 10, 15, tzinfo=UTC)
 def record_tx(
     *,
     n: int,
-    sender: str = "0x" + "ab" * 20,
+    sender: str = checksum("0x" + "ab" * 20),
     block: int = 1000,
     at: datetime = T0,
     pools: tuple[str, ...] = ("0x" + "01" * 20, "0x" + "02" * 20),

@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.db.models import Q
 
+from api.addresses import checksum
 from api.aggregates import aggregates_rebuild
 from api.models import BotBucket, ChainBucket, PoolBucket, TokenBucket
 from chains.signals import detections_written
@@ -21,7 +22,7 @@ from transactions.services import transactions_rollback
 
 pytestmark = pytest.mark.django_db
 
-BOT_A, BOT_B = "0x" + "a1" * 20, "0x" + "b2" * 20
+BOT_A, BOT_B = checksum("0x" + "a1" * 20), checksum("0x" + "b2" * 20)
 
 
 def snapshot() -> dict[str, list[tuple]]:
@@ -36,8 +37,21 @@ def snapshot() -> dict[str, list[tuple]]:
         )
 
     return {
-        "chain": rows(ChainBucket, None, ("tx_count", "gross_usd", "gas_usd", "net_usd", "builder_native",
-                                          "builder_measured", "opp_count", "opp_captured", "opp_profit_usd")),
+        "chain": rows(
+            ChainBucket,
+            None,
+            (
+                "tx_count",
+                "gross_usd",
+                "gas_usd",
+                "net_usd",
+                "builder_native",
+                "builder_measured",
+                "opp_count",
+                "opp_captured",
+                "opp_profit_usd",
+            ),
+        ),
         "bot": rows(BotBucket, "sender", ("tx_count", "gross_usd", "gas_usd", "net_usd", "builder_native")),
         "pool": rows(PoolBucket, "pool", ("tx_count", "tx_gross_usd", "opp_count", "opp_profit_usd")),
         "token": rows(TokenBucket, "token", ("tx_count", "tx_gross_usd")),
