@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from django.db import models
 
-USD = {"max_digits": 30, "decimal_places": 6, "default": 0}
-NATIVE = {"max_digits": 40, "decimal_places": 18, "default": 0}
+
+def usd_field() -> models.DecimalField:
+    return models.DecimalField(max_digits=30, decimal_places=6, default=0)
+
+
+def native_field(help_text: str = "") -> models.DecimalField:
+    return models.DecimalField(max_digits=40, decimal_places=18, default=0, help_text=help_text)
 
 
 class Span(models.TextChoices):
@@ -27,14 +32,14 @@ class ChainBucket(models.Model):
     span = models.CharField(max_length=1, choices=Span.choices)
     start = models.DateTimeField()
     tx_count = models.BigIntegerField(default=0)
-    gross_usd = models.DecimalField(**USD)
-    gas_usd = models.DecimalField(**USD)
-    net_usd = models.DecimalField(**USD)
-    builder_native = models.DecimalField(help_text="Native paid to block producers (coinbase transfers).", **NATIVE)
+    gross_usd = usd_field()
+    gas_usd = usd_field()
+    net_usd = usd_field()
+    builder_native = native_field("Native paid to block producers (coinbase transfers).")
     builder_measured = models.BigIntegerField(default=0, help_text="Transactions whose builder payment is known.")
     opp_count = models.BigIntegerField(default=0)
     opp_captured = models.BigIntegerField(default=0, help_text="Recounted from the rows (captures are updates).")
-    opp_profit_usd = models.DecimalField(**USD)
+    opp_profit_usd = usd_field()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain_id", "span", "start"], name="api_chainbucket_key")]
@@ -51,10 +56,10 @@ class BotBucket(models.Model):
     start = models.DateTimeField()
     sender = models.CharField(max_length=42)
     tx_count = models.BigIntegerField(default=0)
-    gross_usd = models.DecimalField(**USD)
-    gas_usd = models.DecimalField(**USD)
-    net_usd = models.DecimalField(**USD)
-    builder_native = models.DecimalField(**NATIVE)
+    gross_usd = usd_field()
+    gas_usd = usd_field()
+    net_usd = usd_field()
+    builder_native = native_field()
 
     class Meta:
         constraints = [
@@ -77,9 +82,9 @@ class PoolBucket(models.Model):
     start = models.DateTimeField()
     pool = models.CharField(max_length=42)
     tx_count = models.BigIntegerField(default=0)
-    tx_gross_usd = models.DecimalField(**USD)
+    tx_gross_usd = usd_field()
     opp_count = models.BigIntegerField(default=0)
-    opp_profit_usd = models.DecimalField(**USD)
+    opp_profit_usd = usd_field()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain_id", "span", "start", "pool"], name="api_poolbucket_key")]
@@ -100,7 +105,7 @@ class TokenBucket(models.Model):
     start = models.DateTimeField()
     token = models.CharField(max_length=42)
     tx_count = models.BigIntegerField(default=0)
-    tx_gross_usd = models.DecimalField(**USD)
+    tx_gross_usd = usd_field()
 
     class Meta:
         constraints = [
@@ -128,10 +133,10 @@ class WindowTotal(models.Model):
     chain_id = models.PositiveBigIntegerField()
     key = models.CharField(max_length=42)
     tx_count = models.BigIntegerField(default=0)
-    gross_usd = models.DecimalField(**USD)
-    gas_usd = models.DecimalField(**USD)
-    net_usd = models.DecimalField(**USD)
-    builder_native = models.DecimalField(**NATIVE)
+    gross_usd = usd_field()
+    gas_usd = usd_field()
+    net_usd = usd_field()
+    builder_native = native_field()
     opp_count = models.BigIntegerField(default=0)
 
     class Meta:

@@ -61,11 +61,11 @@ def chain_stats(*, period: str, chain_id: int | None = None, now: datetime | Non
         captured=Sum("opp_captured"),
         opp_profit=Sum("opp_profit_usd"),
     )
-    by_chain = {row["chain_id"]: row for row in totals}
+    by_chain: dict[int, dict[str, Any]] = {row["chain_id"]: dict(row) for row in totals}
     chains = Chain.objects.all() if chain_id is None else Chain.objects.filter(chain_id=chain_id)
     result = []
     for chain in chains:
-        row = by_chain.get(chain.chain_id, {})
+        row: dict[str, Any] = by_chain.get(chain.chain_id, {})
         opps = int(row.get("opps") or 0)
         captured = int(row.get("captured") or 0)
         result.append(
@@ -121,6 +121,7 @@ def _board_rows(
             for r in rows
         ]
     span, since = period_window(period, now=now)
+    model: Any
     model, key = {"bot": (BotBucket, "sender"), "pool": (PoolBucket, "pool"), "token": (TokenBucket, "token")}[board]
     scope = Q(span=span, start__gte=since) & (Q(chain_id=chain_id) if chain_id is not None else Q())
     sums: dict[str, Any] = {"tx": Sum("tx_count")}

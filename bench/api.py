@@ -122,7 +122,8 @@ def _load_registry(conn: psycopg.Connection) -> None:
         )
         dex_ids = [
             conn.execute(
-                "INSERT INTO chains_dex (chain_id, name, factory_address, fee_bps) VALUES (%s, %s, %s, %s) RETURNING id",
+                "INSERT INTO chains_dex (chain_id, name, factory_address, fee_bps) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
                 [chain_id, dex, address(9, chain_id, i), 25 + 5 * i],
             ).fetchone()[0]
             for i, dex in enumerate(("PancakeSwap V2", "BiSwap", "SushiSwap"))
@@ -134,7 +135,8 @@ def _load_registry(conn: psycopg.Connection) -> None:
                 copy.write_row([chain_id, address(1, chain_id, t), f"TK{t}", 18, False])
         tokens = dict(conn.execute("SELECT address, id FROM chains_token WHERE chain_id = %s", [chain_id]).fetchall())
         with conn.cursor().copy(
-            "COPY chains_pool (chain_id, dex_id, address, token0_id, token1_id, reserve0, reserve1, last_block) FROM STDIN"
+            "COPY chains_pool (chain_id, dex_id, address, token0_id, token1_id, reserve0, reserve1, last_block) "
+            "FROM STDIN"
         ) as copy:
             for p in range(POOLS_PER_CHAIN):
                 a, b = _pool_tokens(chain_id, p)
@@ -215,7 +217,8 @@ def _tx_rows(rows: int) -> Iterator[str]:
         ts = moment.strftime("%Y-%m-%d %H:%M:%S+00")
         coinbase = str(rng.randrange(10**14, 10**17)) if rng.random() < 0.3 else "\\N"
         yield (
-            f"{i}\t{chain_id}\t0x{i:064x}\t{address(3, chain_id, skew(rng, BOTS_PER_CHAIN))}\t{_block(chain_id, moment)}\t"
+            f"{i}\t{chain_id}\t0x{i:064x}\t{address(3, chain_id, skew(rng, BOTS_PER_CHAIN))}\t"
+            f"{_block(chain_id, moment)}\t"
             f"0x{'ee' * 32}\t{ts}\t3.000000000\t{180000 + i % 90000}\t0.000600000000000000\t{gas}\t{hops}\t{hops}-hop\t"
             f"{gross}\t{round(gross - gas, 6)}\t{json.dumps([address(2, chain_id, p) for p in pools])}\t"
             f"{json.dumps(tokens)}\t{ts}\t{tokens[0]}\t{rng.randrange(10**15, 10**20)}\t{coinbase}\n"
@@ -275,7 +278,7 @@ def _opp_rows(rows: int) -> Iterator[str]:
             f"{i}\t{chain_id}\t{pool_ids[(chain_id, pool)]}\tTK{p % 50}-TK{50 + (p * 7) % 950}\t{pool}\t"
             f"{round(rng.random() * 5, 4)}\t{round(rng.random() ** 2 * 100, 6)}\t0.010000000000000000\t"
             f"{10**24 + i}\t{3 * 10**24 + i}\t{_block(chain_id, moment) * 10 + i % 8}\t0x{'aa' * 32}\t{ts}\t"
-            f"{'t' if captured else 'f'}\t{bot}\t{('0x%064x' % i) if captured else chr(92) + 'N'}\t"
+            f"{'t' if captured else 'f'}\t{bot}\t{(f'0x{i:064x}') if captured else chr(92) + 'N'}\t"
             f"{ts if captured else chr(92) + 'N'}\t{json.dumps([pool])}\t{json.dumps([a, b, a])}\t{a}\t"
             f"{10**18}\t{10**18 + 10**16}\t{10**16}\t250000\t0.5\n"
         )
@@ -396,7 +399,7 @@ def measure(repeats: int) -> list[tuple[str, float, float, int]]:
                 times.append(elapsed)
         times.sort()
         p50 = statistics.median(times)
-        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         results.append((name, p50, p95, len(times)))
         print(f"| {name} | {p50:.1f} | {p95:.1f} | {'yes' if p95 <= 100 else '**no**'} |", flush=True)
     return results

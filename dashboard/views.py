@@ -43,16 +43,17 @@ def _float(request: HttpRequest, name: str) -> float | None:
 def home(request: HttpRequest) -> HttpResponse:
     """Live tables (filtered like a stream subscription), stats, charts and leaderboards."""
     period = _period(request)
-    filters = {
-        "chain_id": _int(request, "chain_id"),
+    chain_id = _int(request, "chain_id")
+    filters: dict[str, Any] = {
+        "chain_id": chain_id,
         "min_profit": _float(request, "min_profit"),
         "max_profit": _float(request, "max_profit"),
         "min_swaps": _int(request, "min_swaps"),
     }
     opps = Opportunity.objects.all()
     txs = ArbitrageTransaction.objects.all()
-    if filters["chain_id"] is not None:
-        opps, txs = opps.filter(chain_id=filters["chain_id"]), txs.filter(chain_id=filters["chain_id"])
+    if chain_id is not None:
+        opps, txs = opps.filter(chain_id=chain_id), txs.filter(chain_id=chain_id)
     if filters["min_profit"] is not None:
         opps = opps.filter(profit_usd__gte=filters["min_profit"])
         txs = txs.filter(profit_net_usd__gte=filters["min_profit"])
@@ -70,7 +71,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "chart": profit_chart(selectors.profit_series(chain_id=chain.chain_id, period=period)),
         }
         for chain in chains
-        if filters["chain_id"] in (None, chain.chain_id)
+        if chain_id in (None, chain.chain_id)
     ]
     context = {
         "period": period,
@@ -78,7 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "filters": {k: v for k, v in filters.items() if v is not None},
         "chains": chains,
         "charts": charts,
-        "board": selectors.leaderboard(period=period, chain_id=filters["chain_id"], limit=10),
+        "board": selectors.leaderboard(period=period, chain_id=chain_id, limit=10),
         "opportunities": [opportunity_data(o) for o in opps[:LIVE_ROWS]],
         "transactions": [transaction_data(t) for t in txs[:LIVE_ROWS]],
         "explorers": {c.chain_id: c.explorer_url.rstrip("/") for c in chains if c.explorer_url},
@@ -92,12 +93,13 @@ def search(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:100]
     result = selectors.search(q) if q else {"query": "", "kind": "none"}
     kind = result["kind"]
-    if kind == "transaction" and len(result["transactions"]) == 1:
-        return redirect("dashboard-transaction", pk=result["transactions"][0]["id"])
+    found: dict[str, Any] = result
+    if kind == "transaction" and len(found["transactions"]) == 1:
+        return redirect("dashboard-transaction", pk=found["transactions"][0]["id"])
     if kind == "pool":
-        return redirect("dashboard-pool", address=result["address"])
+        return redirect("dashboard-pool", address=found["address"])
     if kind == "bot":
-        return redirect("dashboard-bot", address=result["address"])
+        return redirect("dashboard-bot", address=found["address"])
     return render(request, "dashboard/search.html", {"q": q, "result": result})
 
 

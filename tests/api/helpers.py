@@ -33,6 +33,7 @@ def record_tx(
     profit: int = 10**19,  # $10 in USDT
     coinbase_wei: int | None = None,
     chain_id: int = 56,
+    broadcast: bool = False,
 ) -> ArbitrageTransaction:
     arb = DetectedArbitrage(
         legs=(),
@@ -55,7 +56,9 @@ def record_tx(
         effective_gas_price=5 * 10**9,  # 0.001 BNB = $0.60
         coinbase_transfer_wei=coinbase_wei,
     )
-    tx, created = transaction_record(chain_id=chain_id, facts=facts, arbitrages=[arb], prices=PRICES, broadcast=False)
+    tx, created = transaction_record(
+        chain_id=chain_id, facts=facts, arbitrages=[arb], prices=PRICES, broadcast=broadcast
+    )
     assert created
     return tx
 

@@ -58,9 +58,10 @@
   }
 
   const status = document.getElementById("status");
+  const streamPath = document.getElementById("live-script").dataset.stream;
   let retry = 1000;
   function connect() {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/v1/stream");
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + streamPath);
     ws.onopen = () => {
       retry = 1000;
       ws.send(JSON.stringify(subscription("opportunities")));
