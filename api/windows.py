@@ -49,20 +49,32 @@ def window_start(period: str, *, now: datetime | None = None) -> datetime:
 
 
 def _state(period: str, *, lock: bool) -> WindowState | None:
+    """The window's state row; ``lock``: FOR UPDATE (the roll) — writers take it FOR SHARE (``_start_shared``)."""
     qs = WindowState.objects.filter(period=period)
     return (qs.select_for_update() if lock else qs).first()
+
+
+def _start_shared(period: str) -> datetime | None:
+    """The window's start, locked FOR SHARE on PostgreSQL: writers do not wait for each other, only for a roll."""
+    if connection.vendor != "postgresql":
+        state = _state(period, lock=False)
+        return None if state is None else state.start
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT start FROM {WindowState._meta.db_table} WHERE period = %s FOR SHARE", [period])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def windows_add(deltas: Deltas) -> None:
     """Add bucket deltas to every window that holds their bucket (call inside the write transaction)."""
     for period, (span, _) in WINDOWS.items():
-        state = _state(period, lock=connection.vendor == "postgresql")
-        if state is None:
+        start = _start_shared(period)
+        if start is None:
             continue  # not built yet: window_roll will build it from the buckets, these included
         rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         for model, (board, _key, columns) in BOARDS.items():
-            for (chain_id, bucket_span, start, key), values in deltas[model].items():
-                if bucket_span != span or start < state.start:
+            for (chain_id, bucket_span, bucket_start, key), values in deltas[model].items():
+                if bucket_span != span or bucket_start < start:
                     continue
                 row = rows.setdefault((period, board, chain_id, key), dict.fromkeys(_all_columns(), 0))
                 for window_column, bucket_column in columns.items():
