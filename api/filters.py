@@ -13,7 +13,8 @@ import django_filters
 from django import forms
 from django.core.validators import RegexValidator
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 
 from api.addresses import ADDRESS_RE, checksum
 from chains.models import Pool
@@ -35,10 +36,23 @@ class AddressFilter(django_filters.CharFilter):
     field_class = AddressField
 
 
-def json_list_has_any(field: str, values: list[str]) -> Q:
-    """Rows whose JSON list ``field`` holds any of ``values``: ``?|`` on PostgreSQL (GIN-indexed)."""
+# Up to this many matching transactions, the GIN index finds them all and they are sorted; beyond, walking
+# the newest-first index and checking each row finds a page sooner (a WBNB filter matches most rows).
+GIN_MAX_ROWS = 20_000
+
+
+def json_list_has_any(field: str, values: list[str], *, expected_rows: int | None = 0) -> Q:
+    """Rows whose JSON list ``field`` holds any of ``values``: ``?|`` on PostgreSQL.
+
+    ``expected_rows`` (from the aggregates; None: unknown, many) picks the plan: few rows, the GIN
+    index; many, the same test written so the GIN index cannot serve it, leaving the planner the
+    newest-first index walk.
+    """
     if connection.vendor == "postgresql":
-        return Q(**{f"{field}__has_any_keys": values})
+        if expected_rows is not None and expected_rows <= GIN_MAX_ROWS:
+            return Q(**{f"{field}__has_any_keys": values})
+        column = connection.ops.quote_name(field)
+        return Q(RawSQL(f"({column} || '[]'::jsonb) ?| %s::text[]", (values,), output_field=BooleanField()))
     query = Q(pk__in=[])
     for value in values:
         query |= Q(**{f"{field}__icontains": value})  # SQLite: the JSON text holds the quoted address
@@ -81,14 +95,26 @@ class TransactionFilter(_Common):
         fields: list[str] = []
 
     def filter_pool(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
-        return qs.filter(json_list_has_any("pools_involved", [value]))
+        return qs.filter(json_list_has_any("pools_involved", [value], expected_rows=transactions_through(pool=value)))
 
     def filter_token(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
-        return qs.filter(json_list_has_any("tokens_involved", [value]))
+        return qs.filter(json_list_has_any("tokens_involved", [value], expected_rows=transactions_through(token=value)))
 
     def filter_dex(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
         pools = _dex_pools(self._chain(), value)
-        return qs.filter(json_list_has_any("pools_involved", pools)) if pools else qs.none()
+        return qs.filter(json_list_has_any("pools_involved", pools, expected_rows=None)) if pools else qs.none()
+
+
+def transactions_through(*, pool: str | None = None, token: str | None = None) -> int:
+    """All-time count of arbitrage transactions through a pool or token, from the daily buckets."""
+    from api.models import PoolBucket, Span, TokenBucket
+
+    rows = (
+        PoolBucket.objects.filter(pool=pool, span=Span.DAY)
+        if pool is not None
+        else TokenBucket.objects.filter(token=token, span=Span.DAY)
+    )
+    return int(rows.aggregate(n=Sum("tx_count"))["n"] or 0)
 
 
 class OpportunityFilter(_Common):

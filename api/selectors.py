@@ -267,9 +267,12 @@ def token_totals(*, token: str) -> list[dict[str, Any]]:
 
 def transactions_with(*, field: str, value: str, limit: int = SEARCH_ROWS) -> list[dict[str, Any]]:
     """Latest transactions whose JSON list ``field`` holds ``value``."""
-    from api.filters import json_list_has_any
+    from api.filters import json_list_has_any, transactions_through
 
-    rows = ArbitrageTransaction.objects.filter(json_list_has_any(field, [value])).order_by("-detected_at", "-id")
+    expected = transactions_through(pool=value) if field == "pools_involved" else transactions_through(token=value)
+    rows = ArbitrageTransaction.objects.filter(json_list_has_any(field, [value], expected_rows=expected)).order_by(
+        "-detected_at", "-id"
+    )
     return [transaction_data(t) for t in rows[:limit]]
 
 

@@ -287,7 +287,7 @@ def _opp_rows(rows: int) -> Iterator[str]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def measure(repeats: int) -> list[tuple[str, float, float, int]]:
+def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, float, int]]:
     import django
 
     django.setup()
@@ -387,6 +387,8 @@ def measure(repeats: int) -> list[tuple[str, float, float, int]]:
     ]
     results = []
     for name, url, who in cases:
+        if only and only not in name:
+            continue
         times = []
         for attempt in range(repeats + 2):
             target = url()
@@ -417,6 +419,7 @@ def main() -> int:
     parser.add_argument("--reload", action="store_true", help="drop and refill the bench database first")
     parser.add_argument("--drop", action="store_true", help="drop the bench database and exit")
     parser.add_argument("--repeats", type=int, default=40, help="timed requests per endpoint")
+    parser.add_argument("--only", default=None, help="only the endpoints whose name contains this")
     args = parser.parse_args()
     if args.drop:
         server_sql(f"DROP DATABASE IF EXISTS {DB}")
@@ -434,7 +437,7 @@ def main() -> int:
         ]
     print(f"\n{DB}: {size}, ~{counts[0]:,} transactions, ~{counts[1]:,} opportunities\n")
     print("| endpoint | p50 ms | p95 ms | p95 ≤ 100 ms |\n|---|---|---|---|")
-    measure(args.repeats)
+    measure(args.repeats, args.only)
     return 0
 
 

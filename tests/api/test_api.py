@@ -273,3 +273,22 @@ def test_schema_fields_are_the_stream_fields(market: dict[str, Any]) -> None:
 
     assert list(OpportunitySerializer().fields) == list(opportunity_data(market["opps"][0]))
     assert list(TransactionSerializer().fields) == list(transaction_data(market["txs"][0]))
+
+
+@pytest.mark.parametrize("gin_max_rows", [0, 10**9])
+def test_json_list_filters_give_the_same_rows_with_either_plan(
+    client: Client, market: dict[str, Any], monkeypatch: pytest.MonkeyPatch, gin_max_rows: int
+) -> None:
+    """Few matches use the GIN index, many the newest-first walk (PostgreSQL); the answer must not change."""
+    import api.filters
+
+    monkeypatch.setattr(api.filters, "GIN_MAX_ROWS", gin_max_rows)
+    for query, expected in (
+        ("pool=" + "0x" + "01" * 20, {1, 2, 3}),
+        ("pool=" + UNKNOWN_POOL, {1, 3}),
+        ("token=" + WBNB, {1, 2, 3, 4}),
+        ("dex=BiSwap", {2, 4}),
+    ):
+        found = get(client, f"/api/v1/transactions/?{query}")["results"]
+        assert {int(t["tx_hash"], 16) for t in found} == expected, query
+    assert len(get(client, f"/api/v1/search/?q={WBNB}")["transactions"]) == 4
