@@ -13,7 +13,7 @@ import django_filters
 from django import forms
 from django.core.validators import RegexValidator
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet, Sum
+from django.db.models import BooleanField, F, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from api.addresses import ADDRESS_RE, checksum
@@ -38,7 +38,8 @@ class AddressFilter(django_filters.CharFilter):
 
 # Up to this many matching transactions, the GIN index finds them all and they are sorted; beyond, walking
 # the newest-first index and checking each row finds a page sooner (a WBNB filter matches most rows).
-GIN_MAX_ROWS = 20_000
+GIN_MAX_ROWS = 5_000
+FEW_POOLS = 10
 
 
 def json_list_has_any(field: str, values: list[str], *, expected_rows: int | None = 0) -> Q:
@@ -137,4 +138,9 @@ class OpportunityFilter(_Common):
         chain = self._chain()
         if chain is not None:
             pools = pools.filter(chain_id=chain)
-        return qs.filter(pool_id__in=list(pools.values_list("pk", flat=True)[:5000]))
+        ids = list(pools.values_list("pk", flat=True)[:5000])
+        if len(ids) <= FEW_POOLS:
+            return qs.filter(pool_id__in=ids)
+        # A base token (WBNB) is in most pools: walk the newest-first index and test each row
+        # (``pool_id + 0`` keeps the planner off the per-pool index, which would fetch them all and sort).
+        return qs.alias(pool_plus_zero=F("pool_id") + 0).filter(pool_plus_zero__in=ids)

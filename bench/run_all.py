@@ -14,6 +14,7 @@ BENCHMARKS = [
     ["backfill.py", "--densities", "50,200", "--blocks", "400,150"],
     ["ws_fanout.py", "--duration", "10"],
     ["latency.py", "--modes", "on", "--beat-interval", "10"],
+    ["api.py"],  # loads 10M + 10M rows into arb_api_bench the first time (about an hour, 26 GB)
 ]
 
 
