@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -38,7 +40,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.CAP + 1].count()
+        rows = cast("QuerySet[Any]", self.object_list)
+        return rows[: self.CAP + 1].count()
 
 
 class DetectionAdmin(admin.ModelAdmin):
@@ -52,9 +55,14 @@ class DetectionAdmin(admin.ModelAdmin):
         super().__init__(model, admin_site)
         # The date hierarchy's first level is SELECT DISTINCT year over the whole table (seconds at 10M rows);
         # the same date field as a list filter (today / past 7 days / this month / this year) is index ranges.
-        if self.date_hierarchy:
-            self.list_filter = [*self.list_filter, (self.date_hierarchy, admin.DateFieldListFilter)]
-            self.date_hierarchy = None
+        self.date_filter_field = self.date_hierarchy
+        self.__dict__["date_hierarchy"] = None
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters: list[Any] = list(super().get_list_filter(request))
+        if self.date_filter_field:
+            filters.append((self.date_filter_field, admin.DateFieldListFilter))
+        return filters
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
