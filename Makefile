@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-postgres lint format devnet superuser migrate setup bench clean
+.PHONY: run test test-postgres lint format devnet superuser migrate setup bench clean browser-check
 
 # Virtualenv with the pinned requirements; reinstalled when the pins change.
 # requirements.txt is what the image runs; requirements-dev.txt adds the test and lint tools.
@@ -29,8 +29,16 @@ run: setup
 	$(PY) -m arbmonitor.run
 
 ## test: the whole suite on SQLite and an embedded Redis (nothing else needs to run)
-test: setup
+test: setup browser-check
 	$(PY) -m pytest
+
+# The dashboard's browser tests need a system Chromium (Debian: apt-get install chromium); say whether they run.
+browser-check:
+	@if [ -x "$${CHROMIUM:-/usr/bin/chromium}" ] || command -v chromium >/dev/null; then \
+		echo "browser tests: will run with $$( [ -x "$${CHROMIUM:-/usr/bin/chromium}" ] && echo $${CHROMIUM:-/usr/bin/chromium} || command -v chromium)"; \
+	else \
+		echo "browser tests: SKIPPED (no Chromium; apt-get install chromium, or set CHROMIUM=/path)"; \
+	fi
 
 ## test-postgres: the suite against this machine's PostgreSQL and Redis
 test-postgres: setup
@@ -39,7 +47,7 @@ test-postgres: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy arbmonitor evm dexes chains scanning opportunities transactions streaming devnet alerts
+	DEBUG=1 $(VENV)/bin/mypy arbmonitor evm dexes chains scanning opportunities transactions streaming devnet alerts api dashboard
 	$(VENV)/bin/vulture
 
 format: setup

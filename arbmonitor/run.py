@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     "",
                     "ArbMonitor is starting (Ctrl-C stops everything):",
+                    f"  dashboard  {base}/",
+                    f"  api        {base}/api/v1/   docs: {base}/api/v1/docs/",
                     f"  admin      {base}/admin/   login: {DEMO_USERNAME} / {password}",
                     f"  websocket  {ws}",
                     f"    websocat {ws}",

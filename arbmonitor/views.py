@@ -11,18 +11,11 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from arbmonitor import metrics
-from opportunities.selectors import opportunity_list
-from opportunities.serializers import opportunity_data
-from transactions.selectors import transaction_list
-from transactions.serializers import transaction_data
 
 logger = logging.getLogger(__name__)
-
-DASHBOARD_ROWS = 50
 
 
 @require_GET
@@ -108,13 +101,3 @@ def _metrics_allowed(request: HttpRequest) -> bool:
     except ValueError:
         return False
     return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
-
-
-@require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
-    """The live dashboard: the latest rows, then whatever the WebSocket brings."""
-    context = {
-        "opportunities": [opportunity_data(o) for o in opportunity_list()[:DASHBOARD_ROWS]],
-        "transactions": [transaction_data(t) for t in transaction_list()[:DASHBOARD_ROWS]],
-    }
-    return render(request, "dashboard.html", context)

@@ -16,6 +16,7 @@ BENCHMARKS = [
     ["ws_fanout.py", "--duration", "10"],
     ["latency.py", "--modes", "on", "--beat-interval", "10"],
     ["metrics_overhead.py"],
+    ["api.py"],  # loads 10M + 10M rows into arb_api_bench the first time (about an hour, 26 GB)
 ]
 
 

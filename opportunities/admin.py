@@ -20,7 +20,8 @@ class OpportunityAdmin(DetectionAdmin):
         "block_number",
         "captured",
     ]
-    list_filter = ["chain", ("pool__dex", admin.RelatedOnlyFieldListFilter), "captured"]
+    # RelatedFieldListFilter lists the DEX table; RelatedOnly would run a DISTINCT over every opportunity.
+    list_filter = ["chain", ("pool__dex", admin.RelatedFieldListFilter), "captured"]
     search_fields = ["=pool_address", "pool_name", "pool__token0__symbol", "pool__token1__symbol", "=capture_tx_hash"]
     date_hierarchy = "detected_at"
     ordering = ["-detected_at", "-id"]

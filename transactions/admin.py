@@ -48,6 +48,22 @@ class ArbitrageCycleInline(admin.TabularInline):
         return False
 
 
+class SwapCountFilter(admin.SimpleListFilter):
+    """Swap counts 2-8 offered as they are, not found by a DISTINCT over every row."""
+
+    title = "swap count"
+    parameter_name = "swap_count"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(n), str(n)) for n in range(2, 9)]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ArbitrageTransaction]
+    ) -> QuerySet[ArbitrageTransaction]:
+        value = self.value()
+        return queryset.filter(swap_count=int(value)) if value and value.isdigit() else queryset
+
+
 @admin.register(ArbitrageTransaction)
 class ArbitrageTransactionAdmin(DetectionAdmin):
     list_display = [
@@ -62,7 +78,7 @@ class ArbitrageTransactionAdmin(DetectionAdmin):
         "profit_net_usd",
         "block_number",
     ]
-    list_filter = ["chain", StrategyFilter, "swap_count"]
+    list_filter = ["chain", StrategyFilter, SwapCountFilter]
     search_fields = ["=tx_hash", "=from_address", "pools_involved", "tokens_involved"]
     date_hierarchy = "detected_at"
     ordering = ["-detected_at", "-id"]

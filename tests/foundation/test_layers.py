@@ -24,7 +24,9 @@ RANK = {
     "transactions": 4,
     "streaming": 4,
     "alerts": 5,  # features over the stored detections: may use the apps' public pieces (filters)
-    "arbmonitor": 6,  # wiring: settings, urls, Celery, launcher
+    "api": 5,  # the REST API and its aggregates (receivers of chains.signals)
+    "dashboard": 6,  # the pages; read through api's selectors
+    "arbmonitor": 7,  # wiring: settings, urls, Celery, launcher
 }
 # Helpers of the wiring package that any layer with Django may use (they import nothing above chains).
 SHARED = {"arbmonitor.env", "arbmonitor.timeutil", "arbmonitor.admin_utils", "arbmonitor.metrics"}

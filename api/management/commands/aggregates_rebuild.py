@@ -1,0 +1,23 @@
+"""Recompute the API's bucketed aggregates from the stored rows (after a bulk load or a backfill)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from api.aggregates import aggregates_rebuild
+
+
+class Command(BaseCommand):
+    help = "Rebuild the stats/leaderboard aggregates (api_*bucket tables) from the transactions and opportunities."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--chain", type=int, default=None, help="Only this chain id (default: all chains).")
+
+    def handle(self, *args: Any, chain: int | None, **options: Any) -> None:
+        started = time.monotonic()
+        aggregates_rebuild(chain_id=chain)
+        scope = f"chain {chain}" if chain is not None else "all chains"
+        self.stdout.write(self.style.SUCCESS(f"aggregates rebuilt for {scope} in {time.monotonic() - started:.1f} s"))
