@@ -222,6 +222,8 @@ WS_LEASE_KEY = env_str("WS_LEASE_KEY", "arbmonitor:ws:connections")
 # /readyz answers 503 (reason scan_lagging) when a chain's scan cursor is more than this many blocks
 # behind the head it last saw.
 READYZ_MAX_LAG_BLOCKS = env_int("READYZ_MAX_LAG_BLOCKS", 50, minimum=0)
+# A cursor not moved for this long means its scanner stopped (blocks come every few seconds); 0 = off.
+READYZ_MAX_STALE_SECONDS = env_int("READYZ_MAX_STALE_SECONDS", 300, minimum=0)
 # /metrics: with METRICS_TOKEN set, a scrape must send "Authorization: Bearer <token>"; without it,
 # only clients from METRICS_ALLOWED_NETWORKS (CIDRs) may read it.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")

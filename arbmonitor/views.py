@@ -11,6 +11,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from arbmonitor import metrics
@@ -26,10 +27,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database and Redis answer and no chain's scan lags more than READYZ_MAX_LAG_BLOCKS.
+    """Readiness: the database and Redis answer, no chain's scan lags more than READYZ_MAX_LAG_BLOCKS
+    and none has stood still for more than READYZ_MAX_STALE_SECONDS.
 
     503 with stable reason codes (``database_unavailable``, ``redis_unavailable``,
-    ``scan_lagging``); what went wrong in detail goes to the log, never into the response.
+    ``scan_lagging``, ``scan_stalled``); what went wrong in detail goes to the log, never into the response.
     """
     reasons: list[str] = []
     checks: dict[str, Any] = {"database": _check_database(), "redis": _check_redis()}
@@ -39,8 +41,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
         reasons.append("redis_unavailable")
     if checks["database"] == "ok":
         checks["scans"] = _check_scan_lag()
-        if any(scan["status"] != "ok" for scan in checks["scans"]):
-            reasons.append("scan_lagging")
+        statuses = {scan["status"] for scan in checks["scans"]}
+        reasons.extend(f"scan_{status}" for status in ("lagging", "stalled") if status in statuses)
     return JsonResponse({"ok": not reasons, "reasons": reasons, "checks": checks}, status=503 if reasons else 200)
 
 
@@ -72,13 +74,26 @@ def _check_redis() -> str:
 def _check_scan_lag() -> list[dict[str, Any]]:
     from chains.models import ScanCursor
 
-    limit = settings.READYZ_MAX_LAG_BLOCKS
+    limit, stale_after = settings.READYZ_MAX_LAG_BLOCKS, settings.READYZ_MAX_STALE_SECONDS
+    now = timezone.now()
     scans = []
     rows = ScanCursor.objects.filter(chain__enabled=True).order_by("chain_id", "kind")
-    for chain_id, kind, block, head in rows.values_list("chain_id", "kind", "block_number", "head_block_number"):
+    for chain_id, kind, block, head, updated_at in rows.values_list(
+        "chain_id", "kind", "block_number", "head_block_number", "updated_at"
+    ):
         lag = None if head is None else max(head - block, 0)
-        status = "lagging" if lag is not None and lag > limit else "ok"
-        scans.append({"chain_id": chain_id, "kind": kind, "lag_blocks": lag, "status": status})
+        # The lag is measured against the head the scanner itself last saw: a scanner that stopped
+        # keeps its last (small) lag for ever, so an old cursor is a failure of its own.
+        idle = (now - updated_at).total_seconds()
+        if stale_after and idle > stale_after:
+            status = "stalled"
+        elif lag is not None and lag > limit:
+            status = "lagging"
+        else:
+            status = "ok"
+        scans.append(
+            {"chain_id": chain_id, "kind": kind, "lag_blocks": lag, "idle_seconds": int(idle), "status": status}
+        )
     return scans
 
 

@@ -38,6 +38,7 @@ import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
 
 from arbmonitor import metrics
 from chains.clients import chain_client
@@ -326,7 +327,7 @@ def _cursor_advance(*, chain_id: int, kind: str, previous: ScanCursor | None, he
         return
     updated = ScanCursor.objects.filter(
         pk=previous.pk, block_number=previous.block_number, block_hash=previous.block_hash
-    ).update(block_number=header.number, block_hash=header.hash, head_block_number=head)
+    ).update(block_number=header.number, block_hash=header.hash, head_block_number=head, updated_at=timezone.now())
     if updated != 1:
         raise CursorMoved(f"chain {chain_id}/{kind}: the cursor moved under this run")
 
@@ -428,7 +429,8 @@ def _scan_locked(
     else:
         headers = fetched[1:]
         if not headers:
-            ScanCursor.objects.filter(pk=cursor.pk).update(head_block_number=head)
+            # updated_at = the last run that finished (readyz's stalled check; .update() skips auto_now).
+            ScanCursor.objects.filter(pk=cursor.pk).update(head_block_number=head, updated_at=timezone.now())
             report.reason = "nothing new"
             report.extra["cursor"] = cursor.block_number
             return

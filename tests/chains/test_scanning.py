@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from chains.config import ChainConfig
 from chains.models import ScanCursor, ScannedBlock
@@ -75,8 +77,11 @@ def test_first_run_starts_at_deployment_and_advances(net56: Any, config56: Chain
     logs = [log for b in rec.batches for log in b.logs]
     assert logs == client56.get_logs(deployed, head, topics=[[SYNC_TOPIC, SWAP_TOPIC]])
 
+    # Every finished run stamps the cursor, with or without new blocks (readyz tells a stopped scanner by it).
+    ScanCursor.objects.filter(kind=rec.kind).update(updated_at=timezone.now() - timedelta(hours=1))
     again = scan_run(56, rec, config=config56, client=client56)
     assert again.blocks == 0 and again.reason == "nothing new"
+    assert timezone.now() - _cursor().updated_at < timedelta(minutes=5)
 
 
 def test_start_is_configurable(net56: Any, client56: ChainClient) -> None:

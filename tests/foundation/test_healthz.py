@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from chains.models import Chain, ScanCursor
 
@@ -70,4 +72,24 @@ def test_readyz_names_a_lagging_chain(client: Client) -> None:
     assert response.status_code == 503
     body = response.json()
     assert body["reasons"] == ["scan_lagging"]
-    assert body["checks"]["scans"] == [{"chain_id": 56, "kind": "opportunities", "lag_blocks": 11, "status": "lagging"}]
+    [scan] = body["checks"]["scans"]
+    assert (scan["chain_id"], scan["kind"], scan["lag_blocks"], scan["status"]) == (56, "opportunities", 11, "lagging")
+
+
+@pytest.mark.django_db
+def test_readyz_names_a_stopped_scanner_whose_last_lag_was_small(client: Client) -> None:
+    Chain.objects.create(chain_id=56, name="BSC", native_symbol="BNB", block_time=3)
+    cursor = ScanCursor.objects.create(
+        chain_id=56, kind="transactions", block_number=100, block_hash="0x" + "1" * 64, head_block_number=100
+    )
+    with override_settings(READYZ_MAX_STALE_SECONDS=300):
+        assert client.get("/readyz").status_code == 200
+        # .update() leaves auto_now alone: the cursor last moved ten minutes ago, lag 0 then.
+        ScanCursor.objects.filter(pk=cursor.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["reasons"] == ["scan_stalled"]
+    [scan] = body["checks"]["scans"]
+    assert (scan["kind"], scan["lag_blocks"], scan["status"]) == ("transactions", 0, "stalled")
+    assert scan["idle_seconds"] >= 600
