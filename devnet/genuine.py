@@ -26,10 +26,6 @@ class GenuineContract:
     package: str
     path: str  # inside the package
 
-    @property
-    def version(self) -> str:
-        return package_version(self.package)
-
 
 GENUINE: dict[str, GenuineContract] = {
     c.name: c
@@ -70,13 +66,6 @@ GENUINE: dict[str, GenuineContract] = {
 
 class GenuineMissingError(RuntimeError):
     """The npm package is not installed."""
-
-
-def package_version(package: str) -> str:
-    path = REPO_ROOT / "node_modules" / package / "package.json"
-    if not path.exists():
-        raise GenuineMissingError(f"npm package {package} is missing: run `npm ci` at the repository root")
-    return str(json.loads(path.read_text())["version"])
 
 
 @cache
