@@ -13,17 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
-
-class EventDecodeError(ValueError):
-    """A log does not have the shape of the event it was decoded as."""
-
-
-def event_topic(signature: str) -> str:
-    """topic0 of an event signature, 0x-prefixed lowercase hex."""
-    return "0x" + keccak(text=signature).hex()
-
+from evm.abis import EventDecodeError, event_topic
 
 SWAP_SIGNATURE = "Swap(address,address,int256,int256,uint160,uint128,int24)"
 MINT_SIGNATURE = "Mint(address,address,int24,int24,uint128,uint256,uint256)"
