@@ -9,9 +9,9 @@ addresses; a log of another shape raises ``EventDecodeError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_utils import to_checksum_address
 
@@ -224,20 +224,27 @@ def decode_pool_created(log: Mapping[str, Any] | Any) -> PoolCreatedEvent:
 
 
 PoolEvent = SwapEvent | MintEvent | BurnEvent | InitializeEvent
+E = TypeVar("E")
+
+
+def decode_by_topic(log: Mapping[str, Any] | Any, decoders: Mapping[str, Callable[[Any], E]]) -> E | None:
+    """The decoder for the log's topic0 applied to it; None for a topic not in ``decoders``."""
+    decoder = decoders.get(topic_of(log))
+    return None if decoder is None else decoder(log)
+
+
+# The pool events that change swap state (the other families reuse all but their own Swap).
+STATE_DECODERS: dict[str, Callable[[Any], PoolEvent]] = {
+    SWAP_TOPIC: decode_swap,
+    MINT_TOPIC: decode_mint,
+    BURN_TOPIC: decode_burn,
+    INITIALIZE_TOPIC: decode_initialize,
+}
 
 
 def decode_pool_event(log: Mapping[str, Any] | Any) -> PoolEvent | None:
     """Decode any pool event that changes swap state; None for other topics (Collect, Flash, ...)."""
-    topic = topic_of(log)
-    if topic == SWAP_TOPIC:
-        return decode_swap(log)
-    if topic == MINT_TOPIC:
-        return decode_mint(log)
-    if topic == BURN_TOPIC:
-        return decode_burn(log)
-    if topic == INITIALIZE_TOPIC:
-        return decode_initialize(log)
-    return None
+    return decode_by_topic(log, STATE_DECODERS)
 
 
 # Fee (millionths) -> tick spacing enabled by UniswapV3Factory's constructor (100 -> 1 was
