@@ -6,7 +6,7 @@ Mint, Burn, Initialize and the factory's PoolCreated have Uniswap's signatures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from dexes.uniswap_v3.events import (
@@ -25,6 +25,7 @@ from dexes.uniswap_v3.events import (
     expect,
     raw_log,
     signed,
+    state_decoders,
 )
 from evm.abis import event_topic
 
@@ -69,13 +70,8 @@ def decode_swap(log: Mapping[str, Any] | Any) -> SwapEvent:
     )
 
 
-# Uniswap's table with this Swap in place of Uniswap's (a Uniswap Swap log is not PancakeSwap's).
-_STATE_DECODERS: dict[str, Callable[[Any], PoolEvent]] = {
-    SWAP_TOPIC: decode_swap,
-    MINT_TOPIC: decode_mint,
-    BURN_TOPIC: decode_burn,
-    INITIALIZE_TOPIC: decode_initialize,
-}
+# Uniswap's, with this Swap in place of Uniswap's (a Uniswap Swap log is not PancakeSwap's).
+_STATE_DECODERS = state_decoders(SWAP_TOPIC, decode_swap)
 
 
 def decode_pool_event(log: Mapping[str, Any] | Any) -> PoolEvent | None:

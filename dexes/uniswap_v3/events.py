@@ -233,13 +233,12 @@ def decode_by_topic(log: Mapping[str, Any] | Any, decoders: Mapping[str, Callabl
     return None if decoder is None else decoder(log)
 
 
-# The pool events that change swap state (the other families reuse all but their own Swap).
-STATE_DECODERS: dict[str, Callable[[Any], PoolEvent]] = {
-    SWAP_TOPIC: decode_swap,
-    MINT_TOPIC: decode_mint,
-    BURN_TOPIC: decode_burn,
-    INITIALIZE_TOPIC: decode_initialize,
-}
+def state_decoders(swap_topic: str, swap: Callable[[Any], SwapEvent]) -> dict[str, Callable[[Any], PoolEvent]]:
+    """The decoders of the pool events that change swap state, with a family's own ``Swap``."""
+    return {swap_topic: swap, MINT_TOPIC: decode_mint, BURN_TOPIC: decode_burn, INITIALIZE_TOPIC: decode_initialize}
+
+
+STATE_DECODERS = state_decoders(SWAP_TOPIC, decode_swap)
 
 
 def decode_pool_event(log: Mapping[str, Any] | Any) -> PoolEvent | None:

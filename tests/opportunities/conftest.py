@@ -26,7 +26,7 @@ def net(devnet_56_fresh: Any) -> Any:
 
 @pytest.fixture
 def config(net: Any) -> Any:
-    from tests.opportunities.devnet_support import config_for
+    from tests.chains.conftest import config_for
 
     return config_for(net)
 
