@@ -3,6 +3,7 @@
 # ruff: noqa
 # Celery reads its configuration attributes; Channels calls OriginValidator.valid_origin.
 _.beat_schedule
+_.task_always_eager  # tests/alerts/test_flow.py runs tasks in the test process
 _.valid_origin
 # Model fields: stored, shown in the admin and the API, never read as attributes in Python.
 _.updated_at
@@ -30,3 +31,23 @@ abroadcast_opportunity
 abroadcast_transaction
 broadcast_stats
 RAW_CHANNEL
+# alerts/ model fields written by keyword (create/filter/update) and shown in the admin, never read as attributes.
+_.key_hash
+_.active
+_.last_used_at
+_.started_at
+_.retry_after_seconds
+# alerts/ choices: rows carry their values ("discord", "telegram", "ok", "retry", "failed"); the labels show in the admin.
+DISCORD
+TELEGRAM
+OK
+RETRY
+FAILED
+# arbmonitor/settings.py (excluded above: every setting looks unused) parses METRICS_ALLOWED_NETWORKS with it.
+env_networks
+# The devnet simulator calls this decoy by name too (see the decoys above).
+_._decoy_batch_swaps
+# Fields of decoded event records: part of the decoded value, kept so a record says all its log says.
+_.tick_spacing_limit_orders  # Algebra TickSpacing(newTickSpacing, newTickSpacingLimitOrders)
+_.protocol_fees_token0  # PancakeSwap V3 Swap(..., protocolFeesToken0, protocolFeesToken1)
+_.protocol_fees_token1

@@ -44,44 +44,36 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from arbmonitor.embedded_redis import free_port  # noqa: E402
+from evm.rpc import ChainClient, RpcError  # noqa: E402
 
 STARTUP_TIMEOUT = 240.0
-
-
-def rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
-    reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=5)
-    return reply.json()["result"]
 
 
 class HeadClock:
     """Polls one chain's head every 20 ms; remembers when each block number first appeared and its timestamp."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, chain_id: int, url: str) -> None:
+        # The project's JSON-RPC client; no retries: a failed poll is simply the next poll, 20 ms later.
+        self.client = ChainClient(chain_id=chain_id, rpc_urls=(url,), timeout=5, max_retries=0, log_failures=False)
         self.seen: dict[int, float] = {}
         self.timestamp: dict[int, int] = {}
         self.stop = threading.Event()
-        self.session = requests.Session()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
         last: int | None = None
         while not self.stop.is_set():
             try:
-                reply = self.session.post(
-                    self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=2
-                )
+                head = self.client.block_number()
                 now = time.time()
-                head = int(reply.json()["result"], 16)
                 if last is None:
                     last = head
                     self.seen[head] = float("nan")  # already there when we started: unknown
                 for number in range(last + 1, head + 1):
                     self.seen[number] = now
-                    block = rpc(self.url, "eth_getBlockByNumber", [hex(number), False])
-                    self.timestamp[number] = int(block["timestamp"], 16)
+                    self.timestamp[number] = self.client.get_block_header(number).timestamp
                 last = max(last, head)
-            except (requests.RequestException, ValueError, KeyError, TypeError):
+            except RpcError:
                 pass
             self.stop.wait(0.02)
 
@@ -176,7 +168,7 @@ def run_mode(headwatch: bool, duration: float, warmup: float, beat_interval: str
             clocks: dict[int, HeadClock] = {}
             for chain_id in (56, 137):
                 manifest = json.loads((var_dir / "devnet" / f"chain-{chain_id}.json").read_text())
-                clocks[chain_id] = HeadClock(manifest["rpc_urls"][0])
+                clocks[chain_id] = HeadClock(chain_id, manifest["rpc_urls"][0])
                 clocks[chain_id].thread.start()
             time.sleep(warmup)  # the first scans catch up from the deployment block
             started = time.time()

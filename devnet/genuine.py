@@ -17,7 +17,7 @@ from typing import Any
 from eth_utils import keccak
 
 from devnet import REPO_ROOT
-from devnet.rpc import Abi, Fn, abi_type
+from devnet.rpc import Abi
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,6 @@ class GenuineContract:
     name: str
     package: str
     path: str  # inside the package
-
-    @property
-    def version(self) -> str:
-        return package_version(self.package)
 
 
 GENUINE: dict[str, GenuineContract] = {
@@ -72,13 +68,6 @@ class GenuineMissingError(RuntimeError):
     """The npm package is not installed."""
 
 
-def package_version(package: str) -> str:
-    path = REPO_ROOT / "node_modules" / package / "package.json"
-    if not path.exists():
-        raise GenuineMissingError(f"npm package {package} is missing: run `npm ci` at the repository root")
-    return str(json.loads(path.read_text())["version"])
-
-
 @cache
 def genuine_artifact(name: str) -> dict[str, Any]:
     """abi, bytecode and deployedBytecode of a genuine contract (0x-prefixed hex).
@@ -113,20 +102,7 @@ class GenuineAbi(Abi):
     """devnet.rpc.Abi over a genuine npm artifact instead of our compiled one."""
 
     def __init__(self, contract_name: str) -> None:
-        art = genuine_artifact(contract_name)
-        self.name = contract_name
-        self.abi = art["abi"]
-        self.bytecode = art["bytecode"]
-        self.deployed_bytecode = art["deployedBytecode"]
-        self.fns = {}
-        self.events = {}
-        for item in self.abi:
-            if item["type"] == "function":
-                ins = [abi_type(i) for i in item["inputs"]]
-                sel = keccak(text=f"{item['name']}({','.join(ins)})")[:4]
-                self.fns[item["name"]] = Fn(item["name"], sel, ins, [abi_type(o) for o in item["outputs"]])
-            elif item["type"] == "event":
-                self.events[item["name"]] = item
+        super().__init__(contract_name, genuine_artifact(contract_name))
 
 
 @cache

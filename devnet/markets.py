@@ -25,7 +25,6 @@ V2 = "uniswap_v2"  # constant product: the genuine Uniswap V2 pair, or our fork 
 UNISWAP_V3 = "uniswap_v3"
 PANCAKESWAP_V3 = "pancakeswap_v3"
 ALGEBRA = "algebra"  # Algebra V1, as QuickSwap V3 on Polygon
-CL_FAMILIES = (UNISWAP_V3, PANCAKESWAP_V3, ALGEBRA)
 # The executor's hop kind per family (ArbExecutor.Hop.kind).
 HOP_KIND = {V2: 0, UNISWAP_V3: 1, PANCAKESWAP_V3: 2, ALGEBRA: 3}
 

@@ -53,10 +53,11 @@ class Fn:
 
 
 class Abi:
-    """Function encoders and event topics of one compiled contract."""
+    """Function encoders and event topics of one compiled contract (``artifact``: abi, bytecode and
+    deployedBytecode; by default ours, compiled from devnet/contracts)."""
 
-    def __init__(self, contract_name: str) -> None:
-        art = load_artifact(contract_name)
+    def __init__(self, contract_name: str, artifact: dict[str, Any] | None = None) -> None:
+        art = load_artifact(contract_name) if artifact is None else artifact
         self.name = contract_name
         self.abi: list[dict[str, Any]] = art["abi"]
         self.bytecode: str = art["bytecode"]

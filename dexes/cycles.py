@@ -14,9 +14,8 @@ integer simulation is the judge of every reported figure. Rounding makes the
 integer profit slightly jagged near the top; the window absorbs that (checked
 against brute force in the tests).
 
-Pure: plain ints and dataclasses, no I/O. The V2 formula is the pair's
-(``getAmountOut`` with a fee in basis points), repeated here so this module does not
-depend on where the V2 math lives.
+Pure: plain ints and dataclasses, no I/O. A V2 hop is the pair's ``getAmountOut`` with a
+fee in basis points (``dexes.uniswap_v2.swap_math``).
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dexes.uniswap_v2.swap_math import get_amount_out
 from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState
 
-V2_FEE_DENOMINATOR = 10_000
 FINAL_WINDOW = 16
 # Most integers enumerated around the peak to make the result exact (see best_cycle_input).
 EXACT_ENUMERATION_LIMIT = 4096
@@ -50,8 +49,7 @@ class V2Hop:
     def amount_out(self, amount_in: int) -> int:
         if amount_in <= 0:
             return 0
-        with_fee = amount_in * (V2_FEE_DENOMINATOR - self.fee_bps)
-        return with_fee * self.reserve_out // (self.reserve_in * V2_FEE_DENOMINATOR + with_fee)
+        return get_amount_out(amount_in, self.reserve_in, self.reserve_out, self.fee_bps)
 
 
 @dataclass(frozen=True, slots=True)

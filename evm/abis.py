@@ -1,4 +1,4 @@
-"""Minimal ABIs: function selectors and return decoders for ERC-20, V2 pairs and factories.
+"""Minimal ABIs: function selectors and return decoders for ERC-20, V2 pairs and factories; event topics.
 
 Selectors are computed from their signatures with keccak (tests pin a few
 well-known values). Decoders are tolerant: a missing or malformed return is
@@ -13,6 +13,15 @@ from eth_utils import keccak, to_checksum_address
 
 def selector(signature: str) -> bytes:
     return keccak(text=signature)[:4]
+
+
+def event_topic(signature: str) -> str:
+    """topic0 of an event signature such as ``Sync(uint112,uint112)``, 0x-prefixed lowercase hex."""
+    return "0x" + keccak(text=signature).hex()
+
+
+class EventDecodeError(ValueError):
+    """A log does not have the shape of the event it was decoded as (the DEX families' decoders raise it)."""
 
 
 # ERC-20

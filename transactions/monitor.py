@@ -103,7 +103,6 @@ class Candidate:
 @dataclass(slots=True)
 class MonitorStats:
     blocks: int = 0
-    swap_logs: int = 0
     swap_txs: int = 0
     arbitrage_txs: int = 0
     recorded: int = 0
@@ -246,7 +245,6 @@ class ArbitrageMonitor:
                 by_tx[log.tx_hash].append(log)
         if not by_tx:
             return []
-        self.stats.swap_logs += sum(len(v) for v in by_tx.values())
         self.stats.swap_txs += len(by_tx)
         # A transaction needs two swaps to hold a cycle: only those pools need tokens.
         multi = {

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ from dexes.uniswap_v3.events import (
     BURN_TOPIC,
     INITIALIZE_TOPIC,
     MINT_TOPIC,
+    STATE_DECODERS,
     SWAP_TOPIC,
     BurnEvent,
     InitializeEvent,
@@ -20,15 +21,15 @@ from dexes.uniswap_v3.events import (
     SwapEvent,
     address_of,
     decode_burn,
+    decode_by_topic,
     decode_initialize,
     decode_mint,
     decode_swap,
-    event_topic,
     expect,
     raw_log,
     signed,
-    topic_of,
 )
+from evm.abis import event_topic
 
 POOL_SIGNATURE = "Pool(address,address,address)"
 FEE_SIGNATURE = "Fee(uint16)"
@@ -105,19 +106,13 @@ def decode_tick_spacing(log: Mapping[str, Any] | Any) -> TickSpacingEvent:
 AlgebraPoolEvent = SwapEvent | MintEvent | BurnEvent | InitializeEvent | FeeEvent | TickSpacingEvent
 
 
+_STATE_DECODERS: dict[str, Callable[[Any], AlgebraPoolEvent]] = {
+    **STATE_DECODERS,
+    FEE_TOPIC: decode_fee,
+    TICK_SPACING_TOPIC: decode_tick_spacing,
+}
+
+
 def decode_pool_event(log: Mapping[str, Any] | Any) -> AlgebraPoolEvent | None:
     """Decode an Algebra pool event that changes swap state; None for other topics."""
-    topic = topic_of(log)
-    if topic == SWAP_TOPIC:
-        return decode_swap(log)
-    if topic == FEE_TOPIC:
-        return decode_fee(log)
-    if topic == MINT_TOPIC:
-        return decode_mint(log)
-    if topic == BURN_TOPIC:
-        return decode_burn(log)
-    if topic == INITIALIZE_TOPIC:
-        return decode_initialize(log)
-    if topic == TICK_SPACING_TOPIC:
-        return decode_tick_spacing(log)
-    return None
+    return decode_by_topic(log, _STATE_DECODERS)

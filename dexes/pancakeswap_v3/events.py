@@ -14,21 +14,20 @@ from dexes.uniswap_v3.events import (
     INITIALIZE_TOPIC,
     MINT_TOPIC,
     POOL_CREATED_TOPIC,
-    BurnEvent,
-    InitializeEvent,
-    MintEvent,
+    PoolEvent,
     SwapEvent,
     address_of,
     decode_burn,
+    decode_by_topic,
     decode_initialize,
     decode_mint,
     decode_pool_created,
-    event_topic,
     expect,
     raw_log,
     signed,
-    topic_of,
+    state_decoders,
 )
+from evm.abis import event_topic
 
 SWAP_SIGNATURE = "Swap(address,address,int256,int256,uint160,uint128,int24,uint128,uint128)"
 SWAP_TOPIC = event_topic(SWAP_SIGNATURE)
@@ -71,15 +70,10 @@ def decode_swap(log: Mapping[str, Any] | Any) -> SwapEvent:
     )
 
 
-def decode_pool_event(log: Mapping[str, Any] | Any) -> SwapEvent | MintEvent | BurnEvent | InitializeEvent | None:
+# Uniswap's, with this Swap in place of Uniswap's (a Uniswap Swap log is not PancakeSwap's).
+_STATE_DECODERS = state_decoders(SWAP_TOPIC, decode_swap)
+
+
+def decode_pool_event(log: Mapping[str, Any] | Any) -> PoolEvent | None:
     """Decode a PancakeSwap V3 pool event that changes swap state; None for other topics."""
-    topic = topic_of(log)
-    if topic == SWAP_TOPIC:
-        return decode_swap(log)
-    if topic == MINT_TOPIC:
-        return decode_mint(log)
-    if topic == BURN_TOPIC:
-        return decode_burn(log)
-    if topic == INITIALIZE_TOPIC:
-        return decode_initialize(log)
-    return None
+    return decode_by_topic(log, _STATE_DECODERS)

@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils import keccak
-
+from evm.abis import EventDecodeError, event_topic
 from evm.rpc import LogRecord, checksum_address
-
-
-def event_topic(signature: str) -> str:
-    """topic0 of an event signature such as ``Sync(uint112,uint112)``, 0x-prefixed lowercase."""
-    return "0x" + keccak(text=signature).hex()
-
 
 SYNC_SIGNATURE = "Sync(uint112,uint112)"
 SWAP_SIGNATURE = "Swap(address,uint256,uint256,uint256,uint256,address)"
@@ -27,10 +20,6 @@ SYNC_TOPIC = event_topic(SYNC_SIGNATURE)
 SWAP_TOPIC = event_topic(SWAP_SIGNATURE)
 PAIR_CREATED_TOPIC = event_topic(PAIR_CREATED_SIGNATURE)
 TRANSFER_TOPIC = event_topic(TRANSFER_SIGNATURE)
-
-
-class EventDecodeError(ValueError):
-    """A log does not have the shape of the event it was decoded as."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,21 +9,13 @@ addresses; a log of another shape raises ``EventDecodeError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
-
-class EventDecodeError(ValueError):
-    """A log does not have the shape of the event it was decoded as."""
-
-
-def event_topic(signature: str) -> str:
-    """topic0 of an event signature, 0x-prefixed lowercase hex."""
-    return "0x" + keccak(text=signature).hex()
-
+from evm.abis import EventDecodeError, event_topic
 
 SWAP_SIGNATURE = "Swap(address,address,int256,int256,uint160,uint128,int24)"
 MINT_SIGNATURE = "Mint(address,address,int24,int24,uint128,uint256,uint256)"
@@ -232,20 +224,26 @@ def decode_pool_created(log: Mapping[str, Any] | Any) -> PoolCreatedEvent:
 
 
 PoolEvent = SwapEvent | MintEvent | BurnEvent | InitializeEvent
+E = TypeVar("E")
+
+
+def decode_by_topic(log: Mapping[str, Any] | Any, decoders: Mapping[str, Callable[[Any], E]]) -> E | None:
+    """The decoder for the log's topic0 applied to it; None for a topic not in ``decoders``."""
+    decoder = decoders.get(topic_of(log))
+    return None if decoder is None else decoder(log)
+
+
+def state_decoders(swap_topic: str, swap: Callable[[Any], SwapEvent]) -> dict[str, Callable[[Any], PoolEvent]]:
+    """The decoders of the pool events that change swap state, with a family's own ``Swap``."""
+    return {swap_topic: swap, MINT_TOPIC: decode_mint, BURN_TOPIC: decode_burn, INITIALIZE_TOPIC: decode_initialize}
+
+
+STATE_DECODERS = state_decoders(SWAP_TOPIC, decode_swap)
 
 
 def decode_pool_event(log: Mapping[str, Any] | Any) -> PoolEvent | None:
     """Decode any pool event that changes swap state; None for other topics (Collect, Flash, ...)."""
-    topic = topic_of(log)
-    if topic == SWAP_TOPIC:
-        return decode_swap(log)
-    if topic == MINT_TOPIC:
-        return decode_mint(log)
-    if topic == BURN_TOPIC:
-        return decode_burn(log)
-    if topic == INITIALIZE_TOPIC:
-        return decode_initialize(log)
-    return None
+    return decode_by_topic(log, STATE_DECODERS)
 
 
 # Fee (millionths) -> tick spacing enabled by UniswapV3Factory's constructor (100 -> 1 was

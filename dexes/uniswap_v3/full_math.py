@@ -12,7 +12,6 @@ MAX_UINT160 = (1 << 160) - 1
 MAX_UINT256 = (1 << 256) - 1
 MAX_INT256 = (1 << 255) - 1
 Q96 = 1 << 96
-Q128 = 1 << 128
 
 
 class MathOverflowError(ArithmeticError):

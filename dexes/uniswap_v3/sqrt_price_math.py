@@ -89,17 +89,3 @@ def get_amount1_delta(sqrt_ratio_a_x96: int, sqrt_ratio_b_x96: int, liquidity: i
     if round_up:
         return mul_div_rounding_up(liquidity, sqrt_ratio_b_x96 - sqrt_ratio_a_x96, Q96)
     return mul_div(liquidity, sqrt_ratio_b_x96 - sqrt_ratio_a_x96, Q96)
-
-
-def get_amount0_delta_signed(sqrt_ratio_a_x96: int, sqrt_ratio_b_x96: int, liquidity_delta: int) -> int:
-    """Signed token0 owed for a liquidity change (Mint: positive, rounded up; Burn: negative, rounded down)."""
-    if liquidity_delta < 0:
-        return -get_amount0_delta(sqrt_ratio_a_x96, sqrt_ratio_b_x96, -liquidity_delta, False)
-    return get_amount0_delta(sqrt_ratio_a_x96, sqrt_ratio_b_x96, liquidity_delta, True)
-
-
-def get_amount1_delta_signed(sqrt_ratio_a_x96: int, sqrt_ratio_b_x96: int, liquidity_delta: int) -> int:
-    """Signed token1 owed for a liquidity change."""
-    if liquidity_delta < 0:
-        return -get_amount1_delta(sqrt_ratio_a_x96, sqrt_ratio_b_x96, -liquidity_delta, False)
-    return get_amount1_delta(sqrt_ratio_a_x96, sqrt_ratio_b_x96, liquidity_delta, True)

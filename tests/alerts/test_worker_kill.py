@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,34 +24,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from alerts.signing import signature_verify
 from arbmonitor import metrics
 from tests.alerts.receiver import Receiver
+from tests.processes import child_environ, scratch_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SECRET = "kill-test-secret"
 ROWS = 5
-
-
-def _database(tmp_path: Path) -> tuple[str, str | None]:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        return f"sqlite:///{tmp_path / 'alerts.sqlite3'}", None
-    import psycopg
-
-    name = f"arbmonitor_alerts_kill_{os.getpid()}"
-    admin = urlparse(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlparse(url)._replace(path=f"/{name}").geturl(), name
-
-
-def _drop(name: str) -> None:
-    import psycopg
-
-    admin = urlparse(os.environ["DATABASE_URL"])._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Site:
@@ -111,31 +89,29 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    database_url, pg_name = _database(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_SETTINGS"))}
-    env.update(
-        DATABASE_URL=database_url,
-        ARBMONITOR_VAR_DIR=str(tmp_path / "var"),
-        ALERTS_QUEUE=f"alerts-kill-test-{os.getpid()}",
-        ALERTS_ALLOW_PRIVATE_DESTINATIONS="1",
-        ALERTS_HTTP_TIMEOUT_SECONDS="1",
-        ALERTS_CLAIM_TIMEOUT_SECONDS="3",
-        ALERTS_SWEEP_SECONDS="1",
-        ALERTS_MAX_ATTEMPTS="3",
-        ALERTS_BACKOFF_BASE_SECONDS="0.2",
-        CHAIN_REGISTRY_FILES="",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-    )
-    (tmp_path / "prometheus").mkdir()
-    (tmp_path / "var").mkdir()
-    running = Site(env, tmp_path)
-    running.manage("migrate", "--noinput", "-v0")
-    try:
-        yield running
-    finally:
-        running.stop_all()
-        if pg_name:
-            _drop(pg_name)
+    with scratch_database(tmp_path, "arbmonitor_alerts_kill") as database_url:
+        env = child_environ()
+        env.update(
+            DATABASE_URL=database_url,
+            ARBMONITOR_VAR_DIR=str(tmp_path / "var"),
+            ALERTS_QUEUE=f"alerts-kill-test-{os.getpid()}",
+            ALERTS_ALLOW_PRIVATE_DESTINATIONS="1",
+            ALERTS_HTTP_TIMEOUT_SECONDS="1",
+            ALERTS_CLAIM_TIMEOUT_SECONDS="3",
+            ALERTS_SWEEP_SECONDS="1",
+            ALERTS_MAX_ATTEMPTS="3",
+            ALERTS_BACKOFF_BASE_SECONDS="0.2",
+            CHAIN_REGISTRY_FILES="",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+        )
+        (tmp_path / "prometheus").mkdir()
+        (tmp_path / "var").mkdir()
+        running = Site(env, tmp_path)
+        running.manage("migrate", "--noinput", "-v0")
+        try:
+            yield running
+        finally:
+            running.stop_all()
 
 
 SEED = """

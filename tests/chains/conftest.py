@@ -13,16 +13,6 @@ from chains.config import ChainConfig, chain_config_parse
 from evm.rpc import ChainClient
 from tests.chains.faulty_rpc import FaultyRpc
 
-DEVNET_PLUGIN = "devnet.pytest_plugin"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The devnet fixtures, unless the suite-wide conftest already loads them
-    # (pytest_plugins is only allowed in the top-level conftest).
-    if not config.pluginmanager.has_plugin(DEVNET_PLUGIN):
-        config.pluginmanager.import_plugin(DEVNET_PLUGIN)
-
-
 # Fast retries: tests assert what happens, never how long it takes.
 FAST = {"timeout": 2.0, "max_retries": 2, "backoff_base": 0.01, "backoff_max": 0.05}
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import psutil
 import pytest
@@ -30,6 +29,7 @@ import requests
 import websockets
 
 from arbmonitor.embedded_redis import free_port
+from tests.processes import child_environ, scratch_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,29 +65,6 @@ class Stack:
         )
         assert result.returncode == 0, result.stderr
         return result.stdout
-
-
-def _database_url(tmp_path: Path) -> tuple[str, str | None]:
-    """SQLite in the test's folder, or a fresh database on the PostgreSQL server the suite uses."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        return f"sqlite:///{tmp_path / 'e2e.sqlite3'}", None
-    import psycopg
-
-    name = f"arbmonitor_e2e_{os.getpid()}"
-    admin = urlparse(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlparse(url)._replace(path=f"/{name}").geturl(), name
-
-
-def _drop_database(name: str) -> None:
-    import psycopg
-
-    admin = urlparse(os.environ["DATABASE_URL"])._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _launch(env: dict[str, str], var_dir: Path, log_path: Path) -> Stack:
@@ -139,29 +116,27 @@ def _stop(running: Stack) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp_path = tmp_path_factory.mktemp("e2e")
     var_dir = tmp_path / "var"
-    database_url, pg_name = _database_url(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_SETTINGS"))}
-    env.update(
-        ARBMONITOR_VAR_DIR=str(var_dir),
-        DATABASE_URL=database_url,
-        DEBUG="1",
-        WS_HEARTBEAT_SECONDS="5",
-        # Plenty of small opportunities and arbitrages within a minute.
-        OPPORTUNITY_MIN_PROFIT_USD="0.01",
-        DEVNET_ARGS="--seed 11",
-    )
-    env.pop("SECRET_KEY", None)
-    if os.environ.get("ARBMONITOR_EMBEDDED_REDIS"):
-        env.pop("REDIS_URL", None)  # the launcher starts its own embedded Redis
-    else:
-        env["REDIS_URL"] = re.sub(r"/\d*$", "/9", env["REDIS_URL"])  # its own database on the shared server
-    running = _launch(env, var_dir, tmp_path / "run.out")
-    try:
-        yield running
-    finally:
-        _stop(running)
-        if pg_name:
-            _drop_database(pg_name)
+    with scratch_database(tmp_path, "arbmonitor_e2e") as database_url:
+        env = child_environ()
+        env.update(
+            ARBMONITOR_VAR_DIR=str(var_dir),
+            DATABASE_URL=database_url,
+            DEBUG="1",
+            WS_HEARTBEAT_SECONDS="5",
+            # Plenty of small opportunities and arbitrages within a minute.
+            OPPORTUNITY_MIN_PROFIT_USD="0.01",
+            DEVNET_ARGS="--seed 11",
+        )
+        env.pop("SECRET_KEY", None)
+        if os.environ.get("ARBMONITOR_EMBEDDED_REDIS"):
+            env.pop("REDIS_URL", None)  # the launcher starts its own embedded Redis
+        else:
+            env["REDIS_URL"] = re.sub(r"/\d*$", "/9", env["REDIS_URL"])  # its own database on the shared server
+        running = _launch(env, var_dir, tmp_path / "run.out")
+        try:
+            yield running
+        finally:
+            _stop(running)
 
 
 def _iso(moment: datetime) -> str:

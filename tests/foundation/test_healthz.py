@@ -47,11 +47,15 @@ def test_readyz_redis_down_gives_a_reason_code_and_no_exception_text(client: Cli
 @pytest.mark.django_db
 def test_readyz_database_down_gives_a_reason_code_and_no_exception_text(client: Client) -> None:
     # The fault is injected at the database driver boundary: every query fails as a dead server's would.
-    def refuse(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    refused: list[str] = []
+
+    def refuse(execute: Any, sql: str, params: Any, _many: bool, context: Any) -> Any:
+        refused.append(sql)
         raise OperationalError(f'connection to server at "{SECRET_HOST}" failed: password "hunter2" refused')
 
     with connection.execute_wrapper(refuse):
         response = client.get("/readyz")
+    assert refused, "the readiness check never reached the database"
     assert response.status_code == 503
     body = response.json()
     assert body["reasons"] == ["database_unavailable"] and body["checks"]["database"] == "unavailable"

@@ -1,22 +1,11 @@
-"""Fixtures of the opportunity scanner's tests; loads the devnet plugin unless the top-level conftest did."""
+"""Fixtures of the opportunity scanner's tests (the devnet fixtures come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("devnet.pytest_plugin"):
-        config.pluginmanager.import_plugin("devnet.pytest_plugin")
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +26,7 @@ def net(devnet_56_fresh: Any) -> Any:
 
 @pytest.fixture
 def config(net: Any) -> Any:
-    from tests.opportunities.devnet_support import config_for
+    from tests.chains.conftest import config_for
 
     return config_for(net)
 

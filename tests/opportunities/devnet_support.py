@@ -8,29 +8,25 @@ from typing import Any
 
 from django.conf import settings
 
-from chains.clients import chain_client_new
-from chains.config import ChainConfig, chain_config_parse
+from chains.config import ChainConfig
 from chains.models import Pool
 from chains.pricing import PoolReserves, PriceBook
 from devnet.arbmath import PoolInfo, best_trade, enumerate_cycles
 from devnet.rpc import abi
+from evm.abis import GET_RESERVES
 from evm.rpc import Call, ChainClient
 from opportunities.models import Opportunity
 from opportunities.scanner import ScanPolicy, pool_scan_run
+from tests.chains.conftest import FAST as CHAIN_FAST
+from tests.chains.conftest import client_for as chain_client_for
 
-FAST = {"timeout": 5.0, "max_retries": 2, "backoff_base": 0.01, "backoff_max": 0.05}
-GET_RESERVES = bytes.fromhex("0902f1ac")
+# The chain tests' fast retries, with a longer timeout: a scan reads whole block ranges per request.
+FAST = {**CHAIN_FAST, "timeout": 5.0}
 TX_GAS_PRICE = 200 * 10**9
 
 
-def config_for(net: Any, **changes: Any) -> ChainConfig:
-    data = dict(net.manifest)
-    data.update(changes)
-    return chain_config_parse(data, source=str(net.manifest_path), environ={})
-
-
 def client_for(config: ChainConfig, **overrides: Any) -> ChainClient:
-    return chain_client_new(config, **{**FAST, **overrides})
+    return chain_client_for(config, **{**FAST, **overrides})
 
 
 def scan_to_head(config: ChainConfig, client: ChainClient, *, policy: ScanPolicy | None = None) -> list[Any]:

@@ -17,11 +17,11 @@ import pytest
 from chains.models import Pool
 from opportunities.models import Opportunity
 from opportunities.scanner import ScanPolicy
+from tests.chains.conftest import config_for
 from tests.opportunities.devnet_support import (
     brute_force_cycles,
     call_cycle_at,
     client_for,
-    config_for,
     execute_cycle,
     fund_executor_with_non_base_tokens,
     reserves_at,

@@ -17,8 +17,9 @@ from opportunities.scanner import PoolScanner, market_forget, pool_scan_run
 from opportunities.serializers import opportunity_data
 from opportunities.tasks import scan_pools
 from scanning.loop import chain_lock
+from tests.chains.conftest import config_for
 from tests.chains.faulty_rpc import FaultyRpc
-from tests.opportunities.devnet_support import client_for, config_for, reserves_at, scan_to_head, tradable_pools
+from tests.opportunities.devnet_support import client_for, reserves_at, scan_to_head, tradable_pools
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

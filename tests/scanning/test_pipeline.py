@@ -22,7 +22,8 @@ from opportunities.models import Opportunity
 from opportunities.scanner import market_forget, pool_scan_run
 from scanning.loop import scan_range, scan_run
 from scanning.registry import scan_kinds
-from tests.opportunities.devnet_support import FAST, TX_GAS_PRICE, config_for
+from tests.chains.conftest import config_for
+from tests.opportunities.devnet_support import FAST, TX_GAS_PRICE
 from transactions.models import ArbitrageTransaction
 from transactions.monitor import ArbitrageMonitor
 

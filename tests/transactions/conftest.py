@@ -1,21 +1,10 @@
-"""Fixtures for the transaction monitor: the devnet plugin, a chain registered from a devnet manifest."""
+"""Fixtures for the transaction monitor: a chain registered from a devnet manifest (devnet: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("devnet.pytest_plugin"):
-        config.pluginmanager.import_plugin("devnet.pytest_plugin")
 
 
 @pytest.fixture
