@@ -51,3 +51,18 @@ _._decoy_batch_swaps
 _.tick_spacing_limit_orders  # Algebra TickSpacing(newTickSpacing, newTickSpacingLimitOrders)
 _.protocol_fees_token0  # PancakeSwap V3 Swap(..., protocolFeesToken0, protocolFeesToken1)
 _.protocol_fees_token1
+# django-filter reads a FilterSet's declared filters from its class attributes (query parameters by name).
+_.block_min
+_.block_max
+_.detected_after
+_.detected_before
+_.max_swaps
+_.block_after
+_.block_before
+# The dashboard's templates read the chart's fields.
+_.zero_y
+_.min_label
+_.max_label
+_.height
+# Aggregate model fields: written by F() updates and the rebuild command, read by the API's queries by name.
+_.opp_profit_usd

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
-
 from chains.models import Pool, Token
-from opportunities.models import Opportunity
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,20 +26,6 @@ class PoolRow:
     reserve0: int
     reserve1: int
     last_block: int | None
-
-
-def opportunity_list(
-    *, chain_id: int | None = None, block_number: int | None = None, min_block: int | None = None
-) -> QuerySet[Opportunity]:
-    """Opportunities, newest first, optionally of one chain and/or block (or from a block on)."""
-    qs = Opportunity.objects.all()
-    if chain_id is not None:
-        qs = qs.filter(chain_id=chain_id)
-    if block_number is not None:
-        qs = qs.filter(block_number=block_number)
-    if min_block is not None:
-        qs = qs.filter(block_number__gte=min_block)
-    return qs
 
 
 def scanner_tokens(*, chain_id: int) -> dict[str, TokenRow]:
