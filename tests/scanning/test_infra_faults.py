@@ -1,0 +1,143 @@
+"""The scanners under infrastructure faults: Redis killed and restarted empty, PostgreSQL restarted,
+a scanning process killed with -9. RPC faults are ``tests/chains/test_faults.py`` and the fault-proxy
+tests of issue 11 (#5-#7).
+
+The common promise: the rows stored equal those of a clean run over the same blocks, each once
+(no gap, no duplicate). The clean run is the backfill of every registered kind over the whole
+history, from an empty store (``test_pipeline.py`` shows it equals what the live scanners keep).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from arbmonitor.embedded_redis import EmbeddedRedis
+from chains.config import ChainConfig
+from evm.rpc import ChainClient
+from opportunities.models import Opportunity
+from opportunities.scanner import market_forget, pool_scan_run
+from scanning.loop import scan_range, scan_run
+from scanning.registry import scan_kinds
+from tests.chains.conftest import config_for
+from tests.opportunities.devnet_support import FAST
+from transactions.models import ArbitrageTransaction
+from transactions.monitor import ArbitrageMonitor
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+SIM = {"late_probability": 0.0}
+TIMEOUT = 60
+
+
+class HookedClient(ChainClient):
+    """The real client; ``hook`` runs before the Nth RPC call from now (the fault lands mid-run)."""
+
+    hook: Callable[[], None] | None = None
+    countdown: int = 0
+
+    def _dispatch(self, payload: Any, methods: Sequence[str], check: Any) -> Any:
+        if self.hook is not None:
+            self.countdown -= 1
+            if self.countdown <= 0:
+                hook, self.hook = self.hook, None
+                hook()
+        return super()._dispatch(payload, methods, check)
+
+    def fault_after(self, calls: int, hook: Callable[[], None]) -> None:
+        self.countdown, self.hook = calls, hook
+
+
+def _client(config: ChainConfig) -> HookedClient:
+    client = HookedClient.from_config(config, **FAST)
+    assert isinstance(client, HookedClient)
+    return client
+
+
+def stored() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every stored row's natural key, sorted, duplicates kept (a duplicate would show)."""
+    opportunities = sorted(Opportunity.objects.values_list("pool_address", "block_number", "block_hash"))
+    transactions = sorted(ArbitrageTransaction.objects.values_list("tx_hash", "block_hash"))
+    return opportunities, transactions
+
+
+def clean_run(net: Any, config: ChainConfig, client: ChainClient) -> tuple[list[Any], list[Any]]:
+    """Forget every row and scan the whole history again without faults: the ground truth."""
+    Opportunity.objects.all().delete()
+    ArbitrageTransaction.objects.all().delete()
+    market_forget()
+    head, start = net.block_number(), int(net.manifest["deployed_at_block"])
+    for kind in scan_kinds():
+        processor = kind.backfill_processor(config, client, {})
+        scan_range(56, processor, from_block=start, to_block=head, chunk_blocks=50, config=config, client=client)
+    return stored()
+
+
+def scan_both(config: ChainConfig, client: ChainClient, monitor: ArbitrageMonitor, *, max_blocks: int) -> bool:
+    """One run of each scanner; True when both are at the head."""
+    pools = pool_scan_run(chain_id=56, config=config, client=client, max_blocks=max_blocks)
+    txs = scan_run(56, monitor, config=config, client=client, max_blocks=max_blocks)
+    return pools.to_block in (None, pools.head) and txs.to_block in (None, txs.head)
+
+
+def scan_to_head(config: ChainConfig, client: ChainClient, monitor: ArbitrageMonitor, *, max_blocks: int) -> None:
+    for _ in range(200):
+        if scan_both(config, client, monitor, max_blocks=max_blocks):
+            return
+    raise AssertionError("the scanners never reached the head")
+
+
+# --- Redis killed and restarted, empty, mid-scan -------------------------------------------------------------
+
+
+def test_redis_killed_and_restarted_empty_mid_scan_rows_equal_a_clean_run(devnet_56_fresh: Any, settings: Any) -> None:
+    net = devnet_56_fresh
+    config = config_for(net)
+    client = _client(config)
+    monitor = ArbitrageMonitor(config=config, client=client)
+    server = EmbeddedRedis().start()
+    settings.REDIS_URL = server.url  # the scan lock's Redis (and the backfill checkpoints')
+
+    def kill_redis() -> None:
+        assert server.process is not None
+        server.process.kill()  # kill -9: no goodbye
+        server.process.wait(timeout=10)
+
+    try:
+        scan_to_head(config, client, monitor, max_blocks=5)
+        net.simulate(6, seed=71, **SIM)
+        # Redis dies between runs: the next run cannot take its lock and fails, writing nothing.
+        kill_redis()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            scan_both(config, client, monitor, max_blocks=3)
+        server = EmbeddedRedis(port=server.port).start()  # the same address, empty: no lock, no checkpoint
+        assert scan_both(config, client, monitor, max_blocks=3) is False  # scanning again, a batch at a time
+        # Redis dies during a run (after the lock was taken, while the batch is fetched), and comes back empty.
+        for round_ in range(3):
+            client.fault_after(2, kill_redis)
+            # The run's batch commits or not (cursor and rows in one transaction); the lock's release then fails.
+            with contextlib.suppress(redis.exceptions.ConnectionError):
+                pool_scan_run(chain_id=56, config=config, client=client, max_blocks=3)
+            assert client.hook is None and server.process is not None and server.process.poll() is not None
+            server = EmbeddedRedis(port=server.port).start()
+            with contextlib.suppress(redis.exceptions.ConnectionError):
+                client.fault_after(1, kill_redis)
+                scan_run(56, monitor, config=config, client=client, max_blocks=3)
+            assert client.hook is None and server.process is not None and server.process.poll() is not None
+            server = EmbeddedRedis(port=server.port).start()
+            net.simulate(2, seed=72 + round_, **SIM)
+            scan_both(config, client, monitor, max_blocks=3)
+        scan_to_head(config, client, monitor, max_blocks=5)
+        live = stored()
+        assert live[0] and live[1], "the simulation made no opportunity or arbitrage: nothing was tested"
+        assert len(set(live[0])) == len(live[0]) and len(set(live[1])) == len(live[1])
+        assert live == clean_run(net, config, client)
+    finally:
+        server.stop()
+        client.close()
