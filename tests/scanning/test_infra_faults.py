@@ -10,7 +10,13 @@ history, from an empty store (``test_pipeline.py`` shows it equals what the live
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ from scanning.loop import scan_range, scan_run
 from scanning.registry import scan_kinds
 from tests.chains.conftest import config_for
 from tests.opportunities.devnet_support import FAST
+from tests.processes import child_environ, scratch_database
 from transactions.models import ArbitrageTransaction
 from transactions.monitor import ArbitrageMonitor
 
@@ -141,3 +148,97 @@ def test_redis_killed_and_restarted_empty_mid_scan_rows_equal_a_clean_run(devnet
     finally:
         server.stop()
         client.close()
+
+
+# --- kill -9 of a scanning process mid-batch -----------------------------------------------------------------
+
+ROWS = """
+import json
+from opportunities.models import Opportunity
+from transactions.models import ArbitrageTransaction
+print(json.dumps([sorted(Opportunity.objects.values_list("pool_address", "block_number", "block_hash")),
+                  sorted(ArbitrageTransaction.objects.values_list("tx_hash", "block_hash"))]))
+"""
+
+FORGET = """
+from opportunities.models import Opportunity
+from transactions.models import ArbitrageTransaction
+Opportunity.objects.all().delete()
+ArbitrageTransaction.objects.all().delete()
+"""
+
+
+class Site:
+    """``manage.py`` commands in their own processes, on a scratch database and a private Redis."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
+        self.env, self.tmp_path = env, tmp_path
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env, capture_output=True, text=True,
+            timeout=180,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    def rows(self) -> list[list[list[Any]]]:
+        return json.loads(self.manage("shell", "-c", ROWS).strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp_path / "backfill.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def site(tmp_path: Path, devnet_56_fresh: Any) -> Iterator[Site]:
+    server = EmbeddedRedis().start()
+    try:
+        with scratch_database(tmp_path, "arbmonitor_scan_kill") as database_url:
+            env = child_environ()
+            env.update(
+                DATABASE_URL=database_url, REDIS_URL=server.url, ARBMONITOR_VAR_DIR=str(tmp_path / "var"),
+                CHAIN_REGISTRY_FILES=str(devnet_56_fresh.manifest_path),
+            )  # fmt: skip
+            (tmp_path / "var").mkdir()
+            running = Site(env, tmp_path)
+            running.manage("migrate", "--noinput", "-v0")
+            yield running
+    finally:
+        server.stop()
+
+
+def test_a_backfill_killed_9_mid_batch_then_run_again_stores_each_row_once(site: Site, devnet_56_fresh: Any) -> None:
+    net = devnet_56_fresh
+    net.simulate(12, seed=91, **SIM)
+    start, head = int(net.manifest["deployed_at_block"]), net.block_number()
+    args = ["backfill", "--chain", "56", "--from-block", str(start), "--to-block", str(head), "--kind", "all",
+            "--batch-blocks", "2", "--no-progress"]  # fmt: skip
+    checkpoint = redis.Redis.from_url(site.env["REDIS_URL"])
+    key = f"arbmonitor:backfill:56:transactions:{start}-{head}"
+    process = site.start(*args)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while checkpoint.get(key) is None:  # a batch committed: it is working, with more to go
+            assert process.poll() is None, (site.tmp_path / "backfill.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the backfill never committed a batch"
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    killed_at = int(checkpoint.get(key) or 0)
+    assert killed_at < head, "the backfill finished before it was killed: nothing was tested"
+    out = site.manage(*args)  # the same command again: resumes after the last committed batch
+    assert "resuming after the checkpoint" in out
+    after_kill = site.rows()
+    assert after_kill[0] and after_kill[1], "no opportunity or arbitrage in the range: nothing was tested"
+
+    site.manage("shell", "-c", FORGET)  # the clean run: the same blocks, from an empty store, uninterrupted
+    site.manage(*args, "--restart")
+    assert after_kill == site.rows()
