@@ -10,11 +10,14 @@ history, from an empty store (``test_pipeline.py`` shows it equals what the live
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 import pytest
 import redis
 
-from arbmonitor.embedded_redis import EmbeddedRedis
+from arbmonitor.embedded_redis import EmbeddedRedis, free_port
 from chains.config import ChainConfig
 from evm.rpc import ChainClient
 from opportunities.models import Opportunity
@@ -242,3 +245,81 @@ def test_a_backfill_killed_9_mid_batch_then_run_again_stores_each_row_once(site:
     site.manage("shell", "-c", FORGET)  # the clean run: the same blocks, from an empty store, uninterrupted
     site.manage(*args, "--restart")
     assert after_kill == site.rows()
+
+
+# --- PostgreSQL restarted mid-scan ---------------------------------------------------------------------------
+
+
+def postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def as_postgres(*command: str) -> list[str]:
+    """initdb refuses root: the private cluster belongs to the postgres user."""
+    if os.geteuid() != 0:
+        return list(command)
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[tuple[str, list[str]]]:
+    """A PostgreSQL cluster of this test's own (initdb + pg_ctl, a free port): its URL and its restart command."""
+    binaries = postgres_bin()
+    if binaries is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl under /usr/lib/postgresql/*/bin) are not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="arbmonitor-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres", "postgres")
+    data = workdir / "data"
+    port = free_port()
+    pg_ctl = [str(binaries / "pg_ctl"), "-D", str(data), "-w", "-t", "60"]
+    # Output to /dev/null: the postmaster pg_ctl forks would hold a captured pipe open for ever.
+    run = functools.partial(
+        subprocess.run, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120
+    )
+    run(as_postgres(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"))
+    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run(as_postgres(*pg_ctl, "-o", options, "-l", str(workdir / "log"), "start"))
+    try:
+        yield (
+            f"postgres://postgres@127.0.0.1:{port}/postgres",
+            as_postgres(*pg_ctl, "-l", str(workdir / "log"), "-m", "immediate", "restart"),
+        )
+    finally:
+        subprocess.run(as_postgres(*pg_ctl, "-m", "immediate", "stop"), stdout=subprocess.DEVNULL, timeout=120)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_postgresql_restarted_inside_write_transactions_no_partial_batch_and_rows_equal_a_clean_run(
+    private_postgres: tuple[str, list[str]], tmp_path: Path, devnet_56_fresh: Any
+) -> None:
+    database_url, restart = private_postgres
+    net = devnet_56_fresh
+    net.simulate(12, seed=93, **SIM)
+    server = EmbeddedRedis().start()
+    try:
+        env = child_environ()
+        env.update(
+            DATABASE_URL=database_url, REDIS_URL=server.url, ARBMONITOR_VAR_DIR=str(tmp_path / "var"),
+            CHAIN_REGISTRY_FILES=str(net.manifest_path), PG_RESTART_COMMAND=" ".join(restart),
+        )  # fmt: skip
+        (tmp_path / "var").mkdir()
+        site = Site(env, tmp_path)
+        site.manage("migrate", "--noinput", "-v0")
+        out = site.manage("shell", "-c", "import tests.scanning.pg_restart_scan")
+        result = json.loads(out.strip().splitlines()[-1])
+        faulted = [c for c in result["checks"] if c["error"] is not None]
+        assert result["restarts"] >= 2 and len(faulted) == result["restarts"], result["checks"]
+        # Each faulted run failed and left the cursor and the rows exactly as they were: no partial batch.
+        assert all(c["unchanged"] for c in faulted), result["checks"]
+        rows = result["rows"]
+        assert rows[0] and rows[1], "no opportunity or arbitrage in the range: nothing was tested"
+
+        start, head = int(net.manifest["deployed_at_block"]), net.block_number()
+        site.manage("shell", "-c", FORGET)  # the clean run: the same blocks, from an empty store
+        site.manage("backfill", "--chain", "56", "--from-block", str(start), "--to-block", str(head), "--kind", "all",
+                    "--batch-blocks", "50", "--no-progress", "--restart")  # fmt: skip
+        assert rows == site.rows()
+    finally:
+        server.stop()
