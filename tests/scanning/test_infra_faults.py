@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -262,12 +263,22 @@ def as_postgres(*command: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 @pytest.fixture
 def private_postgres() -> Iterator[tuple[str, list[str]]]:
     """A PostgreSQL cluster of this test's own (initdb + pg_ctl, a free port): its URL and its restart command."""
     binaries = postgres_bin()
-    if binaries is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+    if binaries is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl under /usr/lib/postgresql/*/bin) are not installed")
+    if os.geteuid() == 0 and (shutil.which("runuser") is None or not _user_exists("postgres")):
+        pytest.skip("running as root without runuser and a postgres user: initdb refuses root")
     workdir = Path(tempfile.mkdtemp(prefix="arbmonitor-pg-"))
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
