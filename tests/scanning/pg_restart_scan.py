@@ -1,6 +1,6 @@
 """Run by ``test_infra_faults.py`` in its own process (``manage.py shell``), on a private PostgreSQL.
 
-Both live scanners, a few blocks a run, to the head; PostgreSQL is restarted (``pg_ctl restart -m
+Both live scanners, 20 blocks a run, to the head; PostgreSQL is restarted (``pg_ctl restart -m
 immediate``) inside write transactions (after a batch's rows were inserted, before the commit),
 twice per scanner. Each faulted run must fail and leave the cursor and the rows as they were; the
 next run resumes. Prints one JSON line: the faulted runs' checks and the rows stored.
@@ -46,7 +46,7 @@ def main() -> None:
     config = chain_config_get(56)
     monitor = ArbitrageMonitor(config=config, client=chain_client(config))
     checks: list[dict[str, Any]] = []
-    runs = [lambda: pool_scan_run(chain_id=56, max_blocks=5), lambda: scan_run(56, monitor, max_blocks=5)]
+    runs = [lambda: pool_scan_run(chain_id=56, max_blocks=20), lambda: scan_run(56, monitor, max_blocks=20)]
     at_head = [False, False]
     faulted = [0, 0]
     for step in range(400):
