@@ -334,3 +334,55 @@ def test_postgresql_restarted_inside_write_transactions_no_partial_batch_and_row
         assert rows == site.rows()
     finally:
         server.stop()
+
+
+LIVE_SCANS = """
+import time
+from opportunities.tasks import scan_pools
+from transactions.tasks import scan_transactions
+done = {"pools": False, "transactions": False}
+while not all(done.values()):
+    for kind, task in (("pools", scan_pools), ("transactions", scan_transactions)):
+        result = task(56)  # the Celery tasks' bodies, run in this process
+        if result["skipped"]:
+            time.sleep(0.2)  # a killed run's lock, until it expires
+            continue
+        done[kind] = result["to_block"] in (None, result["head"])
+        print("run", kind, result["from_block"], result["to_block"], flush=True)
+print("at head", flush=True)
+"""
+
+
+def test_live_scans_killed_9_mid_run_then_run_again_store_each_row_once(site: Site, devnet_56_fresh: Any) -> None:
+    net = devnet_56_fresh
+    net.simulate(12, seed=95, **SIM)
+    # A few blocks a run (many runs to kill in); a killed run's lock expires quickly.
+    site.env.update(SCAN_MAX_BLOCKS_PER_RUN="3", SCAN_LOCK_TIMEOUT_SECONDS="5")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", LIVE_SCANS], cwd=BASE_DIR, env=site.env,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        head = net.block_number()
+        for line in process.stdout:
+            words = line.split()
+            # Into the simulated blocks (swaps, arbitrages), the next run has just begun: kill it while it works.
+            if words[:1] == [b"run"] and words[3] != b"None" and int(words[3]) >= head - 9:
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+            assert not line.startswith(b"at head"), "the scans finished before the kill: nothing was tested"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert "at head" in site.manage("shell", "-c", LIVE_SCANS)  # run again: resumes from the cursors
+    after_kill = site.rows()
+    assert after_kill[0] and after_kill[1], "no opportunity or arbitrage in the range: nothing was tested"
+
+    start = int(net.manifest["deployed_at_block"])
+    site.manage("shell", "-c", FORGET)  # the clean run: the same blocks, from an empty store
+    site.manage("backfill", "--chain", "56", "--from-block", str(start), "--to-block", str(head), "--kind", "all",
+                "--batch-blocks", "50", "--no-progress", "--restart")  # fmt: skip
+    assert after_kill == site.rows()
