@@ -25,11 +25,6 @@ _._decoy_transfer
 _._decoy_sandwich
 # Fixtures requested by parameter name.
 scan_redis_clean
-# streaming/ and bench/ws_fanout.py belong to the streaming work (issue 10 lists abroadcast_* as dead:
-# theirs to remove); listed so the check passes on the rest of the tree meanwhile.
-abroadcast_opportunity
-abroadcast_transaction
-broadcast_stats
 RAW_CHANNEL
 # alerts/ model fields written by keyword (create/filter/update) and shown in the admin, never read as attributes.
 _.key_hash

@@ -120,7 +120,7 @@ if kind == "raw":
 else:
     import django
     django.setup()
-    from streaming.broadcast import broadcast_flush, broadcast_opportunity, broadcast_stats
+    from streaming.broadcast import broadcast_flush, broadcast_opportunity
     send = lambda i: broadcast_opportunity(data(i))
 if kind != "raw":  # warm up: thread, loop, Redis connection (chain 1 has no subscribers)
     broadcast_opportunity(dict(data(0), chain_id=1))

@@ -9,7 +9,7 @@ the event and hands it to this process's publisher thread, which owns one event
 loop and one channel-layer instance (so its Redis connections are reused; an
 ``async_to_sync(group_send)`` per call would build a thread, a loop and a
 connection each time, 7-20 ms). If Redis is down or slow, the publisher logs,
-counts (``broadcast_stats()``) and, past ``MAX_PENDING`` waiting events, drops
+counts (the `arbmonitor_broadcasts_total` metric) and, past ``MAX_PENDING`` waiting events, drops
 the newest; the detector carries on either way.
 """
 
@@ -145,23 +145,9 @@ def broadcast_transaction(data: dict[str, Any]) -> None:
     _broadcast(TRANSACTIONS, data)
 
 
-async def abroadcast_opportunity(data: dict[str, Any]) -> None:
-    """``broadcast_opportunity`` for async code: it does not wait for Redis either."""
-    _broadcast(OPPORTUNITIES, data)
-
-
-async def abroadcast_transaction(data: dict[str, Any]) -> None:
-    _broadcast(TRANSACTIONS, data)
-
-
 def broadcast_flush(timeout: float = 5.0) -> bool:
     """Wait until this process's broadcasts have reached Redis (scripts and tests call it before exiting)."""
     return _publisher is None or _publisher.pid != os.getpid() or _publisher.flush(timeout)
-
-
-def broadcast_stats() -> dict[str, int]:
-    """Counters of this process's publisher: published, failed, dropped."""
-    return dict(_publisher.stats) if _publisher is not None else {}
 
 
 atexit.register(broadcast_flush, 2.0)
