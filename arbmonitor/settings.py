@@ -214,6 +214,10 @@ WS_SEND_TIMEOUT_SECONDS = env_float("WS_SEND_TIMEOUT_SECONDS", 10.0, minimum=0.1
 # Connection-limit leases in Redis: a killed web process's slots come back within this time.
 WS_LEASE_SECONDS = env_float("WS_LEASE_SECONDS", 30.0, minimum=1.0)
 WS_LEASE_KEY = env_str("WS_LEASE_KEY", "arbmonitor:ws:connections")
+# Resume history (docs/protocol.md "Resuming"): the last WS_HISTORY_SIZE notifications of each chain
+# and channel, in Redis Streams under WS_HISTORY_KEY, next to their sequence counter and epoch.
+WS_HISTORY_SIZE = env_int("WS_HISTORY_SIZE", 1000, minimum=1)
+WS_HISTORY_KEY = env_str("WS_HISTORY_KEY", "arbmonitor:ws:history")
 
 # --- operations: health and metrics (README "Operations") ------------------------------------
 # /readyz answers 503 (reason scan_lagging) when a chain's scan cursor is more than this many blocks

@@ -8,7 +8,9 @@ A broadcast never raises into the caller and never blocks it. The call encodes
 the event and hands it to this process's publisher thread, which owns one event
 loop and one channel-layer instance (so its Redis connections are reused; an
 ``async_to_sync(group_send)`` per call would build a thread, a loop and a
-connection each time, 7-20 ms). If Redis is down or slow, the publisher logs,
+connection each time, 7-20 ms). The publisher thread numbers each event in Redis
+(``seq`` and ``epoch`` per group, see ``streaming.history``) and keeps it in the
+group's bounded history before sending it, so clients can resume. If Redis is down or slow, the publisher logs,
 counts (``broadcast_stats()``) and, past ``MAX_PENDING`` waiting events, drops
 the newest; the detector carries on either way.
 """
@@ -17,20 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import itertools
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
 
+import redis.asyncio as aioredis
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from django.conf import settings
 
 from arbmonitor import metrics
 from arbmonitor.timeutil import utc_now_isoformat
+from streaming import history
 from streaming.events import group_name, notification_event
 from streaming.protocol import OPPORTUNITIES, TRANSACTIONS
 
@@ -46,9 +48,6 @@ class _Publisher:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        # Events carry (publisher, seq) per group so a web process can tell when one was lost.
-        self.publisher_id = f"{socket.gethostname()}:{self.pid}:{uuid.uuid4().hex[:8]}"
-        self._seq: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
         self.stats: Counter[str] = Counter()
         self._pending = 0
         self._lock = threading.Lock()
@@ -71,10 +70,11 @@ class _Publisher:
     async def _publish_forever(self) -> None:
         assert self._queue is not None
         layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=SEND_TIMEOUT_SECONDS)
         while True:
             group, event = await self._queue.get()
             try:
-                await asyncio.wait_for(layer.group_send(group, event), SEND_TIMEOUT_SECONDS)
+                await asyncio.wait_for(self._send(layer, redis, group, event), SEND_TIMEOUT_SECONDS)
                 self.stats["published"] += 1
                 metrics.broadcast_outcome("published")
             except Exception as exc:
@@ -86,6 +86,15 @@ class _Publisher:
                     self._pending -= 1
                     if self._pending == 0:
                         self._idle.set()
+
+    @staticmethod
+    async def _send(layer: Any, redis: aioredis.Redis, group: str, event: dict[str, Any]) -> None:
+        # Numbered and kept in the group's history first (streaming.history), then sent
+        # live: every notification a client receives is one a resume can find again.
+        event["seq"], event["epoch"], event["text"] = await history.append(
+            redis, group, event["text"], event["profit"], event["swap_count"]
+        )
+        await layer.group_send(group, event)
 
     def _log(self, text: str) -> None:
         now = time.monotonic()
@@ -102,8 +111,6 @@ class _Publisher:
                 return
             self._pending += 1
             self._idle.clear()
-            event["publisher"] = self.publisher_id
-            event["seq"] = next(self._seq[group])
         assert self._queue is not None
         self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, event))
 
