@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from streaming.filters import SubscriptionFilter
 from streaming.outbox import Outbox
@@ -17,13 +18,16 @@ def new_connection_id() -> str:
 class StreamConnection:
     """What the fan-out needs to know about a connection, and its subscription rules."""
 
-    __slots__ = ("connection_id", "max_subscriptions", "outbox", "subscriptions")
+    __slots__ = ("connection_id", "held", "max_subscriptions", "outbox", "subscriptions")
 
     def __init__(self, connection_id: str, outbox: Outbox, *, max_subscriptions: int) -> None:
         self.connection_id = connection_id
         self.outbox = outbox
         self.max_subscriptions = max_subscriptions
         self.subscriptions: dict[str, list[SubscriptionFilter]] = {channel: [] for channel in CHANNELS}
+        # group -> live notifications (epoch, seq, message) held back while that group's
+        # history is read for a resume; None (the usual case) when nothing is held.
+        self.held: dict[str, list[tuple[str, int, dict[str, Any]]]] | None = None
 
     def __repr__(self) -> str:
         return f"<StreamConnection {self.connection_id}>"
@@ -42,6 +46,11 @@ class StreamConnection:
                 f"Too many subscriptions: at most {self.max_subscriptions} per connection; unsubscribe first"
             )
         current.append(filters)
+
+    def discard_subscription(self, channel: str, filters: SubscriptionFilter) -> None:
+        """Take back one subscription (a resume that failed)."""
+        if filters in self.subscriptions[channel]:
+            self.subscriptions[channel].remove(filters)
 
     def unsubscribe(self, channel: str) -> None:
         """Drop every subscription to ``channel``."""

@@ -24,6 +24,7 @@ from streaming.chains import configured_chain_ids
 from streaming.connection import StreamConnection, new_connection_id
 from streaming.errors import redis_unavailable
 from streaming.fanout import ServiceUnavailableError, StreamHub, get_hub
+from streaming.history import Recovery
 from streaming.limits import RateLimiter, RateVerdict
 from streaming.outbox import Outbox
 
@@ -152,6 +153,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             self._send_text(protocol.pong_text(utc_now_isoformat()))
         elif isinstance(message, protocol.Subscribe):
             await hub.join(chains)  # a chain configured since the hub started
+            if message.since is not None or message.replay is not None:
+                await hub.recover(connection, message, functools.partial(_resumed_reply, message))
+                return
             connection.subscribe(message.channel, message.filters)
             # "subscribed" first: every notification after it in the stream matches.
             self._send_text(protocol.subscribed_text(message.channel, message.filters))
@@ -179,6 +183,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self._send_text(protocol.heartbeat_text(utc_now_isoformat()))
         self._schedule_heartbeat()
+
+
+def _resumed_reply(message: protocol.Subscribe, found: Recovery) -> str:
+    return protocol.subscribed_text(
+        message.channel, message.filters, recovered=found.recovered, seq=found.seq, epoch=found.epoch
+    )
 
 
 def _utf8_length(text: str) -> int:

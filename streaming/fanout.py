@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -36,12 +36,13 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
 
 from arbmonitor import metrics
+from streaming import history
 from streaming.chains import configured_chain_ids
 from streaming.connection import StreamConnection
 from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
 from streaming.leases import ConnectionLeases
-from streaming.protocol import CHANNELS, error_text
+from streaming.protocol import CHANNELS, Subscribe, error_text
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,54 @@ class StreamHub:
         else:
             self._subscribers[channel].pop(connection, None)
 
+    async def recover(self, connection: StreamConnection, request: Subscribe, reply: Callable[..., str]) -> None:
+        """Subscribe with ``since`` / ``replay``: the reply, the missed notifications, then live ones.
+
+        Live notifications of the group are held back from before the history is read
+        until the replay is queued, so none is missed between the two; those the replay
+        already holds (``seq`` up to the group's position when it was read) are dropped,
+        so none comes twice. Everything is queued in one synchronous step at the end:
+        nothing can come between the reply, the replay and the held live notifications.
+        """
+        assert request.filters.chain_id is not None
+        chain_id, channel, filters = request.filters.chain_id, request.channel, request.filters
+        group = group_name(channel, chain_id)
+        added = filters not in connection.subscriptions[channel]
+        connection.subscribe(channel, filters)
+        if connection.held is None:
+            connection.held = {}
+        connection.held.setdefault(group, [])
+        self.subscriptions_changed(connection, channel)
+        try:
+            if request.since is not None:
+                found = await history.read_since(self._redis, group, request.since.seq, request.since.epoch)
+            else:
+                found = await history.read_last(self._redis, group, min(request.replay or 1, settings.WS_HISTORY_SIZE))
+        except BaseException:
+            if added:
+                connection.discard_subscription(channel, filters)
+                self.subscriptions_changed(connection, channel)
+            self._release_held(connection, group, lambda _epoch, _seq: True)
+            raise
+        outbox = connection.outbox
+        outbox.deliver({"type": "websocket.send", "text": reply(found)})
+        for entry in found.entries:
+            if filters.matches(chain_id, entry.profit, entry.swap_count):
+                outbox.deliver({"type": "websocket.send", "text": entry.text})
+        self.stats["replayed"] += len(found.entries)
+        self._release_held(connection, group, lambda epoch, seq: epoch != found.epoch or seq > found.seq)
+
+    @staticmethod
+    def _release_held(connection: StreamConnection, group: str, keep: Callable[[str, int], bool]) -> None:
+        held = connection.held
+        if held is None:
+            return
+        for epoch, seq, message in held.pop(group, []):
+            if keep(epoch, seq):
+                connection.outbox.deliver(message)
+        if not held:
+            connection.held = None
+
     # --- events ----------------------------------------------------------------------------
 
     def dispatch(self, event: dict[str, Any]) -> int:
@@ -229,7 +278,16 @@ class StreamHub:
         chain_id, profit, swap_count = event["chain_id"], event["profit"], event["swap_count"]
         delivered = 0
         for connection in list(subscribers):
-            if connection.wants(channel, chain_id, profit, swap_count) and connection.outbox.deliver(message):
+            if not connection.wants(channel, chain_id, profit, swap_count):
+                continue
+            held = connection.held
+            if held is not None:
+                waiting = held.get(group_name(channel, chain_id))
+                if waiting is not None:  # its history is being read: sent after it (see recover)
+                    waiting.append((event.get("epoch", ""), event.get("seq", 0), message))
+                    delivered += 1
+                    continue
+            if connection.outbox.deliver(message):
                 delivered += 1
         self.stats["events"] += 1
         self.stats["deliveries"] += delivered

@@ -35,9 +35,19 @@ class ProtocolError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Since:
+    """Resume after notification ``seq`` of history ``epoch`` (docs/protocol.md "Resuming")."""
+
+    seq: int
+    epoch: str
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribe:
     channel: str
     filters: SubscriptionFilter
+    since: Since | None = None
+    replay: int | None = None  # the last N notifications, then live ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +97,39 @@ def parse_client_message(text: str, *, configured_chains: Collection[int]) -> Cl
         return Ping()
     if kind == "subscribe":
         channel = _channel(payload)
-        return Subscribe(channel, parse_filters(channel, payload.get("filters", {}), configured_chains))
+        filters = parse_filters(channel, payload.get("filters", {}), configured_chains)
+        since, replay = _resume(payload)
+        if (since is not None or replay is not None) and filters.chain_id is None:
+            raise ProtocolError(
+                "Invalid subscribe: 'since' and 'replay' need a chain_id filter "
+                "(sequence numbers are per chain and channel)"
+            )
+        return Subscribe(channel, filters, since, replay)
     if kind == "unsubscribe":
         return Unsubscribe(_channel(payload))
     raise ProtocolError(f"Unknown message type: {_quote(kind)}. Must be {_MESSAGE_TYPES}")
+
+
+def _resume(payload: dict[str, Any]) -> tuple[Since | None, int | None]:
+    raw_since, raw_replay = payload.get("since"), payload.get("replay")
+    if raw_since is not None and raw_replay is not None:
+        raise ProtocolError("Invalid subscribe: give 'since' or 'replay', not both")
+    replay = None
+    if raw_replay is not None:
+        if type(raw_replay) is not int or raw_replay < 1:
+            raise ProtocolError(f"Invalid replay: must be a positive integer, got {_quote(raw_replay)}")
+        replay = raw_replay
+    since = None
+    if raw_since is not None:
+        if not isinstance(raw_since, dict):
+            raise ProtocolError('Invalid since: must be an object {"seq": N, "epoch": "..."}')
+        seq, epoch = raw_since.get("seq"), raw_since.get("epoch")
+        if type(seq) is not int or seq < 0:
+            raise ProtocolError(f"Invalid since: seq must be a non-negative integer, got {_quote(seq)}")
+        if not isinstance(epoch, str) or len(epoch) > _ECHO_LIMIT:
+            raise ProtocolError(f"Invalid since: epoch must be a string (from a notification), got {_quote(epoch)}")
+        since = Since(seq, epoch)
+    return since, replay
 
 
 def _channel(payload: dict[str, Any]) -> str:
@@ -164,8 +203,14 @@ def connected_text(connection_id: str) -> str:
     return _encode({"type": "connected", "connection_id": connection_id, "message": WELCOME})
 
 
-def subscribed_text(channel: str, filters: SubscriptionFilter) -> str:
-    return _encode({"type": "subscribed", "channel": channel, "filters": filters.as_json()})
+def subscribed_text(
+    channel: str, filters: SubscriptionFilter, *, recovered: bool | None = None, seq: int = 0, epoch: str = ""
+) -> str:
+    """The seed's reply; with ``recovered`` (a ``since``/``replay`` subscribe) also the group's position."""
+    message: dict[str, Any] = {"type": "subscribed", "channel": channel, "filters": filters.as_json()}
+    if recovered is not None:
+        message.update(recovered=recovered, seq=seq, epoch=epoch)
+    return _encode(message)
 
 
 def unsubscribed_text(channel: str) -> str:

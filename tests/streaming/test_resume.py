@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 import redis.asyncio as aioredis
 from django.conf import settings
 
 from streaming import history
-from streaming.broadcast import broadcast_opportunity, broadcast_transaction
+from streaming.broadcast import broadcast_flush, broadcast_opportunity, broadcast_transaction
 from tests.streaming.helpers import opportunity, transaction
-from tests.streaming.test_consumer import receive_notifications, subscribe
+from tests.streaming.test_consumer import receive_notifications, request, subscribe
 
 pytestmark = pytest.mark.usefixtures("stream")
 
@@ -74,3 +77,111 @@ def test_decide_since(seq, epoch, latest, latest_epoch, entries, recovered, repl
     assert outcome.recovered is recovered
     assert [e.seq for e in outcome.entries] == replayed
     assert (outcome.seq, outcome.epoch) == (latest, latest_epoch)
+
+
+async def since_reply(client: Any, since: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "subscribe", "channel": "opportunities", "filters": {"chain_id": 56}}
+    if since is not None:
+        message["since"] = since
+    message.update(extra)
+    return await request(client, message)
+
+
+async def test_resume_with_since_gets_exactly_the_missed_notifications_then_live_ones(clients: Any) -> None:
+    first = await clients()
+    await subscribe(first, "opportunities", chain_id=56)
+    for n in range(3):
+        broadcast_opportunity(opportunity(pool_name=f"seen{n}"))
+    seen = await receive_notifications(first)
+    await first.disconnect()  # the client goes away; events are published meanwhile
+    for n in range(2):
+        broadcast_opportunity(opportunity(pool_name=f"missed{n}"))
+    broadcast_opportunity(opportunity(chain_id=137, pool_name="other-chain"))
+    assert await asyncio.to_thread(broadcast_flush, 10)
+
+    again = await clients()
+    reply = await since_reply(again, {"seq": seen[-1]["seq"], "epoch": seen[-1]["epoch"]})
+    assert reply == {
+        "type": "subscribed",
+        "channel": "opportunities",
+        "filters": {"chain_id": 56},
+        "recovered": True,
+        "seq": 5,
+        "epoch": seen[-1]["epoch"],
+    }
+    broadcast_opportunity(opportunity(pool_name="live"))
+    after = await receive_notifications(again)
+    assert [(m["seq"], m["data"]["pool_name"]) for m in after] == [(4, "missed0"), (5, "missed1"), (6, "live")]
+
+
+async def test_replay_and_filters_apply_to_the_history(clients: Any) -> None:
+    for profit in (10.0, 5000.0, 20.0, 6000.0):
+        broadcast_opportunity(opportunity(profit_usd=profit))
+    assert await asyncio.to_thread(broadcast_flush, 10)
+    client = await clients()
+    reply = await request(
+        client,
+        {"type": "subscribe", "channel": "opportunities", "filters": {"chain_id": 56, "min_profit": 1000}, "replay": 3},
+    )
+    assert (reply["recovered"], reply["seq"]) == (True, 4)
+    replayed = await receive_notifications(client)
+    assert [(m["seq"], m["data"]["profit_usd"]) for m in replayed] == [(2, 5000.0), (4, 6000.0)]  # 2..4, filtered
+
+
+async def test_a_position_the_history_no_longer_holds_is_not_recovered(stream: Any, clients: Any) -> None:
+    stream.WS_HISTORY_SIZE = 2
+    for _ in range(5):
+        broadcast_opportunity(opportunity())
+    assert await asyncio.to_thread(broadcast_flush, 10)
+    client = await clients()
+    first = await since_reply(client, {"seq": 3, "epoch": "not-this-history"})
+    assert (first["recovered"], first["seq"]) == (False, 5)
+    trimmed = await since_reply(client, {"seq": 1, "epoch": first["epoch"]})  # 2 was trimmed away
+    assert (trimmed["recovered"], trimmed["seq"]) == (False, 5)
+    kept = await since_reply(client, {"seq": 3, "epoch": first["epoch"]})
+    assert kept["recovered"] is True
+    assert [m["seq"] for m in await receive_notifications(client)] == [4, 5]
+
+
+async def test_no_gap_and_no_duplicate_at_the_seam_while_events_flow(clients: Any) -> None:
+    client = await clients()
+    await subscribe(client, "opportunities", chain_id=56)
+    broadcast_opportunity(opportunity())
+    (first,) = await receive_notifications(client)
+    await client.disconnect()
+
+    async def publish() -> None:
+        for _ in range(60):
+            broadcast_opportunity(opportunity())
+            await asyncio.sleep(0.005)
+
+    flowing = asyncio.create_task(publish())
+    await asyncio.sleep(0.1)
+    again = await clients()
+    reply = await since_reply(again, {"seq": first["seq"], "epoch": first["epoch"]})
+    await flowing
+    received = await receive_notifications(again)
+    assert reply["recovered"] is True
+    assert [m["seq"] for m in received] == list(range(2, 62))
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"since": {"seq": 1, "epoch": "e"}, "filters": {}}, "Invalid subscribe: 'since' and 'replay' need a chain_id"),
+        ({"since": {"seq": 1, "epoch": "e"}, "replay": 2}, "Invalid subscribe: give 'since' or 'replay', not both"),
+        ({"since": {"seq": -1, "epoch": "e"}}, "Invalid since: seq must be a non-negative integer"),
+        ({"since": {"seq": 1}}, "Invalid since: epoch must be a string"),
+        ({"since": [1, "e"]}, "Invalid since: must be an object"),
+        ({"replay": 0}, "Invalid replay: must be a positive integer"),
+    ],
+)
+async def test_invalid_resume_requests_get_an_error_and_change_nothing(
+    clients: Any, extra: dict[str, Any], error: str
+) -> None:
+    client = await clients()
+    message = {"type": "subscribe", "channel": "opportunities", "filters": {"chain_id": 56}, **extra}
+    reply = await request(client, message)
+    assert reply["type"] == "error" and reply["message"].startswith(error), reply
+    broadcast_opportunity(opportunity())
+    assert await receive_notifications(client) == []
