@@ -10,6 +10,26 @@ from streaming.outbox import Outbox
 from streaming.protocol import CHANNELS, ProtocolError
 
 
+class Seam:
+    """Where a resumed group's replay ends and live notifications take over, for one connection.
+
+    While the history is read, live notifications of the group wait in ``waiting``.
+    Afterwards ``(epoch, seq)`` is the last position the replay covered: a live
+    notification at or before it (its publish reached the history before the read,
+    its live copy arrived after) is dropped, so none comes twice.
+    """
+
+    __slots__ = ("epoch", "seq", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[str, int, dict[str, Any]]] | None = []
+        self.epoch = ""
+        self.seq = 0
+
+    def covers(self, epoch: str, seq: int) -> bool:
+        return epoch == self.epoch and seq <= self.seq
+
+
 def new_connection_id() -> str:
     """``ws_`` + 128 random bits: unique across every web process without coordination."""
     return f"ws_{uuid.uuid4().hex}"
@@ -18,16 +38,15 @@ def new_connection_id() -> str:
 class StreamConnection:
     """What the fan-out needs to know about a connection, and its subscription rules."""
 
-    __slots__ = ("connection_id", "held", "max_subscriptions", "outbox", "subscriptions")
+    __slots__ = ("connection_id", "max_subscriptions", "outbox", "resumes", "subscriptions")
 
     def __init__(self, connection_id: str, outbox: Outbox, *, max_subscriptions: int) -> None:
         self.connection_id = connection_id
         self.outbox = outbox
         self.max_subscriptions = max_subscriptions
         self.subscriptions: dict[str, list[SubscriptionFilter]] = {channel: [] for channel in CHANNELS}
-        # group -> live notifications (epoch, seq, message) held back while that group's
-        # history is read for a resume; None (the usual case) when nothing is held.
-        self.held: dict[str, list[tuple[str, int, dict[str, Any]]]] | None = None
+        # group -> its resume's seam (see StreamHub.recover); None (the usual case) if it never resumed.
+        self.resumes: dict[str, Seam] | None = None
 
     def __repr__(self) -> str:
         return f"<StreamConnection {self.connection_id}>"

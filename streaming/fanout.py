@@ -38,7 +38,7 @@ from django.conf import settings
 from arbmonitor import metrics
 from streaming import history
 from streaming.chains import configured_chain_ids
-from streaming.connection import StreamConnection
+from streaming.connection import Seam, StreamConnection
 from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
 from streaming.leases import ConnectionLeases
@@ -227,9 +227,9 @@ class StreamHub:
         group = group_name(channel, chain_id)
         added = filters not in connection.subscriptions[channel]
         connection.subscribe(channel, filters)
-        if connection.held is None:
-            connection.held = {}
-        connection.held.setdefault(group, [])
+        if connection.resumes is None:
+            connection.resumes = {}
+        seam = connection.resumes[group] = Seam()
         self.subscriptions_changed(connection, channel)
         try:
             if request.since is not None:
@@ -240,7 +240,9 @@ class StreamHub:
             if added:
                 connection.discard_subscription(channel, filters)
                 self.subscriptions_changed(connection, channel)
-            self._release_held(connection, group, lambda _epoch, _seq: True)
+            waiting, seam.waiting = seam.waiting or [], None
+            for _epoch, _seq, message in waiting:
+                connection.outbox.deliver(message)
             raise
         outbox = connection.outbox
         outbox.deliver({"type": "websocket.send", "text": reply(found)})
@@ -248,18 +250,13 @@ class StreamHub:
             if filters.matches(chain_id, entry.profit, entry.swap_count):
                 outbox.deliver({"type": "websocket.send", "text": entry.text})
         self.stats["replayed"] += len(found.entries)
-        self._release_held(connection, group, lambda epoch, seq: epoch != found.epoch or seq > found.seq)
-
-    @staticmethod
-    def _release_held(connection: StreamConnection, group: str, keep: Callable[[str, int], bool]) -> None:
-        held = connection.held
-        if held is None:
-            return
-        for epoch, seq, message in held.pop(group, []):
-            if keep(epoch, seq):
-                connection.outbox.deliver(message)
-        if not held:
-            connection.held = None
+        # Everything up to the position read is in the history (whether replayed or not):
+        # from here on, live copies of those are dropped, later ones delivered.
+        waiting, seam.waiting = seam.waiting or [], None
+        seam.epoch, seam.seq = found.epoch, found.seq
+        for epoch, seq, message in waiting:
+            if not seam.covers(epoch, seq):
+                outbox.deliver(message)
 
     # --- events ----------------------------------------------------------------------------
 
@@ -280,13 +277,16 @@ class StreamHub:
         for connection in list(subscribers):
             if not connection.wants(channel, chain_id, profit, swap_count):
                 continue
-            held = connection.held
-            if held is not None:
-                waiting = held.get(group_name(channel, chain_id))
-                if waiting is not None:  # its history is being read: sent after it (see recover)
-                    waiting.append((event.get("epoch", ""), event.get("seq", 0), message))
-                    delivered += 1
-                    continue
+            if connection.resumes is not None:
+                seam = connection.resumes.get(group_name(channel, chain_id))
+                if seam is not None:
+                    epoch, seq = event.get("epoch", ""), event.get("seq", 0)
+                    if seam.waiting is not None:  # its history is being read: sent after it (see recover)
+                        seam.waiting.append((epoch, seq, message))
+                        delivered += 1
+                        continue
+                    if seam.covers(epoch, seq):  # the replay already sent it
+                        continue
             if connection.outbox.deliver(message):
                 delivered += 1
         self.stats["events"] += 1

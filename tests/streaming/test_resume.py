@@ -162,7 +162,7 @@ async def test_no_gap_and_no_duplicate_at_the_seam_while_events_flow(clients: An
     await flowing
     received = await receive_notifications(again)
     assert reply["recovered"] is True
-    assert [m["seq"] for m in received] == list(range(2, 62))
+    assert [m["seq"] for m in received] == list(range(2, 62)), (reply, [(m["seq"], m["data"]["id"]) for m in received])
 
 
 @pytest.mark.parametrize(
@@ -185,3 +185,35 @@ async def test_invalid_resume_requests_get_an_error_and_change_nothing(
     assert reply["type"] == "error" and reply["message"].startswith(error), reply
     broadcast_opportunity(opportunity())
     assert await receive_notifications(client) == []
+
+
+async def test_a_request_id_is_echoed_in_the_reply_to_that_request(clients: Any) -> None:
+    client = await clients()
+    pong = await request(client, {"type": "ping", "id": 7})
+    assert pong["type"] == "pong" and pong["id"] == 7
+    subscribed = await request(client, {"type": "subscribe", "channel": "transactions", "id": "sub-1"})
+    assert subscribed == {"type": "subscribed", "channel": "transactions", "filters": {}, "id": "sub-1"}
+    error = await request(client, {"type": "subscribe", "channel": "nope", "id": "bad-1"})
+    assert error["type"] == "error" and error["id"] == "bad-1" and error["message"].startswith("Invalid channel")
+    assert (await request(client, {"type": "unsubscribe", "channel": "transactions", "id": 0}))["id"] == 0
+    invalid = await request(client, {"type": "ping", "id": {"no": "objects"}})
+    assert invalid["type"] == "error" and "id" not in invalid and invalid["message"].startswith("Invalid id")
+    assert set(await request(client, {"type": "ping"})) == {"type", "timestamp"}  # no id: the seed's reply
+
+
+async def test_list_subscriptions_lists_every_subscription(clients: Any) -> None:
+    client = await clients()
+    assert await request(client, {"type": "list_subscriptions"}) == {"type": "subscriptions", "subscriptions": []}
+    await subscribe(client, "opportunities", chain_id=56, min_profit=10)
+    await subscribe(client, "transactions", min_swaps=3)
+    await subscribe(client, "opportunities", chain_id=137)
+    listed = await request(client, {"type": "list_subscriptions", "id": "l"})
+    assert listed == {
+        "type": "subscriptions",
+        "subscriptions": [
+            {"channel": "opportunities", "filters": {"chain_id": 56, "min_profit": 10.0}},
+            {"channel": "opportunities", "filters": {"chain_id": 137}},
+            {"channel": "transactions", "filters": {"min_swaps": 3}},
+        ],
+        "id": "l",
+    }
