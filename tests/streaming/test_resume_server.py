@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from streaming.client import Message, Notification, StreamClient, Subscribed
 from tests.streaming import servers
 from tests.streaming.helpers import opportunity
 from tests.streaming.test_integration import collect, open_client, request
@@ -54,3 +55,52 @@ async def test_a_client_resumes_with_since_across_a_web_process_restart(launch: 
     await ws.close()
     assert [(m["seq"], m["data"]["pool_name"]) for m in resumed] == [(n, f"{token}-{n - 1}") for n in (4, 5, 6)]
     assert {m["epoch"] for m in resumed} == {seen[0]["epoch"]}
+
+
+async def test_the_python_client_reconnects_and_resumes_without_gap_or_duplicate(
+    launch: Any, database_url: str
+) -> None:
+    env = {"WS_LEASE_KEY": f"test:ws:{uuid.uuid4().hex}", "WS_HISTORY_KEY": f"test:ws:history:{uuid.uuid4().hex}"}
+    server = launch("uvicorn", **env)
+    client = StreamClient(server.url, origin=server.origin, backoff_first=0.05, backoff_max=0.5)
+    client.subscribe("opportunities", chain_id=56)
+    received: list[Message] = []
+    changed = asyncio.Event()
+
+    async def consume() -> None:
+        async for message in client.messages():
+            received.append(message)
+            if isinstance(message, Notification | Subscribed):
+                changed.set()
+
+    async def until(predicate: Any) -> None:
+        async with asyncio.timeout(60):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+
+    def notifications() -> list[Notification]:
+        return [m for m in received if isinstance(m, Notification)]
+
+    def publish(names: list[str]) -> Any:
+        events = [("opportunity", opportunity(pool_name=name)) for name in names]
+        return asyncio.to_thread(servers.publish, database_url, events, **env)
+
+    task = asyncio.create_task(consume())
+    try:
+        await until(lambda: any(isinstance(m, Subscribed) for m in received))
+        await publish(["a", "b"])
+        await until(lambda: len(notifications()) == 2)
+        server.stop()  # the fault: the web process goes away under a connected client
+        await publish(["c", "d", "e"])  # published while no server is up
+        launch("uvicorn", port=server.port, **env)
+        await until(lambda: sum(isinstance(m, Subscribed) for m in received) == 2)
+        await publish(["f"])
+        await until(lambda: len(notifications()) == 6)
+    finally:
+        await client.close()
+        task.cancel()
+    resumed = [m for m in received if isinstance(m, Subscribed)][1]
+    assert (resumed.recovered, resumed.seq) == (True, 5)
+    assert [(n.seq, n.data["pool_name"]) for n in notifications()] == list(enumerate("abcdef", start=1))
+    assert client.connections == 2
