@@ -135,6 +135,11 @@ def parse_message(raw: dict[str, Any]) -> Message:
     return Unknown(raw)
 
 
+def should_reconnect(code: int | None, reason: str = "") -> bool:
+    """docs/protocol.md "Close codes": False for the closes that a reconnection would only repeat."""
+    return not (code == 1009 or (code == 1008 and reason == "Rate limit exceeded"))
+
+
 def backoff_delay(attempt: int, *, first: float, maximum: float) -> float:
     """Exponential backoff with jitter: between half and all of ``min(maximum, first * 2**attempt)``."""
     cap = min(maximum, first * 2 ** min(attempt, 32))
@@ -214,7 +219,11 @@ class StreamClient:
                         if isinstance(message, Heartbeat):
                             await ws.send(json.dumps({"type": "ping"}))
                         yield message
-            except (OSError, ConnectionClosed, websockets.InvalidHandshake, TimeoutError):
+            except ConnectionClosed as exc:
+                received = exc.rcvd
+                if received is not None and not should_reconnect(received.code, received.reason):
+                    raise
+            except (OSError, websockets.InvalidHandshake, TimeoutError):
                 pass
             finally:
                 self._ws = None

@@ -7,8 +7,18 @@ import uuid
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from streaming.client import Message, Notification, StreamClient, Subscribed
+from streaming.client import (
+    Connected,
+    Error,
+    Message,
+    Notification,
+    StreamClient,
+    Subscribed,
+    backoff_delay,
+    should_reconnect,
+)
 from tests.streaming import servers
 from tests.streaming.helpers import opportunity
 from tests.streaming.test_integration import collect, open_client, request
@@ -104,3 +114,40 @@ async def test_the_python_client_reconnects_and_resumes_without_gap_or_duplicate
     assert (resumed.recovered, resumed.seq) == (True, 5)
     assert [(n.seq, n.data["pool_name"]) for n in notifications()] == list(enumerate("abcdef", start=1))
     assert client.connections == 2
+
+
+async def test_the_python_client_does_not_reconnect_after_a_close_it_caused(launch: Any) -> None:
+    server = launch("uvicorn", WS_LEASE_KEY=f"test:ws:{uuid.uuid4().hex}")
+    client = StreamClient(server.url, origin=server.origin, backoff_first=0.05, backoff_max=0.1)
+    received: list[Message] = []
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(60):
+            async for message in client.messages():
+                received.append(message)
+                if isinstance(message, Connected):
+                    await client.send({"type": "ping", "padding": "x" * 70_000})  # over WS_MAX_MESSAGE_BYTES
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert client.connections == 1
+    assert isinstance(received[-1], Error) and received[-1].message.startswith("Message too big")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "expected"),
+    [
+        (1008, "Rate limit exceeded", False),
+        (1009, "Message too big", False),
+        (1008, "Server at capacity", True),
+        (1011, "Redis unavailable", True),
+        (1013, "Client too slow", True),
+        (1001, "", True),
+        (None, "", True),
+    ],
+)
+def test_which_closes_the_client_reconnects_after(code: int | None, reason: str, expected: bool) -> None:
+    assert should_reconnect(code, reason) is expected
+
+
+def test_backoff_grows_to_its_cap_with_jitter() -> None:
+    delays = [backoff_delay(attempt, first=0.1, maximum=2.0) for attempt in range(8) for _ in range(20)]
+    assert all(0.05 <= d <= 2.0 for d in delays)
+    assert min(delays[-20:]) >= 1.0 and len(set(delays)) > 100  # capped at 2 s, halved at most; random
