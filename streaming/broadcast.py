@@ -19,16 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import itertools
 import logging
 import os
+import socket
 import threading
 import time
-from collections import Counter
+import uuid
+from collections import Counter, defaultdict
 from typing import Any
 
 import redis.asyncio as aioredis
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from arbmonitor import metrics
 from arbmonitor.timeutil import utc_now_isoformat
@@ -48,6 +54,10 @@ class _Publisher:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
+        # Gap detection per publisher (streaming.fanout._check_sequence): its own count per group,
+        # taken at submit time, so an event that never reached Redis still leaves a gap.
+        self.publisher_id = f"{socket.gethostname()}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        self._own_seq: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
         self.stats: Counter[str] = Counter()
         self._pending = 0
         self._lock = threading.Lock()
@@ -70,7 +80,15 @@ class _Publisher:
     async def _publish_forever(self) -> None:
         assert self._queue is not None
         layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=SEND_TIMEOUT_SECONDS)
+        # One retry on a fresh connection: after a Redis restart the pooled one is dead and the
+        # first command would fail on it. (A numbering whose reply was lost could then run twice:
+        # the notification is kept under two seqs, at least once, never lost.)
+        redis = aioredis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=SEND_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
+        )
         while True:
             group, event = await self._queue.get()
             try:
@@ -111,6 +129,8 @@ class _Publisher:
                 return
             self._pending += 1
             self._idle.clear()
+            event["publisher"] = self.publisher_id
+            event["publisher_seq"] = next(self._own_seq[group])
         assert self._queue is not None
         self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, event))
 

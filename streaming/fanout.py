@@ -19,7 +19,9 @@ tells the clients the stream is back. Events published meanwhile are lost to the
 live stream (a client gets them back by resuming with ``since``); the per-group
 sequence numbers (``seq``, ``epoch``, assigned in Redis at publish time, see
 ``streaming.history``) tell the hub how many, and it says so with the next event
-that arrives (see ``_check_sequence``).
+that arrives (see ``_check_sequence``: each publisher process also numbers its own events
+per group, ``publisher_seq``, so an event that never reached Redis, or arrives out of order
+with another publisher's, is counted right).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ServiceUnavailableError", "StreamHub", "close_hub", "get_hub"]
 
-_SEQUENCES_TRACKED = 4096  # (epoch, group) pairs remembered for gap detection
+_SEQUENCES_TRACKED = 4096  # (publisher, group) pairs remembered for gap detection
 _RETRY_FIRST, _RETRY_MAX = 0.05, 0.5  # seconds between attempts to reach Redis again
 _REDIS_CONNECTIONS, _REDIS_POOL_WAIT_SECONDS = 20, 10.0
 
@@ -76,7 +78,7 @@ class StreamHub:
         self._channel = ""
         self._starting: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # (epoch, group) -> (last sequence number seen, outage count when it was seen)
+        # (publisher, group) -> (last publisher_seq seen, outage count when it was seen)
         self._last_seq: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self._outages = 0
         self._to_release: set[str] = set()
@@ -296,10 +298,10 @@ class StreamHub:
 
     def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
         """Tell subscribers when events were lost on the way (never drop silently), and why."""
-        epoch, seq = event.get("epoch"), event.get("seq")
-        if epoch is None or seq is None:
+        publisher, seq = event.get("publisher"), event.get("publisher_seq")
+        if publisher is None or seq is None:
             return
-        key = (epoch, group_name(event["channel"], event["chain_id"]))
+        key = (publisher, group_name(event["channel"], event["chain_id"]))
         last = self._last_seq.pop(key, None)
         self._last_seq[key] = (seq if last is None else max(seq, last[0]), self._outages)
         if len(self._last_seq) > _SEQUENCES_TRACKED:
@@ -311,10 +313,10 @@ class StreamHub:
         self.stats["lost"] += lost
         metrics.ws_events_lost(lost)
         logger.warning(
-            "%d %s notification(s) of epoch %s lost before this process%s",
+            "%d %s notification(s) from %s lost before this process%s",
             lost,
             key[1],
-            epoch,
+            publisher,
             " (Redis outage)" if during_outage else "",
         )
         why = (

@@ -331,9 +331,9 @@ async def test_events_lost_on_the_way_are_counted_for_the_client(clients: Any) -
     await subscribe(client, "opportunities")
     layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
     try:
-        for seq in (1, 4):  # the fault: events 2 and 3 of this group never arrive
+        for seq in (1, 4):  # the fault: events 2 and 3 of this publisher never arrive
             event = notification_event("opportunities", opportunity(pool_name=f"seq{seq}"), timestamp="t")
-            event.update(epoch="test-epoch", seq=seq)
+            event.update(publisher="test-publisher", publisher_seq=seq)
             await layer.group_send(group_name("opportunities", 56), event)
         received = [await client.receive_json_from(timeout=TIMEOUT) for _ in range(3)]
     finally:
