@@ -28,3 +28,17 @@ def fast_alerts(receiver: Receiver) -> Iterator[None]:
         ALERTS_TELEGRAM_API_BASE=receiver.base,
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def alerts_redis_clean(django_db_setup: None) -> Iterator[None]:
+    """Forget rate-limit and claim keys of earlier runs: a test database of the same name reuses rule
+    ids, and a shared Redis (CI's) keeps an hour's counters between runs. After django_db_setup, so the
+    keys are those of the test database."""
+    from alerts import services
+
+    client = services._redis()
+    pattern = services._key("*")
+    for key in client.scan_iter(match=pattern, count=1000):
+        client.delete(key)
+    yield
