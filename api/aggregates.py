@@ -236,12 +236,17 @@ def aggregates_on_removed(*, kind: str, chain_id: int, rows: Sequence[Any]) -> N
 
 
 @transaction.atomic
-def aggregates_rebuild(*, chain_id: int | None = None, batch: int = 5000) -> None:
-    """Recompute every bucket (of one chain or all) from the rows.
+def aggregates_rebuild(*, chain_id: int | None = None, batch: int = 5000, links_only: bool = False) -> None:
+    """Recompute every bucket and the filters' side tables (of one chain or all) from the rows.
 
     PostgreSQL does it in SQL (minutes for tens of millions of rows); other databases go through
-    the same delta functions as the receivers, in batches.
+    the same delta functions as the receivers, in batches. ``links_only``: the side tables alone.
     """
+    from api.links import links_rebuild
+
+    links_rebuild(chain_id=chain_id)
+    if links_only:
+        return
     for model in TABLES:
         qs = model.objects.all()  # type: ignore[attr-defined]
         (qs.filter(chain_id=chain_id) if chain_id is not None else qs).delete()

@@ -13,10 +13,11 @@ import django_filters
 from django import forms
 from django.core.validators import RegexValidator
 from django.db import connection
-from django.db.models import BooleanField, F, Q, QuerySet, Sum
+from django.db.models import BooleanField, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from api.addresses import ADDRESS_RE, checksum
+from api.links import opportunities_of_token, transactions_through_pool
 from chains.models import Pool
 from opportunities.models import Opportunity
 from transactions.models import ArbitrageTransaction
@@ -39,7 +40,6 @@ class AddressFilter(django_filters.CharFilter):
 # Up to this many matching transactions, the GIN index finds them all and they are sorted; beyond, walking
 # the newest-first index and checking each row finds a page sooner (a WBNB filter matches most rows).
 GIN_MAX_ROWS = 5_000
-FEW_POOLS = 10
 
 
 def json_list_has_any(field: str, values: list[str], *, expected_rows: int | None = 0) -> Q:
@@ -96,7 +96,7 @@ class TransactionFilter(_Common):
         fields: list[str] = []
 
     def filter_pool(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
-        return qs.filter(json_list_has_any("pools_involved", [value], expected_rows=transactions_through(pool=value)))
+        return transactions_through_pool(qs, value)  # the (pool, time) side table, paged by its index
 
     def filter_token(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
         return qs.filter(json_list_has_any("tokens_involved", [value], expected_rows=transactions_through(token=value)))
@@ -134,13 +134,4 @@ class OpportunityFilter(_Common):
         fields: list[str] = []
 
     def filter_token(self, qs: QuerySet[Opportunity], name: str, value: str) -> QuerySet[Opportunity]:
-        pools = Pool.objects.filter(Q(token0__address=value) | Q(token1__address=value))
-        chain = self._chain()
-        if chain is not None:
-            pools = pools.filter(chain_id=chain)
-        ids = list(pools.values_list("pk", flat=True)[:5000])
-        if len(ids) <= FEW_POOLS:
-            return qs.filter(pool_id__in=ids)
-        # A base token (WBNB) is in most pools: walk the newest-first index and test each row
-        # (``pool_id + 0`` keeps the planner off the per-pool index, which would fetch them all and sort).
-        return qs.alias(pool_plus_zero=F("pool_id") + 0).filter(pool_plus_zero__in=ids)
+        return opportunities_of_token(qs, value)  # the (token, time) side table, paged by its index

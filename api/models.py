@@ -162,3 +162,51 @@ class WindowState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period} from {self.start:%Y-%m-%d %H:00}"
+
+
+class TransactionPool(models.Model):
+    """One row per arbitrage transaction and pool it swapped through: the ``?pool=`` lists' own index.
+
+    A pool's transactions, newest first, are a range of this table's primary key (pool, detected_at,
+    transaction) read backwards, joined to the transactions by id: a page costs its own rows, however
+    many transactions the pool has. ``detected_at`` is the transaction's (it never changes), copied so
+    the order and the cursor come from this index. Kept by the write path's receivers (``api.links``:
+    added in the write transaction, deleted in the reorg's); ``aggregates_rebuild`` recomputes it.
+    """
+
+    pk = models.CompositePrimaryKey("pool", "detected_at", "transaction")
+    pool = models.CharField(max_length=42)
+    detected_at = models.DateTimeField()
+    # No database constraint (bulk rebuilds skip 20M+ key checks); the ORM cascades and the reorg receiver
+    # deletes the links before the rows.
+    transaction = models.ForeignKey(
+        "transactions.ArbitrageTransaction", on_delete=models.CASCADE, db_constraint=False, related_name="pool_links"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["transaction"], name="api_txpool_tx")]
+
+    def __str__(self) -> str:
+        return f"{self.pool} {self.transaction_id}"
+
+
+class OpportunityToken(models.Model):
+    """One row per opportunity and token of its pool (token0, token1): the ``?token=`` list's own index.
+
+    Same shape and upkeep as ``TransactionPool``: a token's opportunities, newest first, are a range
+    of the primary key (token, detected_at, opportunity), whether the token is in three pools or three
+    thousand.
+    """
+
+    pk = models.CompositePrimaryKey("token", "detected_at", "opportunity")
+    token = models.CharField(max_length=42)
+    detected_at = models.DateTimeField()
+    opportunity = models.ForeignKey(
+        "opportunities.Opportunity", on_delete=models.CASCADE, db_constraint=False, related_name="token_links"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["opportunity"], name="api_opptoken_opp")]
+
+    def __str__(self) -> str:
+        return f"{self.token} {self.opportunity_id}"

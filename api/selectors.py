@@ -10,6 +10,7 @@ from django.db.models import Q, Sum
 
 from api.addresses import BLOCK_RE, HASH_RE, SYMBOL_RE, checksum, is_address
 from api.aggregates import day_start, hour_start
+from api.links import newest_first, transactions_through_pool
 from api.models import BotBucket, ChainBucket, PoolBucket, Span, TokenBucket
 from api.windows import WINDOWS, window_rows, window_start
 from arbmonitor.timeutil import utc_isoformat
@@ -266,13 +267,16 @@ def token_totals(*, token: str) -> list[dict[str, Any]]:
 
 
 def transactions_with(*, field: str, value: str, limit: int = SEARCH_ROWS) -> list[dict[str, Any]]:
-    """Latest transactions whose JSON list ``field`` holds ``value``."""
+    """Latest transactions whose JSON list ``field`` holds ``value`` (pools: through their side table)."""
     from api.filters import json_list_has_any, transactions_through
 
-    expected = transactions_through(pool=value) if field == "pools_involved" else transactions_through(token=value)
-    rows = ArbitrageTransaction.objects.filter(json_list_has_any(field, [value], expected_rows=expected)).order_by(
-        "-detected_at", "-id"
-    )
+    if field == "pools_involved":
+        rows = newest_first(transactions_through_pool(ArbitrageTransaction.objects.all(), value))
+    else:
+        expected = transactions_through(token=value)
+        rows = newest_first(
+            ArbitrageTransaction.objects.filter(json_list_has_any(field, [value], expected_rows=expected))
+        )
     return [transaction_data(t) for t in rows[:limit]]
 
 

@@ -17,6 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from api import selectors
 from api.filters import OpportunityFilter, TransactionFilter
+from api.links import KEYSET_AT
 from api.serializers import (
     OpportunityDetailSerializer,
     OpportunitySerializer,
@@ -35,10 +36,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class NewestFirst(CursorPagination):
+    """Newest first; a list filtered through a side table (``api.links``) pages by the link's copy of
+    ``detected_at``, so its index gives the order and the cursor's position."""
+
     ordering = ("-detected_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> tuple[str, ...]:
+        if KEYSET_AT in queryset.query.annotations:
+            return (f"-{KEYSET_AT}", "-id")
+        return self.ordering
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)

@@ -283,7 +283,6 @@ def test_json_list_filters_give_the_same_rows_with_either_plan(
     import api.filters
 
     monkeypatch.setattr(api.filters, "GIN_MAX_ROWS", gin_max_rows)
-    monkeypatch.setattr(api.filters, "FEW_POOLS", min(gin_max_rows, 10))  # the opportunities' token filter too
     assert len(get(client, f"/api/v1/opportunities/?token={WBNB}&min_profit=11")["results"]) == 2
     for query, expected in (
         ("pool=" + "0x" + "01" * 20, {1, 2, 3}),

@@ -11,13 +11,21 @@ from api.aggregates import aggregates_rebuild
 
 
 class Command(BaseCommand):
-    help = "Rebuild the stats/leaderboard aggregates (api_*bucket tables) from the transactions and opportunities."
+    help = (
+        "Rebuild the stats/leaderboard aggregates (api_*bucket tables) and the filters' side tables "
+        "(api_transactionpool, api_opportunitytoken) from the transactions and opportunities."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--chain", type=int, default=None, help="Only this chain id (default: all chains).")
+        parser.add_argument(
+            "--links-only",
+            action="store_true",
+            help="Only the side tables of ?pool= (transactions) and ?token= (opportunities).",
+        )
 
-    def handle(self, *args: Any, chain: int | None, **options: Any) -> None:
+    def handle(self, *args: Any, chain: int | None, links_only: bool, **options: Any) -> None:
         started = time.monotonic()
-        aggregates_rebuild(chain_id=chain)
+        aggregates_rebuild(chain_id=chain, links_only=links_only)
         scope = f"chain {chain}" if chain is not None else "all chains"
         self.stdout.write(self.style.SUCCESS(f"aggregates rebuilt for {scope} in {time.monotonic() - started:.1f} s"))
