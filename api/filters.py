@@ -37,6 +37,20 @@ class AddressFilter(django_filters.CharFilter):
     field_class = AddressField
 
 
+BIGINT_MAX = 2**63 - 1  # the database's integer columns: a larger number is a 400, not an overflow
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number from 0 to the columns' maximum (``1.5`` or ``10**30`` is a 400 naming the parameter)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
+
+
 # Up to this many matching transactions, the GIN index finds them all and they are sorted; beyond, walking
 # the newest-first index and checking each row finds a page sooner (a WBNB filter matches most rows).
 GIN_MAX_ROWS = 5_000
@@ -68,9 +82,9 @@ def _dex_pools(chain_id: int | None, dex: str) -> list[str]:
 
 
 class _Common(django_filters.FilterSet):
-    chain_id = django_filters.NumberFilter(field_name="chain_id", min_value=0)
-    block_min = django_filters.NumberFilter(field_name="block_number", lookup_expr="gte", min_value=0)
-    block_max = django_filters.NumberFilter(field_name="block_number", lookup_expr="lte", min_value=0)
+    chain_id = IntegerFilter(field_name="chain_id")
+    block_min = IntegerFilter(field_name="block_number", lookup_expr="gte")
+    block_max = IntegerFilter(field_name="block_number", lookup_expr="lte")
     detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
     detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
 
@@ -86,8 +100,8 @@ class TransactionFilter(_Common):
     dex = django_filters.CharFilter(method="filter_dex", help_text="DEX name (e.g. PancakeSwap V2), any pool of it.")
     min_profit = django_filters.NumberFilter(field_name="profit_net_usd", lookup_expr="gte")
     max_profit = django_filters.NumberFilter(field_name="profit_net_usd", lookup_expr="lte")
-    min_swaps = django_filters.NumberFilter(field_name="swap_count", lookup_expr="gte", min_value=0)
-    max_swaps = django_filters.NumberFilter(field_name="swap_count", lookup_expr="lte", min_value=0)
+    min_swaps = IntegerFilter(field_name="swap_count", lookup_expr="gte")
+    max_swaps = IntegerFilter(field_name="swap_count", lookup_expr="lte")
     block_after = django_filters.IsoDateTimeFilter(field_name="block_timestamp", lookup_expr="gte")
     block_before = django_filters.IsoDateTimeFilter(field_name="block_timestamp", lookup_expr="lt")
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from api import selectors
-from api.filters import OpportunityFilter, TransactionFilter
+from api.filters import BIGINT_MAX, OpportunityFilter, TransactionFilter
 from api.links import KEYSET_AT
 from api.serializers import (
     OpportunityDetailSerializer,
@@ -92,7 +92,7 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
 
 class PeriodQuery(serializers.Serializer):
     period = serializers.ChoiceField(choices=list(selectors.PERIODS), default="1d")
-    chain_id = serializers.IntegerField(required=False, min_value=0)
+    chain_id = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
 
 
 class LeaderboardQuery(PeriodQuery):
@@ -105,7 +105,7 @@ class SearchQuery(serializers.Serializer):
 
 class SeriesQuery(serializers.Serializer):
     period = serializers.ChoiceField(choices=list(selectors.PERIODS), default="1d")
-    chain_id = serializers.IntegerField(min_value=0)
+    chain_id = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX)
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def _period(request: HttpRequest) -> str:
 
 def _int(request: HttpRequest, name: str) -> int | None:
     raw = request.GET.get(name, "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdigit() and int(raw) < 2**63 else None  # what the integer columns hold
 
 
 def _float(request: HttpRequest, name: str) -> float | None:

@@ -157,6 +157,12 @@ def test_cursor_pages_walk_everything_once(client: Client, market: dict[str, Any
         ("/api/v1/transactions/?sender=0x123", "sender"),
         ("/api/v1/transactions/?block_min=-5", "block_min"),
         ("/api/v1/transactions/?block_after=yesterday", "block_after"),
+        ("/api/v1/transactions/?chain_id=" + "9" * 30, "chain_id"),  # beyond the integer columns
+        ("/api/v1/transactions/?block_max=1.5", "block_max"),
+        ("/api/v1/transactions/?min_swaps=" + "9" * 30, "min_swaps"),
+        ("/api/v1/transactions/?pool=0x12", "pool"),
+        ("/api/v1/opportunities/?token=WBNB", "token"),
+        ("/api/v1/stats/?chain_id=" + "9" * 30, "chain_id"),
         ("/api/v1/opportunities/?captured=maybe", "captured"),
         ("/api/v1/opportunities/?chain_id=bsc", "chain_id"),
         ("/api/v1/opportunities/?cursor=garbage", "cursor"),
