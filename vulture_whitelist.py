@@ -61,3 +61,7 @@ _.max_label
 _.height
 # Aggregate model fields: written by F() updates and the rebuild command, read by the API's queries by name.
 _.opp_profit_usd
+# DRF's CursorPagination calls get_ordering (api.views.NewestFirst: side-table lists page by the link's time).
+_.get_ordering
+# A pytest fixture argument that orders fixtures (tests/alerts/conftest.py: after the test database exists).
+_.django_db_setup

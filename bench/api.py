@@ -249,7 +249,8 @@ def _opp_insert(conn: psycopg.Connection, rows: int, genesis: datetime) -> None:
             SELECT i, CASE WHEN i %% 3 = 0 THEN 137 ELSE 56 END chain_id,
                 ((i / 8) * 248 + (i %% 8) * 613) %% {POOLS_PER_CHAIN} p,
                 floor({DAYS * 86400}::float8 * (i / 8) * 8 / %(rows)s) secs,
-                %(genesis)s::timestamptz + floor({DAYS * 86400}::float8 * (i / 8) * 8 / %(rows)s) * interval '1 second' ts,
+                %(genesis)s::timestamptz
+                    + floor({DAYS * 86400}::float8 * (i / 8) * 8 / %(rows)s) * interval '1 second' ts,
                 random() < 0.1 captured
             FROM generate_series(1, %(rows)s::bigint) i
         ) g

@@ -66,7 +66,8 @@ def pools() -> dict[str, Any]:
 
 def test_links_are_written_with_the_rows_and_removed_by_a_reorg(pools: dict[str, Any]) -> None:
     for i in range(6):
-        record_tx(n=i, block=1000 + 10 * i, at=T0 + timedelta(minutes=i), pools=(POOL_A, (POOL_B, POOL_C)[i % 2], POOL_A))
+        pools_ = (POOL_A, (POOL_B, POOL_C)[i % 2], POOL_A)
+        record_tx(n=i, block=1000 + 10 * i, at=T0 + timedelta(minutes=i), pools=pools_)
         record_opportunity(pool=pools["a" if i % 3 else "b"], block=1000 + 10 * i + 1)
     assert len(links()["tx"]) == 12  # POOL_A once per transaction, though it is in the cycle twice
     assert len(links()["opp"]) == 12
@@ -103,9 +104,7 @@ def walk(client: Client, url: str) -> list[dict[str, Any]]:
     return rows
 
 
-def test_pool_and_token_lists_page_newest_first_through_the_side_tables(
-    client: Client, pools: dict[str, Any]
-) -> None:
+def test_pool_and_token_lists_page_newest_first_through_the_side_tables(client: Client, pools: dict[str, Any]) -> None:
     for i in range(9):
         record_tx(n=i, block=1000 + i, pools=(POOL_A, POOL_B) if i % 3 else (POOL_B, POOL_C), profit=(i + 1) * 10**18)
         record_opportunity(pool=pools["b" if i % 2 else "a"], block=1000 + i, profit_usd=str(i + 1))
