@@ -297,6 +297,12 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
     def pool() -> str:
         return address(2, rng.choice((56, 137)), skew(rng, POOLS_PER_CHAIN, 2.0))
 
+    def hot_pool() -> str:
+        return address(2, rng.choice((56, 137)), rng.randrange(5))
+
+    def pool_cursor() -> str:
+        return str(client.get(f"/api/v1/transactions/?pool={pool()}").json()["next"] or "/api/v1/transactions/")
+
     def tx_id() -> int:
         return rng.randrange(1, max_tx)
 
@@ -310,6 +316,11 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
             lambda: f"/api/v1/opportunities/?token={address(1, 56, 50 + rng.randrange(900))}",
             client,
         ),
+        (
+            "opportunities ?token= (a base token, in ~100 pools)",
+            lambda: f"/api/v1/opportunities/?token={address(1, 56, rng.randrange(50))}",
+            client,
+        ),
         ("opportunities ?block_min&block_max", lambda: _block_range("opportunities", rng), client),
         ("opportunity detail", lambda: f"/api/v1/opportunities/{rng.randrange(1, max_opp)}/", client),
         ("transactions (newest)", lambda: "/api/v1/transactions/", client),
@@ -317,6 +328,9 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
         ("transactions ?sender= (top bot)", lambda: f"/api/v1/transactions/?sender={bot()}", client),
         ("transactions ?sender= (rare bot)", lambda: f"/api/v1/transactions/?sender={rare_bot()}", client),
         ("transactions ?pool=", lambda: f"/api/v1/transactions/?pool={pool()}", client),
+        ("transactions ?pool= (hottest pools)", lambda: f"/api/v1/transactions/?pool={hot_pool()}", client),
+        ("transactions ?pool= next page (cursor)", lambda: pool_cursor(), client),
+        ("transactions ?pool=&min_profit=150", lambda: f"/api/v1/transactions/?pool={pool()}&min_profit=150", client),
         ("transactions ?token=", lambda: f"/api/v1/transactions/?token={address(1, 56, rng.randrange(50))}", client),
         (
             "transactions ?min_swaps=3&min_profit=100",
