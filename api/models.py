@@ -178,13 +178,10 @@ class TransactionPool(models.Model):
     pool = models.CharField(max_length=42)
     detected_at = models.DateTimeField()
     # No database constraint (bulk rebuilds skip 20M+ key checks); the ORM cascades and the reorg receiver
-    # deletes the links before the rows.
+    # deletes the links before the rows, both through the foreign key's own index.
     transaction = models.ForeignKey(
         "transactions.ArbitrageTransaction", on_delete=models.CASCADE, db_constraint=False, related_name="pool_links"
     )
-
-    class Meta:
-        indexes = [models.Index(fields=["transaction"], name="api_txpool_tx")]
 
     def __str__(self) -> str:
         return f"{self.pool} {self.transaction_id}"
@@ -204,9 +201,6 @@ class OpportunityToken(models.Model):
     opportunity = models.ForeignKey(
         "opportunities.Opportunity", on_delete=models.CASCADE, db_constraint=False, related_name="token_links"
     )
-
-    class Meta:
-        indexes = [models.Index(fields=["opportunity"], name="api_opptoken_opp")]
 
     def __str__(self) -> str:
         return f"{self.token} {self.opportunity_id}"

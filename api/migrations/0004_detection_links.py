@@ -16,17 +16,43 @@ def fill(apps, schema_editor) -> None:  # noqa: ANN001
     link_tx = apps.get_model("api", "TransactionPool")
     link_opp = apps.get_model("api", "OpportunityToken")
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            f"INSERT INTO {link_tx._meta.db_table} (pool, detected_at, transaction_id) "
-            f"SELECT p.pool, t.detected_at, t.id FROM {tx_model._meta.db_table} t "
-            "CROSS JOIN LATERAL (SELECT DISTINCT jsonb_array_elements_text(t.pools_involved) pool) p"
-        )
-        schema_editor.execute(
-            f"INSERT INTO {link_opp._meta.db_table} (token, detected_at, opportunity_id) "
-            f"SELECT k.address, o.detected_at, o.id FROM {opp_model._meta.db_table} o "
-            f"JOIN {pool_model._meta.db_table} p ON p.id = o.pool_id "
-            "JOIN chains_token k ON k.id IN (p.token0_id, p.token1_id)"
-        )
+        inserts = {
+            link_tx._meta.db_table: (
+                f"INSERT INTO {link_tx._meta.db_table} (pool, detected_at, transaction_id) "
+                f"SELECT p.pool, t.detected_at, t.id FROM {tx_model._meta.db_table} t "
+                "CROSS JOIN LATERAL (SELECT DISTINCT jsonb_array_elements_text(t.pools_involved) pool) p"
+            ),
+            link_opp._meta.db_table: (
+                f"INSERT INTO {link_opp._meta.db_table} (token, detected_at, opportunity_id) "
+                f"SELECT k.address, o.detected_at, o.id FROM {opp_model._meta.db_table} o "
+                f"JOIN {pool_model._meta.db_table} p ON p.id = o.pool_id "
+                "JOIN chains_token k ON k.id IN (p.token0_id, p.token1_id)"
+            ),
+        }
+        with schema_editor.connection.cursor() as cursor:
+            for table, insert in inserts.items():
+                # The new tables' keys are built after the fill (a sort, not millions of index insertions).
+                cursor.execute(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                    "AND contype = 'p'",
+                    [table],
+                )
+                keys = cursor.fetchall()
+                cursor.execute(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
+                    "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+                    [table, table],
+                )
+                indexes = cursor.fetchall()
+                for name, _ in keys:
+                    cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+                for name, _ in indexes:
+                    cursor.execute(f"DROP INDEX {name}")
+                cursor.execute(insert)
+                for name, definition in keys:
+                    cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+                for _, definition in indexes:
+                    cursor.execute(definition)
         return
     rows = tx_model.objects.order_by("pk").values_list("pk", "detected_at", "pools_involved")
     link_tx.objects.bulk_create(
@@ -70,9 +96,6 @@ class Migration(migrations.Migration):
                 ('detected_at', models.DateTimeField()),
                 ('opportunity', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='token_links', to='opportunities.opportunity')),
             ],
-            options={
-                'indexes': [models.Index(fields=['opportunity'], name='api_opptoken_opp')],
-            },
         ),
         migrations.CreateModel(
             name='TransactionPool',
@@ -82,9 +105,6 @@ class Migration(migrations.Migration):
                 ('detected_at', models.DateTimeField()),
                 ('transaction', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='pool_links', to='transactions.arbitragetransaction')),
             ],
-            options={
-                'indexes': [models.Index(fields=['transaction'], name='api_txpool_tx')],
-            },
         ),
         migrations.RunPython(fill, migrations.RunPython.noop),
     ]
