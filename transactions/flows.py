@@ -24,11 +24,10 @@ Decisions:
 * Several cycles per transaction: candidates are chosen greedily, preferring
   cycles whose swaps are not interleaved with other swaps in log order, then
   shorter, then earlier, so each swap belongs to at most one cycle.
-* The start of a cycle (its economic order) is the hop whose input came from
-  the searcher (not straight from the previous pool); among those, a start
-  token in which the searcher's balance changed, then one earlier in
-  ``preferred_tokens`` (the chain's quote tokens), then the earliest log. A flash swap logs its
-  first pool's Swap last and is still started there.
+* The start of a cycle (its economic order) is the pool the transaction
+  touched first (its first Transfer in or out, else its Swap): swaps run one
+  after the other. A flash swap logs its first pool's Swap last and is still
+  started there.
 * Losing cycles are kept (``profitable`` False). A transaction is an arbitrage
   when it closes at least one cycle; its ``outcome`` is ``profit`` when every
   per-token gain is >= 0 (one > 0), ``loss`` when every one is <= 0, else
@@ -371,7 +370,6 @@ def arbitrage_find(
     fee_recipient: str | None = None,
     native_moves: Sequence[TokenMove] | None = None,
     wrapped_native: str | None = None,
-    preferred_tokens: Sequence[str] = (),
     max_hops: int = DEFAULT_MAX_HOPS,
     max_expansions: int = DEFAULT_MAX_EXPANSIONS,
 ) -> TxArbitrage | None:
@@ -415,8 +413,12 @@ def arbitrage_find(
         if used.isdisjoint(path):
             used.update(path)
             chosen.append(path)
-    preferred = {t: k for k, t in enumerate(preferred_tokens)}
-    cycles = [Cycle(tuple(hops[i] for i in _rotate(hops, path, preferred, gains))) for path in chosen]
+    first_touch: dict[str, int] = {h.pool: h.log_index for h in hops}
+    for move in moves:
+        for address in (move.sender, move.recipient):
+            if address in first_touch and move.log_index < first_touch[address]:
+                first_touch[address] = move.log_index
+    cycles = [Cycle(tuple(hops[i] for i in _rotate(hops, path, first_touch))) for path in chosen]
     cycles.sort(key=lambda c: min(h.log_index for h in c.hops))
     return TxArbitrage(
         cycles=tuple(cycles),
@@ -427,21 +429,13 @@ def arbitrage_find(
     )
 
 
-def _rotate(
-    hops: Sequence[Hop], path: tuple[int, ...], preferred: Mapping[str, int], gains: Mapping[str, int]
-) -> tuple[int, ...]:
-    """The economic order of a closed path: see the module's decisions."""
-    size = len(path)
+def _rotate(hops: Sequence[Hop], path: tuple[int, ...], first_touch: Mapping[str, int]) -> tuple[int, ...]:
+    """The economic order of a closed path: it starts at the pool the transaction touched first.
 
-    def score(k: int) -> tuple[int, int, int, int]:
-        hop, before = hops[path[k]], hops[path[k - 1]]
-        direct = before.recipient == hop.pool
-        return (
-            int(direct),
-            int(gains.get(hop.token_in, 0) == 0),
-            preferred.get(hop.token_in, len(preferred)),
-            hop.log_index,
-        )
-
-    start = min(range(size), key=score)
+    Swaps run one after the other, so the first hop's pool moves tokens before
+    any other hop's: the searcher's payment into it, or (a flash swap, a V3
+    swap paid in its callback) its own payout, logged before the callback runs
+    the rest of the cycle, although its ``Swap`` is logged last.
+    """
+    start = min(range(len(path)), key=lambda k: (first_touch.get(hops[path[k]].pool, 1 << 62), k))
     return path[start:] + path[:start]

@@ -164,7 +164,6 @@ class ArbitrageMonitor:
         if config.wrapped_native:
             quotes.append(config.wrapped_native)
         self.quote_tokens = frozenset(quotes)
-        self.preferred_tokens = tuple(dict.fromkeys(quotes))
 
     # ------------------------------------------------------------------ BlockProcessor protocol
     def topics(self) -> list[list[str]]:
@@ -293,7 +292,6 @@ class ArbitrageMonitor:
             fee_recipient=fee_recipient,
             native_moves=native_moves,
             wrapped_native=self.config.wrapped_native,
-            preferred_tokens=self.preferred_tokens,
         )
 
     def hops_of(self, logs: Iterable[LogRecord]) -> list[Hop]:
