@@ -27,7 +27,7 @@ from transactions.models import ArbitrageTransaction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db]
 
-BLOCKS = int(os.environ.get("GROUND_TRUTH_BLOCKS", "500"))
+BLOCKS = int(os.environ.get("GROUND_TRUTH_BLOCKS", "300"))
 
 
 def _truth_by_tx(truth: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -38,6 +38,7 @@ def _truth_by_tx(truth: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
     return {tx: sorted(lines, key=lambda line: line["cycle_index"]) for tx, lines in by_tx.items()}
 
 
+@pytest.mark.timeout(1500)  # the simulation alone takes minutes on a loaded 2-core machine
 def test_ground_truth_recall_precision_wei_exact(
     devnet_56_fresh: Devnet, scan_redis_clean: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
