@@ -83,7 +83,7 @@ def test_ground_truth_recall_precision_wei_exact(
         loan = any(x.get("flash_loan_from") for x in tx_lines)
         for cycle, line in zip(cycles, tx_lines, strict=True):
             assert cycle.start_token == line["start_token"], (tx_hash, cycle.hops, line, tx.profits)
-            assert cycle.pools == line["pools"], tx_hash
+            assert cycle.pools == line["pools"], (tx_hash, [c.pools for c in cycles], [x["pools"] for x in tx_lines])
             assert cycle.tokens == line["tokens"]
             assert cycle.venues == line["families"]
             assert [h["pool"] for h in cycle.hops] == line["pools"]

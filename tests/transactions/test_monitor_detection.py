@@ -70,7 +70,7 @@ def tx(n: int) -> str:
     return "0x" + f"{n:064x}"
 
 
-def test_three_hop_cycle_is_one_arbitrage(market: Market) -> None:
+def test_three_hop_cycle_is_a_candidate(market: Market) -> None:
     (found,) = market.detect(
         [
             market.swap(tx(1), "AB", "A", 100, 200),
@@ -78,26 +78,19 @@ def test_three_hop_cycle_is_one_arbitrage(market: Market) -> None:
             market.swap(tx(1), "CA", "C", 300, 104),
         ]
     )
-    (arb,) = found.arbitrages
-    assert arb.strategy == "3-hop"
-    assert arb.start_token == market.tokens["A"].address
-    assert (arb.start_amount, arb.end_amount, arb.profit) == (100, 104, 4)
-    assert list(arb.pools) == [market.pools[p].address for p in ("AB", "BC", "CA")]
+    assert (found.tx_hash, found.block_number, found.block_hash) == (tx(1), 100, BLOCK_HASH)
 
 
-def test_flash_swap_first_pair_logged_last_is_chained_by_token_flow(market: Market) -> None:
+def test_flash_swap_first_pair_logged_last_is_a_candidate(market: Market) -> None:
     logs = [
         market.swap(tx(2), "BC", "B", 200, 300),
         market.swap(tx(2), "CA", "C", 300, 104),
         market.swap(tx(2), "AB", "A", 100, 200),
     ]
-    (found,) = market.detect(logs)
-    (arb,) = found.arbitrages
-    assert list(arb.pools) == [market.pools[p].address for p in ("AB", "BC", "CA")]
-    assert arb.profit == 4
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(2)]
 
 
-def test_route_that_does_not_return_to_its_start_is_not_an_arbitrage(market: Market) -> None:
+def test_route_that_does_not_return_to_its_start_is_not_a_candidate(market: Market) -> None:
     logs = [
         market.swap(tx(3), "AB", "A", 100, 200),
         market.swap(tx(3), "BC", "B", 200, 300),
@@ -110,13 +103,14 @@ def test_swap_and_its_reverse_in_different_transactions_are_not_one(market: Mark
     assert market.detect([market.swap(tx(4), "AB", "A", 100, 200), market.swap(tx(5), "AB2", "B", 200, 103)]) == []
 
 
-def test_losing_round_trip_is_a_trade_not_an_arbitrage(market: Market) -> None:
+def test_losing_round_trip_is_a_candidate_decided_on_its_flows(market: Market) -> None:
+    """Whether it is a profit or a loss is measured on the receipt's transfers (tests/unit/test_flows.py)."""
     logs = [
         market.swap(tx(6), "AB", "A", 100, 200),
         market.swap(tx(6), "BC", "B", 200, 300),
         market.swap(tx(6), "CA", "C", 300, 97),
     ]
-    assert market.detect(logs) == []
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(6)]
 
 
 def test_sandwich_legs_are_separate_transactions(market: Market) -> None:
@@ -129,29 +123,27 @@ def test_sandwich_legs_are_separate_transactions(market: Market) -> None:
     assert market.detect(logs) == []
 
 
-def test_wash_swap_on_one_pool_is_not_an_arbitrage(market: Market) -> None:
+def test_wash_swap_on_one_pool_is_not_a_candidate(market: Market) -> None:
     assert market.detect([market.swap(tx(10), "AB", "A", 100, 200), market.swap(tx(10), "AB", "B", 200, 101)]) == []
 
 
-def test_two_arbitrages_in_one_transaction_are_found_separately(market: Market) -> None:
+def test_candidates_come_in_block_order(market: Market) -> None:
     logs = [
-        market.swap(tx(11), "AB", "A", 100, 200),
-        market.swap(tx(11), "AB2", "B", 200, 103),
-        market.swap(tx(11), "BC", "B", 7000, 9000),
-        market.swap(tx(11), "CA", "C", 9000, 50),
-        market.swap(tx(11), "BA_unknown_dex", "A", 50, 7100),
+        market.swap(tx(12), "AB", "A", 100, 200, index=50),
+        market.swap(tx(12), "BA_unknown_dex", "B", 200, 102, index=51),
+        market.swap(tx(11), "AB2", "A", 100, 200, index=10),
+        market.swap(tx(11), "BA_unknown_dex", "B", 200, 102, index=11),
     ]
-    (found,) = market.detect(logs)
-    assert [a.strategy for a in found.arbitrages] == ["2-hop", "3-hop"]
-    assert [a.profit for a in found.arbitrages] == [3, 100]
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(11), tx(12)]
 
 
 def test_pool_of_an_unknown_dex_counts(market: Market) -> None:
     assert market.pools["BA_unknown_dex"].dex is None
-    (found,) = market.detect(
-        [market.swap(tx(12), "AB", "A", 100, 200), market.swap(tx(12), "BA_unknown_dex", "B", 200, 102)]
-    )
-    assert found.arbitrages[0].pools[1] == market.pools["BA_unknown_dex"].address
+    logs = [market.swap(tx(13), "AB", "A", 100, 200), market.swap(tx(13), "BA_unknown_dex", "B", 200, 102)]
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(13)]
+    hops = market.monitor.hops_of(logs)
+    assert [h.pool for h in hops] == [market.pools["AB"].address, market.pools["BA_unknown_dex"].address]
+    assert [h.venue for h in hops] == ["uniswap_v2", "uniswap_v2"]
 
 
 def test_single_swaps_need_no_pool_lookup(market: Market, django_assert_num_queries: Any) -> None:
