@@ -56,6 +56,7 @@ class ArbitrageTransaction(models.Model):
     contract_address = models.CharField(
         max_length=42, blank=True, default="", help_text="The contract the sender called (the transaction's `to`)."
     )
+    venues = models.JSONField(default=list, blank=True, help_text="Protocol family of each pool in pools_involved.")
     outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.PROFIT)
     profits = models.JSONField(
         default=list, blank=True, help_text='Per token: [{"token", "raw" (exact, a string), "usd" (null: unpriced)}].'

@@ -162,6 +162,7 @@ def transaction_price(*, facts: TxFacts, arbitrage: TxArbitrage, prices: BlockPr
         "profit_net_usd": _usd(gross) - _usd(gas_usd) - _usd(known_builder_usd),
         "pools_involved": [pool for c in arbitrage.cycles for pool in c.pools],
         "tokens_involved": [token for c in arbitrage.cycles for token in c.tokens],
+        "venues": [venue for c in arbitrage.cycles for venue in c.venues],
         "profit_token": next(iter(arbitrage.gains)) if single else "",
         "profit_raw": next(iter(arbitrage.gains.values())) if single else None,
         "coinbase_transfer_wei": arbitrage.native_builder_payment,

@@ -32,6 +32,7 @@ def record_tx(
     start_token: str = USDT,
     profit: int = 10**19,  # $10 in USDT
     coinbase_wei: int | None = None,
+    contract: str = "",
     chain_id: int = 56,
     broadcast: bool = False,
 ) -> ArbitrageTransaction:
@@ -46,6 +47,7 @@ def record_tx(
         block_timestamp=at,
         gas_used=200_000,
         effective_gas_price=5 * 10**9,  # 0.001 BNB = $0.60
+        contract_address=contract,
     )
     tx, created = transaction_record(
         chain_id=chain_id, facts=facts, arbitrage=arb, prices=PRICES, broadcast=broadcast

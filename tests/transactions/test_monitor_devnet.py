@@ -101,7 +101,8 @@ def test_pools_of_an_unknown_dex_are_resolved_once_and_count(devnet_137_fresh: D
     assert monitor.stats.pools_resolved == resolved
 
 
-def test_prices_are_read_at_the_arbitrage_block(devnet_56_fresh: Devnet) -> None:
+def test_prices_are_read_at_the_arbitrage_blocks_parent(devnet_56_fresh: Devnet) -> None:
+    """An arbitrage moves the pools it trades: it is priced at the state before its block."""
     net = devnet_56_fresh
     config, _client, monitor = devnet_setup(net)
     early = net.block_number()
@@ -133,9 +134,12 @@ def test_prices_are_read_at_the_arbitrage_block(devnet_56_fresh: Devnet) -> None
     at_late = monitor.prices_at(late, {wnative})
     assert at_early.native_usd != at_late.native_usd
     for block, prices in ((early, at_early), (late, at_late)):
-        assert prices.native_usd is not None
-        assert abs(prices.native_usd - native_usd_at(block)) <= prices.native_usd * Decimal("1e-20")
+        assert prices.native_usd is not None and prices.source == "parent_block"
+        assert abs(prices.native_usd - native_usd_at(block - 1)) <= prices.native_usd * Decimal("1e-20")
         assert prices.token_usd[wnative] == prices.native_usd
+    # A block whose parent state the node does not have: unpriced and said so, never today's prices.
+    missing = monitor.prices_at(late + 1000, {wnative})
+    assert (missing.source, missing.native_usd, dict(missing.token_usd)) == ("unavailable", None, {})
 
 
 def test_fetch_reads_everything_so_compute_and_write_do_not(devnet_56_fresh: Devnet, scan_redis_clean: None) -> None:
