@@ -22,8 +22,11 @@ Decisions:
 * A cycle closes at the first return to its start token; a pool appears once
   per cycle (a swap and its reverse on one pool is a wash, not an arbitrage).
 * Several cycles per transaction: candidates are chosen greedily, preferring
-  cycles whose swaps are not interleaved with other swaps in log order, then
-  shorter, then earlier, so each swap belongs to at most one cycle.
+  cycles whose internal links carry the exact amount (a searcher holding
+  tokens between hops of two cycles makes several pairings possible; the
+  amounts tell them apart where the chain is exact), then cycles not
+  interleaved with other swaps in log order, then shorter, then earlier, so
+  each swap belongs to at most one cycle.
 * The start of a cycle (its economic order) is the pool the transaction
   touched first (its first Transfer in or out, else its Swap): swaps run one
   after the other. A flash swap logs its first pool's Swap last and is still
@@ -401,24 +404,28 @@ def arbitrage_find(
         wrapped_native=wrapped_native,
     )
 
-    def interleaved(path: tuple[int, ...]) -> int:
-        lo = min(hops[i].log_index for i in path)
-        hi = max(hops[i].log_index for i in path)
-        return sum(1 for k, h in enumerate(hops) if k not in path and lo < h.log_index < hi)
-
-    ranked = sorted(paths.values(), key=lambda p: (interleaved(p), len(p), min(hops[i].log_index for i in p)))
-    chosen: list[tuple[int, ...]] = []
-    used: set[int] = set()
-    for path in ranked:
-        if used.isdisjoint(path):
-            used.update(path)
-            chosen.append(path)
     first_touch: dict[str, int] = {h.pool: h.log_index for h in hops}
     for move in moves:
         for address in (move.sender, move.recipient):
             if address in first_touch and move.log_index < first_touch[address]:
                 first_touch[address] = move.log_index
-    cycles = [Cycle(tuple(hops[i] for i in _rotate(hops, path, first_touch))) for path in chosen]
+
+    def rank(path: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """Fewest internal links whose amounts differ, least interleaved with other swaps, shortest, earliest."""
+        inexact = sum(1 for a, b in zip(path, path[1:], strict=False) if hops[a].amount_out != hops[b].amount_in)
+        lo = min(hops[i].log_index for i in path)
+        hi = max(hops[i].log_index for i in path)
+        interleaved = sum(1 for k, h in enumerate(hops) if k not in path and lo < h.log_index < hi)
+        return (inexact, interleaved, len(path), lo)
+
+    rotated = [_rotate(hops, path, first_touch) for path in paths.values()]
+    chosen: list[tuple[int, ...]] = []
+    used: set[int] = set()
+    for path in sorted(rotated, key=rank):
+        if used.isdisjoint(path):
+            used.update(path)
+            chosen.append(path)
+    cycles = [Cycle(tuple(hops[i] for i in path)) for path in chosen]
     cycles.sort(key=lambda c: min(h.log_index for h in c.hops))
     return TxArbitrage(
         cycles=tuple(cycles),
