@@ -61,3 +61,10 @@ _.max_label
 _.height
 # Aggregate model fields: written by F() updates and the rebuild command, read by the API's queries by name.
 _.opp_profit_usd
+# transactions/ choices: rows carry their values ("loss", "mixed", "unavailable", "block_end"); the labels show in the admin.
+LOSS
+MIXED
+UNAVAILABLE
+BLOCK_END
+# tests/alerts/conftest.py: a fixture parameter that only orders the fixture after pytest-django's setup.
+django_db_setup

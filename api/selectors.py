@@ -366,9 +366,9 @@ def search(q: str) -> dict[str, Any]:
             # A bot's contract (the transactions' `to`): its transactions whoever sent them.
             "contract_transactions": [
                 transaction_data(t)
-                for t in ArbitrageTransaction.objects.filter(contract_address=address).order_by(
-                    "-detected_at", "-id"
-                )[:SEARCH_ROWS]
+                for t in ArbitrageTransaction.objects.filter(contract_address=address).order_by("-detected_at", "-id")[
+                    :SEARCH_ROWS
+                ]
             ],
             "opportunities_captured": [
                 opportunity_data(o)

@@ -154,9 +154,7 @@ def transaction_page(request: HttpRequest, pk: int) -> HttpResponse:
         "block_url": _explorer(tx.chain, "block", str(tx.block_number)),
         "from_url": _explorer(tx.chain, "address", tx.from_address),
         "coinbase": None if tx.coinbase_transfer_wei is None else str(tx.coinbase_transfer_wei),
-        "profits": [
-            {**p, "token_view": _token_view(tx.chain, tokens, p["token"])} for p in tx.profits
-        ],
+        "profits": [{**p, "token_view": _token_view(tx.chain, tokens, p["token"])} for p in tx.profits],
         "builder_payments": list(tx.builder_payments),
         "profit_raw": None if tx.profit_raw is None else str(tx.profit_raw),
         "captured": [

@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -208,7 +209,14 @@ def hop_from_log(log: Any, *, token0: str, token1: str, venue: str | None = None
     else:
         return None  # both in, both out or nothing: a flash loan repaid in kind, a donation
     return Hop(
-        log.log_index, log.address, venue or family, token_in, amount_in, token_out, amount_out, _topic_address(topics[2])
+        log.log_index,
+        log.address,
+        venue or family,
+        token_in,
+        amount_in,
+        token_out,
+        amount_out,
+        _topic_address(topics[2]),
     )
 
 
@@ -389,9 +397,9 @@ def arbitrage_find(
     links: list[list[int]] = [[] for _ in hops]
     for i, a in enumerate(hops):
         for j, b in enumerate(hops):
-            if i != j and a.token_out == b.token_in and a.pool != b.pool:
-                if a.recipient == b.pool or b.pool in reach(a.token_out, a.recipient):
-                    links[i].append(j)
+            chained = i != j and a.token_out == b.token_in and a.pool != b.pool
+            if chained and (a.recipient == b.pool or b.pool in reach(a.token_out, a.recipient)):
+                links[i].append(j)
     paths = _closed_paths(hops, links, max_hops=max_hops, max_expansions=max_expansions)
     if not paths:
         return None
@@ -412,7 +420,7 @@ def arbitrage_find(
 
     def rank(path: tuple[int, ...]) -> tuple[int, int, int, int]:
         """Fewest internal links whose amounts differ, least interleaved with other swaps, shortest, earliest."""
-        inexact = sum(1 for a, b in zip(path, path[1:], strict=False) if hops[a].amount_out != hops[b].amount_in)
+        inexact = sum(1 for a, b in pairwise(path) if hops[a].amount_out != hops[b].amount_in)
         lo = min(hops[i].log_index for i in path)
         hi = max(hops[i].log_index for i in path)
         interleaved = sum(1 for k, h in enumerate(hops) if k not in path and lo < h.log_index < hi)

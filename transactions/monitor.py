@@ -360,9 +360,7 @@ class ArbitrageMonitor:
             replies = self.client.batch([("bor_getAuthor", [hex(n)]) for n in blocks], return_errors=True)
         except MethodNotSupported:
             return {}
-        return {
-            n: checksum_address(r) for n, r in zip(blocks, replies, strict=True) if isinstance(r, str) and r
-        }
+        return {n: checksum_address(r) for n, r in zip(blocks, replies, strict=True) if isinstance(r, str) and r}
 
     def call_traces(self, tx_hashes: Sequence[str]) -> dict[str, list[TokenMove]]:
         """Native coin moved by each transaction's calls (``debug_traceTransaction``, callTracer), one batch.

@@ -41,4 +41,3 @@ def transaction_data(tx: ArbitrageTransaction) -> dict[str, Any]:
         "builder_payment_usd": None if tx.builder_payment_usd is None else float(tx.builder_payment_usd),
         "price_source": tx.price_source,
     }
-

@@ -37,7 +37,12 @@ def record_tx(
     broadcast: bool = False,
 ) -> ArbitrageTransaction:
     arb = tx_arbitrage(
-        pools, start_token, 10**21, 10**21 + profit, tokens or (start_token, WBNB, start_token), coinbase_wei=coinbase_wei
+        pools,
+        start_token,
+        10**21,
+        10**21 + profit,
+        tokens or (start_token, WBNB, start_token),
+        coinbase_wei=coinbase_wei,
     )
     facts = TxFacts(
         tx_hash="0x" + f"{n:064x}",
@@ -49,9 +54,7 @@ def record_tx(
         effective_gas_price=5 * 10**9,  # 0.001 BNB = $0.60
         contract_address=contract,
     )
-    tx, created = transaction_record(
-        chain_id=chain_id, facts=facts, arbitrage=arb, prices=PRICES, broadcast=broadcast
-    )
+    tx, created = transaction_record(chain_id=chain_id, facts=facts, arbitrage=arb, prices=PRICES, broadcast=broadcast)
     assert created
     return tx
 

@@ -26,9 +26,7 @@ WBNB = "0x" + "bb" * 20
 USDT = "0x" + "55" * 20
 
 
-def arbitrage(
-    pools: list[str], start_token: str, start: int, end: int, tokens: list[str] | None = None
-) -> TxArbitrage:
+def arbitrage(pools: list[str], start_token: str, start: int, end: int, tokens: list[str] | None = None) -> TxArbitrage:
     return tx_arbitrage(pools, start_token, start, end, tokens)
 
 
@@ -152,9 +150,7 @@ def test_capture_marks_opportunities_of_traded_pools_in_the_window() -> None:
     untouched = OpportunityFactory(pool=other, block_number=999)
     sender = "0x" + "ab" * 20
     arb = arbitrage([pool.address, "0xP2"], WBNB, 10**18, 10**18 + 10**15)
-    tx, _ = transaction_record(
-        chain_id=56, facts=facts(sender=sender), arbitrage=arb, prices=PRICES, broadcast=False
-    )
+    tx, _ = transaction_record(chain_id=56, facts=facts(sender=sender), arbitrage=arb, prices=PRICES, broadcast=False)
     for opp in (inside, too_old, same_block, untouched):
         opp.refresh_from_db()
     assert (inside.captured, inside.captured_by, inside.capture_tx_hash) == (True, sender, tx.tx_hash)

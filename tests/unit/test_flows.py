@@ -28,10 +28,6 @@ from transactions.flows import (
 )
 
 
-def _addr(n: int) -> str:
-    return "0x" + f"{n:040x}".upper().replace("X", "x")
-
-
 def _checksum(n: int) -> str:
     from eth_utils import to_checksum_address
 
@@ -60,7 +56,14 @@ class Tx:
         return amount - fee
 
     def swap(
-        self, pool: str, token_in: str, amount_in: int, token_out: str, amount_out: int, to: str, venue: str = "uniswap_v2"
+        self,
+        pool: str,
+        token_in: str,
+        amount_in: int,
+        token_out: str,
+        amount_out: int,
+        to: str,
+        venue: str = "uniswap_v2",
     ) -> None:
         self.hops.append(Hop(next(self._index), pool, venue, token_in, amount_in, token_out, amount_out, to))
 
@@ -91,7 +94,12 @@ def test_two_hop_cycle_through_pools_is_one_profitable_arbitrage() -> None:
     arb = tx.find()
     assert arb is not None and len(arb.cycles) == 1
     (cycle,) = arb.cycles
-    assert (cycle.pools, cycle.tokens, cycle.start_amount, cycle.profit) == ((P1, P2), (WBNB, USDT, WBNB), 10**18, 5 * 10**15)
+    assert (cycle.pools, cycle.tokens, cycle.start_amount, cycle.profit) == (
+        (P1, P2),
+        (WBNB, USDT, WBNB),
+        10**18,
+        5 * 10**15,
+    )
     assert cycle.venues == ("uniswap_v2", "uniswap_v2") and cycle.profitable
     assert arb.gains == {WBNB: 5 * 10**15} and arb.outcome == "profit"
 
@@ -173,7 +181,10 @@ def test_flash_swap_is_started_at_the_pool_that_lent_although_its_swap_is_logged
 
 def test_two_cycles_in_two_start_tokens_with_the_executor_holding_between_hops() -> None:
     tx = Tx()
-    for pool_a, pool_b, token, mid, start, end in ((P1, P2, WBNB, USDT, 10**18, 10**18 + 7), (P3, P4, CAKE, ETH, 500, 530)):
+    for pool_a, pool_b, token, mid, start, end in (
+        (P1, P2, WBNB, USDT, 10**18, 10**18 + 7),
+        (P3, P4, CAKE, ETH, 500, 530),
+    ):
         tx.transfer(token, EXECUTOR, pool_a, start)
         got = tx.v2(pool_a, token, start, mid, 1000, EXECUTOR)
         tx.transfer(mid, EXECUTOR, pool_b, got)
