@@ -12,7 +12,6 @@ from chains.config import chain_config_parse
 from chains.models import Pool
 from chains.services import chain_registry_sync
 from devnet.pytest_plugin import Devnet
-from devnet.simulator import detectable_by_v2
 from evm.abis import GET_RESERVES
 from scanning.loop import chain_lock, scan_run
 from tests.transactions.devnet_helpers import devnet_setup, simulate
@@ -23,12 +22,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 def arbitrage_hashes(truth: list[dict[str, Any]]) -> set[str]:
-    """The arbitrages a V2-only detector must find (mixed V2+V3 and tax-token routes are not among them)."""
-    return {line["tx_hash"].lower() for line in truth if detectable_by_v2(line)}
+    """Every arbitrage of the ground truth (V2, mixed V2+V3 and tax-token routes alike)."""
+    return {line["tx_hash"].lower() for line in truth if line["kind"] == "arbitrage"}
 
 
 def stored() -> set[str]:
-    return set(ArbitrageTransaction.objects.values_list("tx_hash", flat=True))
+    """The profitable arbitrages stored (losing router round trips are stored too, as losses)."""
+    return set(ArbitrageTransaction.objects.filter(outcome="profit").values_list("tx_hash", flat=True))
 
 
 def scan_to_head(net: Devnet, monitor: ArbitrageMonitor, config: Any, client: Any) -> Any:
@@ -86,7 +86,7 @@ def test_pools_of_an_unknown_dex_are_resolved_once_and_count(devnet_137_fresh: D
 
     scan_to_head(net, monitor, config, client)
     assert stored() == arbitrage_hashes(truth)
-    through_unknown = [line for line in truth if detectable_by_v2(line) and set(line["pools"]) & set(unknown)]
+    through_unknown = [line for line in truth if line["kind"] == "arbitrage" and set(line["pools"]) & set(unknown)]
     assert through_unknown, "no arbitrage through the unknown DEX in this run"
     for pool in Pool.objects.filter(address__in=list(unknown)).select_related("token0", "token1"):
         assert pool.dex is None
@@ -158,4 +158,4 @@ def test_fetch_reads_everything_so_compute_and_write_do_not(devnet_56_fresh: Dev
     priced = monitor.compute(batch, fetched)
     stored_now = monitor.write(batch, priced)
     assert client.request_count == requests_after_fetch  # no RPC in compute or write
-    assert stored() == expected and stored_now == len(expected)
+    assert stored() == expected and stored_now == ArbitrageTransaction.objects.count() >= len(expected)
