@@ -59,6 +59,7 @@ from evm.rpc import (
 from scanning.loop import BlockBatch, ScanReport, chain_config_get, scan_run
 from transactions.flows import (
     SWAP_TOPICS,
+    V2_SWAP_TOPIC,
     V3_SWAP_TOPIC,
     Hop,
     TokenMove,
@@ -297,7 +298,7 @@ class ArbitrageMonitor:
     def hops_of(self, logs: Iterable[LogRecord]) -> list[Hop]:
         """The Swap logs among ``logs`` as hops (pools of unknown tokens left out), in log order."""
         swaps = sorted((log for log in logs if log.topic0 in SWAP_TOPICS), key=lambda log: log.log_index)
-        tokens = self.pool_tokens({log.address for log in swaps})
+        tokens = self.swap_pool_tokens(swaps)
         uni_v3 = {log.address for log in swaps if log.topic0 == V3_SWAP_TOPIC and log.address in tokens}
         algebra = self.algebra_pools(uni_v3)
         hops = []
@@ -322,7 +323,7 @@ class ArbitrageMonitor:
         self.stats.swap_txs += len(by_tx)
         # A transaction needs two swaps to hold a cycle: only those pools need tokens.
         multi = {tx: tx_logs for tx, tx_logs in by_tx.items() if len(tx_logs) >= 2}
-        self.pool_tokens({log.address for tx_logs in multi.values() for log in tx_logs})
+        self.swap_pool_tokens([log for tx_logs in multi.values() for log in tx_logs])
         candidates: list[Candidate] = []
         for tx_hash, tx_logs in multi.items():
             if token_cycle_possible(self.hops_of(tx_logs)):
@@ -330,6 +331,12 @@ class ArbitrageMonitor:
                 candidates.append(Candidate(tx_hash, first.block_number, first.block_hash))
         candidates.sort(key=lambda c: (c.block_number, min(log.log_index for log in by_tx[c.tx_hash])))
         return candidates
+
+    def swap_pool_tokens(self, swaps: Sequence[LogRecord]) -> dict[str, PoolTokens]:
+        """Tokens of the pools that logged ``swaps``: V2 pairs stored as pools, V3-style pools only cached."""
+        v2 = {log.address for log in swaps if log.topic0 == V2_SWAP_TOPIC}
+        others = {log.address for log in swaps} - v2
+        return {**self.pool_tokens(others, store=False), **self.pool_tokens(v2)}
 
     def algebra_pools(self, addresses: Iterable[str]) -> set[str]:
         """Which pools emitting Uniswap V3's Swap topic are Algebra pools (they answer ``globalState()``).
@@ -389,8 +396,12 @@ class ArbitrageMonitor:
         return out
 
     # ------------------------------------------------------------------ pools
-    def pool_tokens(self, addresses: Iterable[str]) -> dict[str, PoolTokens]:
-        """token0/token1 of each pool: cache, then the database, then one Multicall3 read for the rest."""
+    def pool_tokens(self, addresses: Iterable[str], *, store: bool = True) -> dict[str, PoolTokens]:
+        """token0/token1 of each pool: cache, then the database, then one Multicall3 read for the rest.
+
+        ``store`` False (pools seen through a V3-style Swap): resolved and cached in this process but
+        not written to the pool table, which the V2 pool scanner reads as V2 pairs.
+        """
         wanted = set(addresses)
         missing = [a for a in wanted if a not in self._pools]
         if missing:
@@ -402,10 +413,10 @@ class ArbitrageMonitor:
                     self._pools[address] = PoolTokens(token0, token1)
             unresolved = [a for a in missing if a not in self._pools]
             if unresolved:
-                self._pools.update(self.resolve_pools(unresolved))
+                self._pools.update(self.resolve_pools(unresolved, store=store))
         return {a: p for a in wanted if (p := self._pools.get(a)) is not None}
 
-    def resolve_pools(self, addresses: Sequence[str]) -> dict[str, PoolTokens | None]:
+    def resolve_pools(self, addresses: Sequence[str], *, store: bool = True) -> dict[str, PoolTokens | None]:
         """Pools not in the database: token0()/token1()/factory() in one Multicall3 read, then stored.
 
         A pool whose factory is no configured DEX is stored with ``dex=None``
@@ -423,6 +434,9 @@ class ArbitrageMonitor:
             found[address] = (_word_address(t0.data), _word_address(t1.data), factory_address)
         out: dict[str, PoolTokens | None] = {a: None for a in addresses}
         if not found:
+            return out
+        if not store:
+            out.update({address: PoolTokens(t0, t1) for address, (t0, t1, _) in found.items()})
             return out
         tokens = {t for t0, t1, _ in found.values() for t in (t0, t1)}
         known = set(Token.objects.filter(chain_id=self.chain_id, address__in=tokens).values_list("address", flat=True))

@@ -107,7 +107,7 @@ def test_backfill_overlapping_the_live_scanner_stores_nothing_twice(chain_56: An
     report = scan_run(56, monitor, to_block=last, max_blocks=last + 1, config=config, client=client)
     assert report.to_block == last
     backfill("--chain", 56, "--from-block", first, "--to-block", last, "--batch-blocks", 13)
-    assert ArbitrageTransaction.objects.count() == len(arbs)
+    assert ArbitrageTransaction.objects.filter(outcome="profit").count() == len(arbs)
     assert stored() == arbs
 
 
@@ -130,4 +130,4 @@ def test_a_batch_that_fails_on_a_flaky_node_is_retried(
     finally:
         proxy.stop()
     assert f"blocks {first}-{last} backfilled" in out
-    assert {tx.lower() for tx in ArbitrageTransaction.objects.values_list("tx_hash", flat=True)} == arbs
+    assert stored() == arbs
