@@ -149,3 +149,50 @@ def test_pool_of_an_unknown_dex_counts(market: Market) -> None:
 def test_single_swaps_need_no_pool_lookup(market: Market, django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(0):
         assert market.detect([market.swap(tx(20 + i), "AB", "A", 100, 200) for i in range(50)]) == []
+
+
+class _PublicNode:
+    """Stands in for a public endpoint (none is reachable here): answers a batch from a table."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+
+    def batch(self, calls: list[tuple[str, list[Any]]], *, return_errors: bool = False) -> list[Any]:
+        self.calls += [method for method, _ in calls]
+        return [self.answers[method](params) for method, params in calls]
+
+
+def _monitor(client: Any, **registry: Any) -> ArbitrageMonitor:
+    ChainFactory()
+    config = chain_config_parse(
+        {"chain_id": 56, "block_time": 3, "rpc_urls": ["http://127.0.0.1:1"], **registry}, environ={}
+    )
+    return ArbitrageMonitor(config=config, client=client, broadcast=False)
+
+
+def test_a_node_without_debug_methods_turns_tracing_off_and_leaves_native_payments_unknown() -> None:
+    from evm.rpc import MethodNotSupported
+
+    def refuse(params: list[Any]) -> Any:
+        return MethodNotSupported("debug_traceTransaction", -32601, "the method does not exist", None, "http://node")
+
+    node = _PublicNode({"debug_traceTransaction": refuse})
+    monitor = _monitor(node)
+    assert monitor.call_traces([tx(1), tx(2)]) == {}
+    assert not monitor.trace_supported
+    assert monitor.call_traces([tx(3)]) == {} and node.calls == ["debug_traceTransaction"] * 2  # not asked again
+
+
+def test_polygon_fee_recipient_comes_from_bor_not_the_headers_zero_miner() -> None:
+    from evm.rpc import BlockHeader
+
+    author = "0x" + "7a" * 20
+    node = _PublicNode({"bor_getAuthor": lambda params: author})
+    monitor = _monitor(node, fee_recipient="bor_getAuthor")
+    headers = {5: BlockHeader(5, "0x" + "05" * 32, "0x" + "04" * 32, 0, "0x" + "00" * 20, None)}
+    (recipient,) = monitor.fee_recipients([5], headers).values()
+    assert recipient.lower() == author and node.calls == ["bor_getAuthor"]
+    bsc = _monitor(_PublicNode({}), fee_recipient="miner")
+    miner = "0x" + "4d" * 20
+    assert bsc.fee_recipients([5], {5: BlockHeader(5, "0x", "0x", 0, miner, None)}) == {5: miner}
