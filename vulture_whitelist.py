@@ -65,3 +65,8 @@ _.opp_profit_usd
 _.get_ordering
 # A pytest fixture argument that orders fixtures (tests/alerts/conftest.py: after the test database exists).
 _.django_db_setup
+# transactions/ choices: rows carry their values ("loss", "mixed", "unavailable", "block_end"); the labels show in the admin.
+LOSS
+MIXED
+UNAVAILABLE
+BLOCK_END

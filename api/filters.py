@@ -95,6 +95,10 @@ class _Common(django_filters.FilterSet):
 
 class TransactionFilter(_Common):
     sender = AddressFilter(field_name="from_address", help_text="The transaction's sender (the bot's EOA).")
+    contract = AddressFilter(field_name="contract_address", help_text="The contract the sender called (the bot's).")
+    outcome = django_filters.ChoiceFilter(
+        choices=ArbitrageTransaction.Outcome.choices, help_text="profit, loss (a losing cycle) or mixed."
+    )
     pool = AddressFilter(method="filter_pool", help_text="A pool the transaction swapped through.")
     token = AddressFilter(method="filter_token", help_text="A token in one of its cycles.")
     dex = django_filters.CharFilter(method="filter_dex", help_text="DEX name (e.g. PancakeSwap V2), any pool of it.")

@@ -367,6 +367,13 @@ def search(q: str) -> dict[str, Any]:
                     :SEARCH_ROWS
                 ]
             ],
+            # A bot's contract (the transactions' `to`): its transactions whoever sent them.
+            "contract_transactions": [
+                transaction_data(t)
+                for t in ArbitrageTransaction.objects.filter(contract_address=address).order_by("-detected_at", "-id")[
+                    :SEARCH_ROWS
+                ]
+            ],
             "opportunities_captured": [
                 opportunity_data(o)
                 for o in Opportunity.objects.filter(captured_by=address).order_by("-detected_at", "-id")[:SEARCH_ROWS]

@@ -84,6 +84,14 @@ class TransactionSerializer(serializers.Serializer):
     pools_involved = serializers.ListField(child=serializers.CharField())
     tokens_involved = serializers.ListField(child=serializers.CharField())
     detected_at = serializers.DateTimeField()
+    contract_address = serializers.CharField(help_text="The contract the sender called (the transaction's to).")
+    venues = serializers.ListField(child=serializers.CharField(), help_text="Protocol family per pools_involved.")
+    outcome = serializers.ChoiceField(choices=["profit", "loss", "mixed"])
+    profits = serializers.ListField(
+        child=serializers.DictField(), help_text='Per token: {"token", "raw" (decimal string), "usd" (null: unpriced)}.'
+    )
+    builder_payment_usd = serializers.FloatField(allow_null=True, help_text="Null: not measured or unpriced.")
+    price_source = serializers.CharField(help_text="parent_block, unavailable (unpriced) or block_end (old rows).")
 
     def to_representation(self, instance: ArbitrageTransaction) -> dict[str, Any]:
         return transaction_data(instance)
@@ -95,16 +103,27 @@ class CycleSerializer(serializers.Serializer):
     start_amount = serializers.CharField(help_text="Raw units, decimal string.")
     end_amount = serializers.CharField(help_text="Raw units, decimal string.")
     profit_raw = serializers.CharField(help_text="Raw units, decimal string.")
-    profit_usd = serializers.FloatField()
+    profit_usd = serializers.FloatField(allow_null=True)
     pools = serializers.ListField(child=serializers.CharField())
     tokens = serializers.ListField(child=serializers.CharField())
+    venues = serializers.ListField(child=serializers.CharField())
+    hops = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='{"pool", "venue", "token_in", "amount_in", "token_out", "amount_out"}; amounts decimal strings.',
+    )
+    profitable = serializers.BooleanField()
 
 
 class TransactionDetailSerializer(TransactionSerializer):
     block_hash = serializers.CharField()
     profit_token = serializers.CharField()
     profit_raw = serializers.CharField(allow_null=True, help_text="Raw units of profit_token, decimal string.")
-    coinbase_transfer_wei = serializers.CharField(allow_null=True, help_text="Builder payment, wei, decimal string.")
+    coinbase_transfer_wei = serializers.CharField(
+        allow_null=True, help_text="Native builder payment from a call trace, wei, decimal string; null: not measured."
+    )
+    builder_payments = serializers.ListField(
+        child=serializers.DictField(), help_text='{"token" ("native" or an address), "raw", "usd"}.'
+    )
     cycles = CycleSerializer(many=True)
 
     def to_representation(self, instance: ArbitrageTransaction) -> dict[str, Any]:
@@ -116,6 +135,7 @@ class TransactionDetailSerializer(TransactionSerializer):
             "coinbase_transfer_wei": None
             if instance.coinbase_transfer_wei is None
             else str(instance.coinbase_transfer_wei),
+            "builder_payments": list(instance.builder_payments),
             "cycles": [
                 {
                     "index": c.index,
@@ -123,9 +143,12 @@ class TransactionDetailSerializer(TransactionSerializer):
                     "start_amount": str(c.start_amount),
                     "end_amount": str(c.end_amount),
                     "profit_raw": str(c.profit_raw),
-                    "profit_usd": float(c.profit_usd),
+                    "profit_usd": None if c.profit_usd is None else float(c.profit_usd),
                     "pools": list(c.pools),
                     "tokens": list(c.tokens),
+                    "venues": list(c.venues),
+                    "hops": list(c.hops),
+                    "profitable": c.profitable,
                 }
                 for c in instance.cycles.all()
             ],

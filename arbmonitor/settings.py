@@ -193,11 +193,9 @@ GAS_3HOP = env_int("GAS_3HOP", 200_000, minimum=0)
 GAS_PER_EXTRA_HOP = env_int("GAS_PER_EXTRA_HOP", 50_000, minimum=0)
 GAS_PRIORITY_FEE_WEI = env_int("GAS_PRIORITY_FEE_WEI", 0, minimum=0)
 CAPTURE_WINDOW_BLOCKS = env_int("CAPTURE_WINDOW_BLOCKS", 3, minimum=0)
-# Executed-arbitrage monitor: relative amount mismatch allowed between chained swaps
-# (bots routing through their own contract, fee-on-transfer tokens), builder-tip
-# measurement (two eth_getBalance + one eth_getBlockReceipts per arbitrage block),
+# Executed-arbitrage monitor: builder-payment measurement (one debug_traceTransaction
+# with callTracer per arbitrage transaction; off by itself on a node without debug_*),
 # and the quote-side depth below which a pool cannot set a price.
-TX_MATCH_TOLERANCE = env_float("TX_MATCH_TOLERANCE", 0.01, minimum=0)
 TX_MEASURE_COINBASE = env_bool("TX_MEASURE_COINBASE", True)
 TX_PRICE_MIN_LIQUIDITY_USD = env_float("TX_PRICE_MIN_LIQUIDITY_USD", 1000.0, minimum=0)
 # Backfill: blocks per committed batch (one eth_getLogs range, one DB transaction).

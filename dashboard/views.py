@@ -122,23 +122,27 @@ def transaction_page(request: HttpRequest, pk: int) -> HttpResponse:
     cycles = []
     for cycle in tx.cycles.all():
         hops: list[dict[str, Any]] = []
+        stored = list(cycle.hops) if len(cycle.hops) == len(cycle.pools) else []
         for i, pool in enumerate(cycle.pools):
             token_in = cycle.tokens[i] if i < len(cycle.tokens) else None
             token_out = cycle.tokens[i + 1] if i + 1 < len(cycle.tokens) else None
             p = pools.get(pool)
+            hop = stored[i] if stored else {}
             hops.append(
                 {
                     "index": i + 1,
                     "pool": pool,
                     "pool_name": p.name if p else None,
                     "dex": p.dex.name if p and p.dex else None,
+                    "venue": hop.get("venue") or (cycle.venues[i] if i < len(cycle.venues) else None),
                     "fee_bps": p.dex.fee_bps if p and p.dex else None,
                     "pool_url": _explorer(tx.chain, "address", pool),
                     "token_in": _token_view(tx.chain, tokens, token_in),
                     "token_out": _token_view(tx.chain, tokens, token_out),
-                    # Only the cycle's input and output amounts are stored; the hops in between are not.
-                    "amount_in": str(cycle.start_amount) if i == 0 else None,
-                    "amount_out": str(cycle.end_amount) if i == len(cycle.pools) - 1 else None,
+                    # Each hop's amounts (pool's side) where stored; rows from before, only the cycle's ends.
+                    "amount_in": hop.get("amount_in") or (str(cycle.start_amount) if i == 0 else None),
+                    "amount_out": hop.get("amount_out")
+                    or (str(cycle.end_amount) if i == len(cycle.pools) - 1 else None),
                 }
             )
         cycles.append({"cycle": cycle, "hops": hops, "start": _token_view(tx.chain, tokens, cycle.start_token)})
@@ -150,6 +154,8 @@ def transaction_page(request: HttpRequest, pk: int) -> HttpResponse:
         "block_url": _explorer(tx.chain, "block", str(tx.block_number)),
         "from_url": _explorer(tx.chain, "address", tx.from_address),
         "coinbase": None if tx.coinbase_transfer_wei is None else str(tx.coinbase_transfer_wei),
+        "profits": [{**p, "token_view": _token_view(tx.chain, tokens, p["token"])} for p in tx.profits],
+        "builder_payments": list(tx.builder_payments),
         "profit_raw": None if tx.profit_raw is None else str(tx.profit_raw),
         "captured": [
             opportunity_data(o)
@@ -179,13 +185,20 @@ def _address_or_404(address: str) -> str:
 
 @require_GET
 def bot_page(request: HttpRequest, address: str) -> HttpResponse:
-    """A sending address: totals per chain and its latest transactions."""
+    """A bot's address (a sender, or the contract senders call): totals per chain and its latest transactions."""
     address = _address_or_404(address)
     chains = {c.chain_id: c for c in Chain.objects.all()}
     txs = [
         transaction_data(t)
         for t in ArbitrageTransaction.objects.filter(from_address=address).order_by("-detected_at", "-id")[:PAGE_ROWS]
     ]
+    if not txs:  # a bot's contract: the senders' totals are per sender, the rows are here
+        txs = [
+            transaction_data(t)
+            for t in ArbitrageTransaction.objects.filter(contract_address=address).order_by("-detected_at", "-id")[
+                :PAGE_ROWS
+            ]
+        ]
     context = {
         "address": address,
         "totals": selectors.bot_totals(sender=address),

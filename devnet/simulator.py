@@ -816,6 +816,7 @@ class Simulator:
             "block_number": block,
             "chain_id": self.chain_id,
             "from": to_checksum_address(receipt["from"]),
+            "to": to_checksum_address(receipt["to"]) if receipt.get("to") else None,
             "gas_used": str(int(receipt["gasUsed"], 16)),
             "effective_gas_price": str(int(receipt["effectiveGasPrice"], 16)),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import factory
 
 from chains.models import Chain, Dex, Pool, Token
 from opportunities.models import Opportunity
+from transactions.flows import NATIVE, Cycle, Hop, TxArbitrage
 from transactions.models import ArbitrageTransaction
 
 
@@ -104,3 +106,44 @@ class ArbitrageTransactionFactory(factory.django.DjangoModelFactory):
     pools_involved = factory.LazyFunction(lambda: [_address(1), _address(2), _address(3)])
     tokens_involved = factory.LazyFunction(lambda: [_address(11), _address(12), _address(11)])
     detected_at = datetime(2025, 11, 16, 16, 54, 43, 123456, tzinfo=UTC)
+
+
+def tx_arbitrage(
+    pools: Sequence[str],
+    start_token: str,
+    start: int,
+    end: int,
+    tokens: Sequence[str] | None = None,
+    *,
+    coinbase_wei: int | None = None,
+    venue: str = "uniswap_v2",
+) -> TxArbitrage:
+    """One closed cycle through ``pools`` (intermediate amounts made up, the start and end exact) and the
+    searcher's gain ``end - start`` in the start token; ``coinbase_wei``: a measured native builder payment."""
+    given = list(tokens[:-1]) if tokens else [start_token, *(_address(900 + i) for i in range(len(pools) - 1))]
+    path = [*(given[i % len(given)] for i in range(len(pools))), start_token]
+    amounts = [start, *([start] * (len(pools) - 1)), end]
+    hops = tuple(
+        Hop(i, pool, venue, path[i], amounts[i], path[i + 1], amounts[i + 1], pools[(i + 1) % len(pools)])
+        for i, pool in enumerate(pools)
+    )
+    return TxArbitrage(
+        cycles=(Cycle(hops),),
+        searchers=(),
+        gains={start_token: end - start} if end != start else {},
+        builder_payments={NATIVE: coinbase_wei} if coinbase_wei else {},
+        native_measured=coinbase_wei is not None,
+    )
+
+
+def tx_arbitrages(*arbitrages: TxArbitrage) -> TxArbitrage:
+    """Several single-cycle arbitrages as one transaction's (gains added per token)."""
+    gains: dict[str, int] = {}
+    for arb in arbitrages:
+        for token, value in arb.gains.items():
+            gains[token] = gains.get(token, 0) + value
+    return TxArbitrage(
+        cycles=tuple(c for arb in arbitrages for c in arb.cycles),
+        searchers=(),
+        gains={t: v for t, v in gains.items() if v},
+    )

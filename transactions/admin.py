@@ -40,8 +40,11 @@ class ArbitrageCycleInline(admin.TabularInline):
         "end_amount",
         "profit_raw",
         "profit_usd",
+        "profitable",
         "pools",
         "tokens",
+        "venues",
+        "hops",
     )
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -76,10 +79,11 @@ class ArbitrageTransactionAdmin(DetectionAdmin):
         "profit_gross_usd",
         "gas_cost_usd",
         "profit_net_usd",
+        "outcome",
         "block_number",
     ]
-    list_filter = ["chain", StrategyFilter, SwapCountFilter]
-    search_fields = ["=tx_hash", "=from_address", "pools_involved", "tokens_involved"]
+    list_filter = ["chain", "outcome", "price_source", StrategyFilter, SwapCountFilter]
+    search_fields = ["=tx_hash", "=from_address", "=contract_address", "pools_involved", "tokens_involved"]
     date_hierarchy = "detected_at"
     ordering = ["-detected_at", "-id"]
     list_select_related = ["chain"]

@@ -2,24 +2,27 @@
 
 Per block range (one ``BlockBatch`` from ``scanning.loop``):
 
-1. the ``Swap`` logs of every V2-style pool, grouped by transaction in log order;
+1. the ``Swap`` logs of every pool family (V2, Uniswap V3 / Algebra, PancakeSwap
+   V3), grouped by transaction;
 2. each pool's tokens, from the database or resolved once on chain and cached
-   (pools of unknown DEXes count like any other);
-3. ``transactions.detection`` chains each transaction's swaps by token flow
-   (flash swaps log their first pair last) into closed cycles; a cycle that
-   did not return more than it put in is a round trip, not an arbitrage;
-4. receipts only for the transactions holding an arbitrage (one batch), for
-   the sender and ``gasUsed × effectiveGasPrice``;
-5. USD prices at the arbitrage's block: ``getReserves`` at that block (one
-   Multicall3 ``eth_call``) of the few pools that price the start tokens and
-   the native coin, cached per block;
-6. optionally the builder tip (see ``coinbase_transfers``);
+   (pools of unknown DEXes count like any other), and its protocol family;
+3. a cheap test on tokens alone: do the transaction's swaps close a cycle?
+4. receipts of those transactions only (one batch): the sender, the contract it
+   called, gas, and every log, whose ``Transfer``/``Deposit``/``Withdrawal``
+   give the token flows; ``transactions.flows`` links the swaps into cycles by
+   token and address continuity and measures what the searcher gained;
+5. optionally one ``debug_traceTransaction`` (callTracer) per arbitrage: native
+   coin moved, and native builder payments (``TX_MEASURE_COINBASE``; off by
+   itself on a node without ``debug_*``), and the block's fee recipient
+   (``miner``, or Bor's ``bor_getAuthor`` where the registry says so);
+6. USD prices at the *parent* block (``getReserves`` in one Multicall3
+   ``eth_call`` per block); a node without that state leaves them empty and the
+   row says so (``price_source``);
 7. rows written through ``transactions.services`` (idempotent, broadcast after
    commit, opportunities linked).
 
-Only logs, receipts, headers, balances and ``eth_call`` are used: it runs on any
-node, no tracing API. Every RPC read happens before the first write, so the
-scanner's database transaction (rows + cursor) stays short.
+Every RPC read happens before the first write, so the scanner's database
+transaction (rows + cursor) stays short.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ from chains.clients import chain_client
 from chains.config import ChainConfig
 from chains.models import Dex, Pool, Token
 from chains.pricing import PoolReserves, PriceBook
-from dexes.uniswap_v2.events import SWAP_TOPIC, swap_amounts
 from evm import abis
 from evm.rpc import (
     BlockHeader,
@@ -55,13 +57,24 @@ from evm.rpc import (
     checksum_address,
 )
 from scanning.loop import BlockBatch, ScanReport, chain_config_get, scan_run
-from transactions.detection import DetectedArbitrage, SwapLeg, detect_arbitrages
+from transactions.flows import (
+    SWAP_TOPICS,
+    V2_SWAP_TOPIC,
+    V3_SWAP_TOPIC,
+    Hop,
+    TokenMove,
+    TxArbitrage,
+    arbitrage_find,
+    hop_from_log,
+    moves_from_logs,
+    native_moves_from_trace,
+    token_cycle_possible,
+)
 from transactions.services import (
     BlockPrices,
     PricedTransaction,
     TxFacts,
     TxToRecord,
-    arbitrage_is_profitable,
     transactions_known,
     transactions_price,
     transactions_rollback,
@@ -69,6 +82,9 @@ from transactions.services import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+GLOBAL_STATE = bytes.fromhex("e76c01e4")  # Algebra's globalState()
 
 
 def _word_address(data: bytes) -> str:
@@ -92,12 +108,11 @@ class PoolTokens:
 
 @dataclass(slots=True)
 class Candidate:
-    """A transaction whose Swap logs close at least one profitable cycle."""
+    """A transaction whose swaps' tokens close a cycle (whether its flows do is decided on its receipt)."""
 
     tx_hash: str
     block_number: int
     block_hash: str
-    arbitrages: list[DetectedArbitrage]
 
 
 @dataclass(slots=True)
@@ -135,16 +150,16 @@ class ArbitrageMonitor:
         client: MonitorClient,
         measure_coinbase: bool | None = None,
         broadcast: bool = True,
-        tolerance: float | None = None,
     ) -> None:
         self.config = config
         self.chain_id = config.chain_id
         self.client = client
         self.measure_coinbase = settings.TX_MEASURE_COINBASE if measure_coinbase is None else measure_coinbase
         self.broadcast = broadcast
-        self.tolerance = settings.TX_MATCH_TOLERANCE if tolerance is None else tolerance
+        self.trace_supported = True  # turned off for this process by the first "method not supported"
         self.stats = MonitorStats()
         self._pools: dict[str, PoolTokens | None] = {}
+        self._algebra: dict[str, bool] = {}  # pools emitting Uniswap V3's Swap topic: Algebra or not
         self._reserves_at: _Lru = _Lru(256)  # (block, pools) -> {pool: (r0, r1)}
         quotes = [*config.stable_tokens, *config.base_tokens]
         if config.wrapped_native:
@@ -153,7 +168,7 @@ class ArbitrageMonitor:
 
     # ------------------------------------------------------------------ BlockProcessor protocol
     def topics(self) -> list[list[str]]:
-        return [[SWAP_TOPIC]]
+        return [list(SWAP_TOPICS)]
 
     def fetch(self, batch: BlockBatch) -> list[TxToRecord]:
         """Every read of the batch (detection picks the receipts to read; tips, prices), no transaction open."""
@@ -187,7 +202,7 @@ class ArbitrageMonitor:
     def collect(
         self, logs: Iterable[LogRecord], *, headers: Mapping[int, BlockHeader] | None = None
     ) -> list[TxToRecord]:
-        """The read half: detected arbitrages not stored yet, with their receipt facts and prices."""
+        """The read half: arbitrages not stored yet, with their receipt facts, flows and prices."""
         candidates = self.detect(logs)
         if not candidates:
             return []
@@ -216,13 +231,38 @@ class ArbitrageMonitor:
         for number in blocks:
             if headers[number].hash != next(c.block_hash for c, _ in landed if c.block_number == number):
                 raise ReorgDuringFetch(f"block {number}: header hash differs from the logs' block hash")
-        tips = self.coinbase_transfers(landed, headers) if self.measure_coinbase else {}
-        start_tokens: dict[int, set[str]] = defaultdict(set)
-        for candidate, _ in landed:
-            start_tokens[candidate.block_number].update(a.start_token for a in candidate.arbitrages)
-        prices = self.prices_at_blocks(start_tokens)
-        items = []
+        hops = {c.tx_hash: self.hops_of(r.logs) for c, r in landed}
+        arbitraged: list[tuple[Candidate, Receipt]] = []
+        arbitrages: dict[str, TxArbitrage] = {}
+        # First pass without traces: only transactions whose flows close a cycle are traced.
         for candidate, receipt in landed:
+            found = self.arbitrage_of(receipt, hops[candidate.tx_hash], fee_recipient=None, native_moves=None)
+            if found is not None:
+                arbitraged.append((candidate, receipt))
+        self.stats.arbitrage_txs += len(arbitraged)
+        if not arbitraged:
+            return []
+        recipients = self.fee_recipients(sorted({c.block_number for c, _ in arbitraged}), headers)
+        traces = self.call_traces([c.tx_hash for c, _ in arbitraged]) if self.measure_coinbase else {}
+        for candidate, receipt in arbitraged:
+            trace = traces.get(candidate.tx_hash)
+            found = self.arbitrage_of(
+                receipt,
+                hops[candidate.tx_hash],
+                fee_recipient=recipients.get(candidate.block_number),
+                native_moves=trace,
+            )
+            assert found is not None  # the same swaps and logs: the cycles do not depend on the trace
+            arbitrages[candidate.tx_hash] = found
+        wanted: dict[int, set[str]] = defaultdict(set)
+        for candidate, _ in arbitraged:
+            arb = arbitrages[candidate.tx_hash]
+            wanted[candidate.block_number].update(arb.gains)
+            wanted[candidate.block_number].update(t for t in arb.builder_payments if t.startswith("0x"))
+            wanted[candidate.block_number].update(c.start_token for c in arb.cycles)
+        prices = self.prices_at_blocks(wanted)
+        items = []
+        for candidate, receipt in arbitraged:
             header = headers[candidate.block_number]
             facts = TxFacts(
                 tx_hash=candidate.tx_hash,
@@ -232,61 +272,136 @@ class ArbitrageMonitor:
                 block_timestamp=datetime.fromtimestamp(header.timestamp, tz=UTC),
                 gas_used=receipt.gas_used,
                 effective_gas_price=receipt.effective_gas_price,
-                coinbase_transfer_wei=tips.get(candidate.tx_hash),
+                contract_address=receipt.to_address or "",
             )
-            items.append(TxToRecord(facts, candidate.arbitrages, prices[candidate.block_number]))
+            items.append(TxToRecord(facts, arbitrages[candidate.tx_hash], prices[candidate.block_number]))
         return items
 
+    def arbitrage_of(
+        self,
+        receipt: Receipt,
+        hops: Sequence[Hop],
+        *,
+        fee_recipient: str | None,
+        native_moves: Sequence[TokenMove] | None,
+    ) -> TxArbitrage | None:
+        """The cycles and flows of one landed transaction (pure, on its receipt's logs)."""
+        return arbitrage_find(
+            hops=hops,
+            moves=moves_from_logs(receipt.logs, wrapped_native=self.config.wrapped_native),
+            searchers=[a for a in (receipt.from_address, receipt.to_address) if a],
+            fee_recipient=fee_recipient,
+            native_moves=native_moves,
+            wrapped_native=self.config.wrapped_native,
+        )
+
+    def hops_of(self, logs: Iterable[LogRecord]) -> list[Hop]:
+        """The Swap logs among ``logs`` as hops (pools of unknown tokens left out), in log order."""
+        swaps = sorted((log for log in logs if log.topic0 in SWAP_TOPICS), key=lambda log: log.log_index)
+        tokens = self.swap_pool_tokens(swaps)
+        uni_v3 = {log.address for log in swaps if log.topic0 == V3_SWAP_TOPIC and log.address in tokens}
+        algebra = self.algebra_pools(uni_v3)
+        hops = []
+        for log in swaps:
+            pool = tokens.get(log.address)
+            if pool is None:
+                continue  # not a pool (or unresolvable): its swap cannot be chained
+            venue = "algebra" if log.address in algebra else None
+            hop = hop_from_log(log, token0=pool.token0, token1=pool.token1, venue=venue)
+            if hop is not None:
+                hops.append(hop)
+        return hops
+
     def detect(self, logs: Iterable[LogRecord]) -> list[Candidate]:
-        """Swap logs → per transaction (log order) → profitable closed cycles."""
+        """Swap logs → per transaction → those whose swaps' tokens close a cycle (in block order)."""
         by_tx: dict[str, list[LogRecord]] = defaultdict(list)
         for log in logs:
-            if log.topic0 == SWAP_TOPIC:
+            if log.topic0 in SWAP_TOPICS:
                 by_tx[log.tx_hash].append(log)
         if not by_tx:
             return []
         self.stats.swap_txs += len(by_tx)
         # A transaction needs two swaps to hold a cycle: only those pools need tokens.
-        multi = {
-            tx: sorted(tx_logs, key=lambda log: log.log_index) for tx, tx_logs in by_tx.items() if len(tx_logs) >= 2
-        }
-        tokens = self.pool_tokens({log.address for tx_logs in multi.values() for log in tx_logs})
+        multi = {tx: tx_logs for tx, tx_logs in by_tx.items() if len(tx_logs) >= 2}
+        self.swap_pool_tokens([log for tx_logs in multi.values() for log in tx_logs])
         candidates: list[Candidate] = []
         for tx_hash, tx_logs in multi.items():
-            legs = []
-            for log in tx_logs:
-                pool = tokens.get(log.address)
-                if pool is None:
-                    continue  # not a V2 pair (or unresolvable): its legs cannot be chained
-                amounts = swap_amounts(log)
-                if amounts is None:
-                    continue  # not a V2 Swap(address indexed, 4 × uint256, address indexed)
-                a0_in, a1_in, a0_out, a1_out = amounts
-                legs.append(
-                    SwapLeg(
-                        log.log_index,
-                        log.address,
-                        pool.token0,
-                        pool.token1,
-                        a0_in,
-                        a1_in,
-                        a0_out,
-                        a1_out,
-                        log.topics[1],
-                        log.topics[2],
-                    )
-                )
-            arbitrages = [a for a in detect_arbitrages(legs, tolerance=self.tolerance) if arbitrage_is_profitable(a)]
-            if arbitrages:
-                first = tx_logs[0]
-                candidates.append(Candidate(tx_hash, first.block_number, first.block_hash, arbitrages))
-        candidates.sort(key=lambda c: (c.block_number, by_tx[c.tx_hash][0].log_index))
-        self.stats.arbitrage_txs += len(candidates)
+            if token_cycle_possible(self.hops_of(tx_logs)):
+                first = min(tx_logs, key=lambda log: log.log_index)
+                candidates.append(Candidate(tx_hash, first.block_number, first.block_hash))
+        candidates.sort(key=lambda c: (c.block_number, min(log.log_index for log in by_tx[c.tx_hash])))
         return candidates
 
+    def swap_pool_tokens(self, swaps: Sequence[LogRecord]) -> dict[str, PoolTokens]:
+        """Tokens of the pools that logged ``swaps``: V2 pairs stored as pools, V3-style pools only cached."""
+        v2 = {log.address for log in swaps if log.topic0 == V2_SWAP_TOPIC}
+        others = {log.address for log in swaps} - v2
+        return {**self.pool_tokens(others, store=False), **self.pool_tokens(v2)}
+
+    def algebra_pools(self, addresses: Iterable[str]) -> set[str]:
+        """Which pools emitting Uniswap V3's Swap topic are Algebra pools (they answer ``globalState()``).
+
+        One Multicall3 read for pools never seen, cached for the process.
+        """
+        wanted = set(addresses)
+        missing = sorted(a for a in wanted if a not in self._algebra)
+        if missing:
+            results = self.client.multicall([Call(a, GLOBAL_STATE) for a in missing])
+            for address, result in zip(missing, results, strict=True):
+                self._algebra[address] = bool(result.success and len(result.data) >= 64)
+        return {a for a in wanted if self._algebra.get(a)}
+
+    # ------------------------------------------------------------------ builder payments
+    def fee_recipients(self, blocks: Sequence[int], headers: Mapping[int, BlockHeader]) -> dict[int, str]:
+        """The address that receives each block's fees and builder payments.
+
+        ``miner`` from the header by default (BSC's validator, anvil's
+        coinbase); Polygon's Bor reports ``miner = 0x0`` there, so a registry
+        entry with ``"fee_recipient": "bor_getAuthor"`` asks Bor (one call per
+        block, batched). A block whose recipient is unknown measures no builder payment.
+        """
+        source = str(self.config.extra.get("fee_recipient", "miner"))
+        if source != "bor_getAuthor":
+            return {n: headers[n].miner for n in blocks if headers[n].miner}
+        try:
+            replies = self.client.batch([("bor_getAuthor", [hex(n)]) for n in blocks], return_errors=True)
+        except MethodNotSupported:
+            return {}
+        return {n: checksum_address(r) for n, r in zip(blocks, replies, strict=True) if isinstance(r, str) and r}
+
+    def call_traces(self, tx_hashes: Sequence[str]) -> dict[str, list[TokenMove]]:
+        """Native coin moved by each transaction's calls (``debug_traceTransaction``, callTracer), one batch.
+
+        A node without ``debug_*`` answers "method not supported": tracing stops
+        for this process and native builder payments stay unmeasured (empty).
+        """
+        if not self.trace_supported or not tx_hashes:
+            return {}
+        options = {"tracer": "callTracer"}
+        try:
+            replies = self.client.batch(
+                [("debug_traceTransaction", [h, options]) for h in tx_hashes], return_errors=True
+            )
+        except MethodNotSupported:
+            self.trace_supported = False
+            logger.warning("chain %s: no debug_traceTransaction; native builder payments unmeasured", self.chain_id)
+            return {}
+        out: dict[str, list[TokenMove]] = {}
+        for tx_hash, reply in zip(tx_hashes, replies, strict=True):
+            if isinstance(reply, MethodNotSupported):
+                self.trace_supported = False
+                return {}
+            if isinstance(reply, dict):
+                out[tx_hash] = native_moves_from_trace(reply)
+        return out
+
     # ------------------------------------------------------------------ pools
-    def pool_tokens(self, addresses: Iterable[str]) -> dict[str, PoolTokens]:
-        """token0/token1 of each pool: cache, then the database, then one Multicall3 read for the rest."""
+    def pool_tokens(self, addresses: Iterable[str], *, store: bool = True) -> dict[str, PoolTokens]:
+        """token0/token1 of each pool: cache, then the database, then one Multicall3 read for the rest.
+
+        ``store`` False (pools seen through a V3-style Swap): resolved and cached in this process but
+        not written to the pool table, which the V2 pool scanner reads as V2 pairs.
+        """
         wanted = set(addresses)
         missing = [a for a in wanted if a not in self._pools]
         if missing:
@@ -298,10 +413,10 @@ class ArbitrageMonitor:
                     self._pools[address] = PoolTokens(token0, token1)
             unresolved = [a for a in missing if a not in self._pools]
             if unresolved:
-                self._pools.update(self.resolve_pools(unresolved))
+                self._pools.update(self.resolve_pools(unresolved, store=store))
         return {a: p for a in wanted if (p := self._pools.get(a)) is not None}
 
-    def resolve_pools(self, addresses: Sequence[str]) -> dict[str, PoolTokens | None]:
+    def resolve_pools(self, addresses: Sequence[str], *, store: bool = True) -> dict[str, PoolTokens | None]:
         """Pools not in the database: token0()/token1()/factory() in one Multicall3 read, then stored.
 
         A pool whose factory is no configured DEX is stored with ``dex=None``
@@ -319,6 +434,9 @@ class ArbitrageMonitor:
             found[address] = (_word_address(t0.data), _word_address(t1.data), factory_address)
         out: dict[str, PoolTokens | None] = {a: None for a in addresses}
         if not found:
+            return out
+        if not store:
+            out.update({address: PoolTokens(t0, t1) for address, (t0, t1, _) in found.items()})
             return out
         tokens = {t for t0, t1, _ in found.values() for t in (t0, t1)}
         known = set(Token.objects.filter(chain_id=self.chain_id, address__in=tokens).values_list("address", flat=True))
@@ -367,15 +485,16 @@ class ArbitrageMonitor:
         )
         return list(rows.values_list("address", "token0__address", "token1__address"))
 
-    def reserves_at_blocks(self, blocks: Sequence[int], pools: Sequence[str]) -> dict[int, dict[str, tuple[int, int]]]:
+    def reserves_at_blocks(
+        self, blocks: Sequence[int], pools: Sequence[str]
+    ) -> dict[int, dict[str, tuple[int, int]] | None]:
         """getReserves of ``pools`` at the end of each block: one Multicall3 eth_call per block, one batch, cached.
 
-        A node without the state of an old block (pruned, not archive) answers
-        with an error: that block is priced at the reserves the pool scanner
-        keeps (today's), with a warning.
+        A node without the state of that block (pruned, not archive) answers
+        with an error: None for that block (unpriced, never today's reserves).
         """
         pools = sorted(pools)
-        out: dict[int, dict[str, tuple[int, int]]] = {}
+        out: dict[int, dict[str, tuple[int, int]] | None] = {}
         missing = []
         for block in blocks:
             cached = self._reserves_at.get((block, tuple(pools)))
@@ -392,16 +511,10 @@ class ArbitrageMonitor:
             [("eth_call", [{"to": self.config.multicall3, "data": data}, hex(block)]) for block in missing],
             return_errors=True,
         )
-        current: dict[str, tuple[int, int]] | None = None
         for block, reply in zip(missing, replies, strict=True):
             if isinstance(reply, Exception) or not reply:
-                logger.warning("chain %s: no state at block %s (%s); current reserves", self.chain_id, block, reply)
-                if current is None:
-                    rows = Pool.objects.filter(chain_id=self.chain_id, address__in=pools)
-                    current = {
-                        a: (int(r0), int(r1)) for a, r0, r1 in rows.values_list("address", "reserve0", "reserve1")
-                    }
-                out[block] = current
+                logger.warning("chain %s: no state at block %s (%s): arbitrages unpriced", self.chain_id, block, reply)
+                out[block] = None
                 continue
             results = aggregate3_decode(bytes.fromhex(reply[2:]))
             reserves: dict[str, tuple[int, int]] = {}
@@ -414,13 +527,16 @@ class ArbitrageMonitor:
         return out
 
     def prices_at_blocks(self, tokens_by_block: Mapping[int, Iterable[str]]) -> dict[int, BlockPrices]:
-        """USD of each block's tokens and of the native coin, at the end of that block.
+        """USD of each block's tokens and of the native coin, from the state before the block (its parent).
 
-        Two queries and one JSON-RPC batch for the whole scanned range.
+        An arbitrage moves the pools it trades: pricing it at the end of its own
+        block would price it after the fact. Two queries and one JSON-RPC batch
+        for the whole scanned range.
         """
         wanted = {t for tokens in tokens_by_block.values() for t in tokens}
         pools = self.pricing_pools(wanted)
-        reserves = self.reserves_at_blocks(list(tokens_by_block), [p for p, _, _ in pools])
+        parents = {block: block - 1 for block in tokens_by_block}
+        reserves = self.reserves_at_blocks(sorted(set(parents.values())), [p for p, _, _ in pools])
         all_tokens = wanted | {t for _, t0, t1 in pools for t in (t0, t1)}
         rows = Token.objects.filter(
             chain_id=self.chain_id, address__in=list(all_tokens), decimals__isnull=False
@@ -428,10 +544,13 @@ class ArbitrageMonitor:
         decimals = {address: places for address, places in rows if places is not None}
         out: dict[int, BlockPrices] = {}
         for block, tokens in tokens_by_block.items():
+            at = reserves[parents[block]]
+            if at is None:
+                out[block] = BlockPrices(native_usd=None, decimals=decimals, source="unavailable")
+                continue
             if not self.config.wrapped_native:
                 out[block] = BlockPrices(native_usd=None, decimals=decimals)
                 continue
-            at = reserves[block]
             book = PriceBook(
                 decimals=decimals,
                 stable_tokens=self.config.stable_tokens,
@@ -445,62 +564,8 @@ class ArbitrageMonitor:
         return out
 
     def prices_at(self, block_number: int, tokens: Iterable[str]) -> BlockPrices:
-        """USD of ``tokens`` and of the native coin at ``block_number`` (end of block state)."""
+        """USD of ``tokens`` and of the native coin for an arbitrage in ``block_number`` (its parent's state)."""
         return self.prices_at_blocks({block_number: set(tokens)})[block_number]
-
-    # ------------------------------------------------------------------ builder tips
-    def coinbase_transfers(
-        self, landed: Sequence[tuple[Candidate, Receipt]], headers: Mapping[int, BlockHeader]
-    ) -> dict[str, int]:
-        """Native paid straight to the block producer, measured per block without tracing.
-
-        tip = coinbase balance(N) − balance(N−1) − the fees the block paid it
-        (Σ (effectiveGasPrice − baseFee) × gasUsed over the block's receipts;
-        chains whose fees do not go to the coinbase, like BSC's system-contract
-        scheme, set ``"coinbase_receives_fees": false`` in the registry) + the
-        gas the coinbase itself spent. The tip can only be attributed when the
-        block holds one arbitrage; a block with several gets 0 for each when
-        nothing was paid and stays unmeasured (None) otherwise. Other senders
-        paying the coinbase in the same block are counted too: an upper bound.
-        Costs one eth_getBlockReceipts and two eth_getBalance per arbitrage block.
-        """
-        by_block: dict[int, list[str]] = defaultdict(list)
-        for candidate, _ in landed:
-            by_block[candidate.block_number].append(candidate.tx_hash)
-        receives_fees = bool(self.config.extra.get("coinbase_receives_fees", True))
-        calls: list[tuple[str, list[Any]]] = []
-        for number in by_block:
-            miner = headers[number].miner
-            calls += [("eth_getBalance", [miner, hex(number)]), ("eth_getBalance", [miner, hex(number - 1)])]
-            calls.append(("eth_getBlockReceipts", [hex(number)]))
-        try:
-            replies = self.client.batch(calls, return_errors=True)
-        except MethodNotSupported:
-            replies = [None] * len(calls)
-        tips: dict[str, int] = {}
-        for i, (number, hashes) in enumerate(by_block.items()):
-            after, before, receipts = replies[3 * i : 3 * i + 3]
-            if isinstance(after, Exception) or isinstance(before, Exception) or after is None or before is None:
-                continue
-            if isinstance(receipts, Exception) or receipts is None:
-                continue
-            header = headers[number]
-            base_fee = header.base_fee_per_gas or 0
-            fees = 0
-            spent = 0
-            for raw in receipts:
-                gas_used = int(raw["gasUsed"], 16)
-                price = int(raw.get("effectiveGasPrice") or "0x0", 16)
-                if receives_fees:
-                    fees += max(price - base_fee, 0) * gas_used
-                if raw.get("from", "").lower() == header.miner.lower():
-                    spent += price * gas_used
-            surplus = int(after, 16) - int(before, 16) - fees + spent
-            if surplus <= 0:
-                tips.update(dict.fromkeys(hashes, 0))
-            elif len(hashes) == 1:
-                tips[hashes[0]] = surplus
-        return tips
 
 
 # ---------------------------------------------------------------------- entry points

@@ -9,7 +9,13 @@ from transactions.models import ArbitrageTransaction
 
 
 def transaction_data(tx: ArbitrageTransaction) -> dict[str, Any]:
-    """Serialize a stored arbitrage transaction as the WebSocket spec's ``data`` object."""
+    """Serialize a stored arbitrage transaction as the WebSocket spec's ``data`` object.
+
+    Beyond the spec: ``contract_address`` (the contract the sender called), ``venues`` (the
+    protocol family of each pool in ``pools_involved``), ``outcome`` (profit / loss / mixed),
+    ``profits`` (per token, raw amounts as strings, ``usd`` null when unpriced),
+    ``builder_payment_usd`` (null: not measured) and ``price_source``.
+    """
     return {
         "id": tx.pk,
         "chain_id": tx.chain_id,
@@ -28,4 +34,10 @@ def transaction_data(tx: ArbitrageTransaction) -> dict[str, Any]:
         "pools_involved": list(tx.pools_involved),
         "tokens_involved": list(tx.tokens_involved),
         "detected_at": utc_isoformat(tx.detected_at),
+        "contract_address": tx.contract_address,
+        "venues": list(tx.venues),
+        "outcome": tx.outcome,
+        "profits": list(tx.profits),
+        "builder_payment_usd": None if tx.builder_payment_usd is None else float(tx.builder_payment_usd),
+        "price_source": tx.price_source,
     }

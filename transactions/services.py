@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from scanning.detections import DetectionKind, detections_record, detections_remove
-from transactions.detection import DetectedArbitrage
+from transactions.flows import NATIVE, Hop, TxArbitrage
 from transactions.models import ArbitrageCycle, ArbitrageTransaction
 from transactions.serializers import transaction_data
 
@@ -36,20 +36,22 @@ class TxFacts:
     block_timestamp: datetime
     gas_used: int
     effective_gas_price: int
-    coinbase_transfer_wei: int | None = None
+    contract_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class BlockPrices:
-    """USD prices at one block: per token (checksum address) and of the native coin.
+    """USD prices at the state an arbitrage started from: per token (checksum address) and of the native coin.
 
-    A token missing from ``token_usd`` (no pricing pool, unknown decimals) is
-    valued at 0 USD; its raw profit is still exact.
+    ``source`` names that state (``parent_block``) or says there was none
+    (``unavailable``: every USD figure is then empty, never today's prices).
+    A token missing from ``token_usd`` is unpriced (``value_usd`` None).
     """
 
     native_usd: Decimal | None
     token_usd: Mapping[str, Decimal] = field(default_factory=dict)
     decimals: Mapping[str, int | None] = field(default_factory=dict)
+    source: str = "parent_block"
 
     def value_usd(self, token: str, raw: int) -> Decimal | None:
         price = self.token_usd.get(token)
@@ -63,14 +65,8 @@ def _usd(value: Decimal | None) -> Decimal:
     return (value or Decimal(0)).quantize(USD_PLACES)
 
 
-def arbitrage_is_profitable(arbitrage: DetectedArbitrage) -> bool:
-    """A closed cycle counts as an arbitrage only if it returned more than it put in.
-
-    A round trip that loses in the start token (a router A→B→C→A trade) is a
-    trade, not an arbitrage; a profitable cycle that loses after gas is
-    stored with its negative net profit.
-    """
-    return arbitrage.end_amount > arbitrage.start_amount
+def _usd_or_none(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(USD_PLACES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,38 +78,77 @@ class PricedTransaction:
     cycles: list[dict[str, object]]
 
 
-def transaction_price(
-    *, facts: TxFacts, arbitrages: Sequence[DetectedArbitrage], prices: BlockPrices
-) -> PricedTransaction:
-    """Gross profit (per cycle, at the block's prices), gas from the receipt, net = gross − gas."""
-    if not arbitrages:
-        raise ValueError(f"{facts.tx_hash}: no arbitrage to price")
+def _hop_data(hop: Hop) -> dict[str, object]:
+    return {
+        "pool": hop.pool,
+        "venue": hop.venue,
+        "token_in": hop.token_in,
+        "amount_in": str(hop.amount_in),
+        "token_out": hop.token_out,
+        "amount_out": str(hop.amount_out),
+    }
+
+
+def transaction_price(*, facts: TxFacts, arbitrage: TxArbitrage, prices: BlockPrices) -> PricedTransaction:
+    """Gross = the searcher's per-token gains at the pre-arbitrage prices; net = gross − gas − builder payment.
+
+    Gross adds the priced tokens only (an unpriced token's ``usd`` is null in
+    ``profits``). The builder payment in USD is empty when the native part was
+    not measured (no trace) or a paid token is unpriced; net then subtracts the
+    part that is known.
+    """
+    if not arbitrage.cycles:
+        raise ValueError(f"{facts.tx_hash}: no cycle to price")
     cycles: list[dict[str, object]] = []
-    gross = Decimal(0)
-    for index, arb in enumerate(arbitrages):
-        profit_usd = prices.value_usd(arb.start_token, arb.profit)
-        if profit_usd is None:
-            logger.warning("tx %s: no USD price for %s at block %s", facts.tx_hash, arb.start_token, facts.block_number)
-        gross += profit_usd or Decimal(0)
+    for index, cycle in enumerate(arbitrage.cycles):
         cycles.append(
             {
                 "index": index,
-                "start_token": arb.start_token,
-                "start_amount": arb.start_amount,
-                "end_amount": arb.end_amount,
-                "profit_raw": arb.profit,
-                "profit_usd": _usd(profit_usd),
-                "pools": list(arb.pools),
-                "tokens": list(arb.tokens),
+                "start_token": cycle.start_token,
+                "start_amount": cycle.start_amount,
+                "end_amount": cycle.end_amount,
+                "profit_raw": cycle.profit,
+                "profit_usd": _usd_or_none(prices.value_usd(cycle.start_token, cycle.profit)),
+                "pools": list(cycle.pools),
+                "tokens": list(cycle.tokens),
+                "venues": list(cycle.venues),
+                "hops": [_hop_data(h) for h in cycle.hops],
+                "profitable": cycle.profitable,
             }
         )
+    profits = []
+    gross = Decimal(0)
+    unpriced = 0
+    for token, raw in sorted(arbitrage.gains.items()):
+        usd = prices.value_usd(token, raw)
+        if usd is None:
+            unpriced += 1
+            logger.info("tx %s: no USD price for %s (%s)", facts.tx_hash, token, prices.source)
+        else:
+            gross += usd
+        profits.append({"token": token, "raw": str(raw), "usd": None if usd is None else float(_usd(usd))})
     gas_wei = facts.gas_used * facts.effective_gas_price
     gas_native = Decimal(gas_wei).scaleb(-18)  # exact: no division rounding
-    gas_usd = gas_native * prices.native_usd if prices.native_usd is not None else Decimal(0)
-    start_tokens = {arb.start_token for arb in arbitrages}
-    shared = len(start_tokens) == 1
+    gas_usd = gas_native * prices.native_usd if prices.native_usd is not None else None
+
+    payments: list[dict[str, object]] = []
+    builder_usd: Decimal | None = Decimal(0) if arbitrage.native_measured else None
+    known_builder_usd = Decimal(0)
+    for token, raw in sorted(arbitrage.builder_payments.items()):
+        if token == NATIVE:
+            usd = Decimal(raw).scaleb(-18) * prices.native_usd if prices.native_usd is not None else None
+        else:
+            usd = prices.value_usd(token, raw)
+        payments.append({"token": token, "raw": str(raw), "usd": None if usd is None else float(_usd(usd))})
+        if usd is None:
+            builder_usd = None
+        else:
+            known_builder_usd += usd
+            builder_usd = None if builder_usd is None else builder_usd + usd
+    single = len(arbitrage.gains) == 1
     fields: dict[str, object] = {
         "from_address": facts.from_address,
+        "contract_address": facts.contract_address,
         "block_number": facts.block_number,
         "block_hash": facts.block_hash,
         "block_timestamp": facts.block_timestamp,
@@ -121,17 +156,31 @@ def transaction_price(
         "gas_used": facts.gas_used,
         "gas_cost_native": gas_native,
         "gas_cost_usd": _usd(gas_usd),
-        "swap_count": sum(arb.swap_count for arb in arbitrages),
-        "strategy": "+".join(arb.strategy for arb in arbitrages),
+        "swap_count": sum(c.swap_count for c in arbitrage.cycles),
+        "strategy": "+".join(c.strategy for c in arbitrage.cycles),
         "profit_gross_usd": _usd(gross),
-        "profit_net_usd": _usd(gross) - _usd(gas_usd),
-        "pools_involved": [pool for arb in arbitrages for pool in arb.pools],
-        "tokens_involved": [token for arb in arbitrages for token in arb.tokens],
-        "profit_token": next(iter(start_tokens)) if shared else "",
-        "profit_raw": sum(arb.profit for arb in arbitrages) if shared else None,
-        "coinbase_transfer_wei": facts.coinbase_transfer_wei,
+        "profit_net_usd": _usd(gross) - _usd(gas_usd) - _usd(known_builder_usd),
+        "pools_involved": [pool for c in arbitrage.cycles for pool in c.pools],
+        "tokens_involved": [token for c in arbitrage.cycles for token in c.tokens],
+        "venues": [venue for c in arbitrage.cycles for venue in c.venues],
+        "profit_token": next(iter(arbitrage.gains)) if single else "",
+        "profit_raw": next(iter(arbitrage.gains.values())) if single else None,
+        "coinbase_transfer_wei": arbitrage.native_builder_payment,
+        "outcome": _outcome(arbitrage, gross, unpriced),
+        "profits": profits,
+        "builder_payments": payments,
+        "builder_payment_usd": _usd_or_none(builder_usd),
+        "price_source": prices.source,
     }
     return PricedTransaction(tx_hash=facts.tx_hash, fields=fields, cycles=cycles)
+
+
+def _outcome(arbitrage: TxArbitrage, gross: Decimal, unpriced: int) -> str:
+    """profit / loss from the exact per-token gains; gains and losses in several tokens: by USD if all priced."""
+    outcome = arbitrage.outcome
+    if outcome == "mixed" and not unpriced:
+        return "profit" if gross > 0 else "loss"
+    return outcome
 
 
 TRANSACTIONS = DetectionKind(
@@ -152,7 +201,7 @@ def _broadcaster() -> Callable[[dict[str, Any]], None] | None:
 @dataclass(frozen=True, slots=True)
 class TxToRecord:
     facts: TxFacts
-    arbitrages: Sequence[DetectedArbitrage]
+    arbitrage: TxArbitrage
     prices: BlockPrices
 
 
@@ -160,7 +209,7 @@ def transaction_record(
     *,
     chain_id: int,
     facts: TxFacts,
-    arbitrages: Sequence[DetectedArbitrage],
+    arbitrage: TxArbitrage,
     prices: BlockPrices,
     broadcast: bool = True,
 ) -> tuple[ArbitrageTransaction, bool]:
@@ -170,7 +219,7 @@ def transaction_record(
     overlapping the live scanner) returns the stored row and changes nothing.
     """
     created = transactions_record_many(
-        chain_id=chain_id, items=[TxToRecord(facts, arbitrages, prices)], broadcast=broadcast
+        chain_id=chain_id, items=[TxToRecord(facts, arbitrage, prices)], broadcast=broadcast
     )
     if created:
         return ArbitrageTransaction.objects.get(chain_id=chain_id, tx_hash=facts.tx_hash), True
@@ -184,7 +233,7 @@ def transactions_record_many(*, chain_id: int, items: Sequence[TxToRecord], broa
 
 def transactions_price(items: Sequence[TxToRecord]) -> list[PricedTransaction]:
     """Each item's row fields and cycles (pure; ``transaction_price``)."""
-    return [transaction_price(facts=i.facts, arbitrages=i.arbitrages, prices=i.prices) for i in items]
+    return [transaction_price(facts=i.facts, arbitrage=i.arbitrage, prices=i.prices) for i in items]
 
 
 def transactions_write(*, chain_id: int, priced: Sequence[PricedTransaction], broadcast: bool = True) -> int:

@@ -9,7 +9,7 @@ from api.addresses import checksum
 from chains.models import Pool
 from opportunities.models import Opportunity
 from opportunities.services import OpportunityDraft, opportunity_record_many
-from transactions.detection import DetectedArbitrage
+from tests.factories import tx_arbitrage
 from transactions.models import ArbitrageTransaction
 from transactions.services import BlockPrices, TxFacts, transaction_record
 
@@ -32,19 +32,17 @@ def record_tx(
     start_token: str = USDT,
     profit: int = 10**19,  # $10 in USDT
     coinbase_wei: int | None = None,
+    contract: str = "",
     chain_id: int = 56,
     broadcast: bool = False,
 ) -> ArbitrageTransaction:
-    arb = DetectedArbitrage(
-        legs=(),
-        start_token=start_token,
-        start_amount=10**21,
-        end_amount=10**21 + profit,
-        profit=profit,
-        pools=pools,
-        tokens=tokens or (start_token, WBNB, start_token),
-        swap_count=len(pools),
-        strategy=f"{len(pools)}-hop",
+    arb = tx_arbitrage(
+        pools,
+        start_token,
+        10**21,
+        10**21 + profit,
+        tokens or (start_token, WBNB, start_token),
+        coinbase_wei=coinbase_wei,
     )
     facts = TxFacts(
         tx_hash="0x" + f"{n:064x}",
@@ -54,11 +52,9 @@ def record_tx(
         block_timestamp=at,
         gas_used=200_000,
         effective_gas_price=5 * 10**9,  # 0.001 BNB = $0.60
-        coinbase_transfer_wei=coinbase_wei,
+        contract_address=contract,
     )
-    tx, created = transaction_record(
-        chain_id=chain_id, facts=facts, arbitrages=[arb], prices=PRICES, broadcast=broadcast
-    )
+    tx, created = transaction_record(chain_id=chain_id, facts=facts, arbitrage=arb, prices=PRICES, broadcast=broadcast)
     assert created
     return tx
 

@@ -65,10 +65,11 @@ def test_written_transactions_are_counted_once_per_hour_day_bot_pool_and_token()
     record_tx(n=3, sender=BOT_B, pools=("0x" + "01" * 20, "0x" + "03" * 20, "0x" + "01" * 20))
     hour = ChainBucket.objects.get(chain_id=56, span="h", start=T0.replace(minute=0))
     assert hour.tx_count == 2
-    assert hour.gross_usd == Decimal("20") and hour.gas_usd == Decimal("1.2") and hour.net_usd == Decimal("18.8")
+    # net = gross - gas - builder payment (0.01 BNB = $6 for n=1)
+    assert hour.gross_usd == Decimal("20") and hour.gas_usd == Decimal("1.2") and hour.net_usd == Decimal("12.8")
     assert (hour.builder_native, hour.builder_measured) == (Decimal("0.01"), 1)
     day = ChainBucket.objects.get(chain_id=56, span="d", start=T0.replace(hour=0, minute=0))
-    assert (day.tx_count, day.net_usd) == (3, Decimal("28.2"))
+    assert (day.tx_count, day.net_usd) == (3, Decimal("22.2"))
     assert BotBucket.objects.get(span="d", sender=BOT_A).tx_count == 2
     # A pool twice in one transaction counts once for it.
     assert PoolBucket.objects.get(span="d", pool="0x" + "01" * 20).tx_count == 3
@@ -81,12 +82,12 @@ def test_a_duplicate_write_adds_nothing() -> None:
     tx = record_tx(n=1)
     before = snapshot()
     from tests.api.helpers import PRICES
-    from transactions.detection import DetectedArbitrage
+    from tests.factories import tx_arbitrage
     from transactions.services import TxFacts, transaction_record
 
     facts = TxFacts(tx.tx_hash, tx.from_address, tx.block_number, tx.block_hash, tx.block_timestamp, 1, 1)
-    arb = DetectedArbitrage((), USDT, 1, 2, 1, ("0x" + "01" * 20,), (USDT, USDT), 1, "1-hop")
-    _, created = transaction_record(chain_id=56, facts=facts, arbitrages=[arb], prices=PRICES, broadcast=False)
+    arb = tx_arbitrage(("0x" + "01" * 20,), USDT, 1, 2, (USDT, USDT))
+    _, created = transaction_record(chain_id=56, facts=facts, arbitrage=arb, prices=PRICES, broadcast=False)
     assert not created
     assert snapshot() == before
 

@@ -187,7 +187,7 @@ def test_stats_per_chain_and_period(client: Client, market: dict[str, Any]) -> N
     assert bsc["transaction_count"] == 2  # 5 minutes and 3 hours ago
     assert bsc["profit_gross_usd"] == pytest.approx(50.0)
     assert bsc["gas_cost_usd"] == pytest.approx(1.2)
-    assert bsc["profit_net_usd"] == pytest.approx(48.8)
+    assert bsc["profit_net_usd"] == pytest.approx(42.8)  # gross - gas - the measured builder payment ($6)
     assert bsc["builder_payments_native"] == pytest.approx(0.01) and bsc["builder_payments_measured"] == 1
     assert day[137]["transaction_count"] == 0 and day[137]["captured_share"] is None
     month = get(client, "/api/v1/stats/?period=30d&chain_id=56")["results"]
@@ -226,7 +226,7 @@ def test_search_recognises_what_it_is_given(client: Client, market: dict[str, An
     assert token["kind"] == "token" and token["tokens"][0]["symbol"] == "WBNB" and len(token["transactions"]) == 4
     bot = get(client, f"/api/v1/search/?q={BOT_A.lower()}")
     assert bot["kind"] == "bot" and bot["totals"][0]["transaction_count"] == 2
-    assert bot["totals"][0]["profit_net_usd"] == pytest.approx(33.8)
+    assert bot["totals"][0]["profit_net_usd"] == pytest.approx(27.8)  # net of its $6 builder payment
     assert len(bot["opportunities_captured"]) == 1
     symbol = get(client, "/api/v1/search/?q=wbnb")
     assert symbol["kind"] == "symbol" and [t["address"] for t in symbol["tokens"]] == [WBNB]

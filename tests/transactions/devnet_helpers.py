@@ -39,10 +39,6 @@ def simulate(net: Devnet, blocks: int, *, seed: int, **sim_config: Any) -> list[
     """
     from devnet.simulator import read_truth
 
-    # Tax-token routes (1 % fee-on-transfer) sit exactly at the detector's 1 % hop-matching
-    # tolerance: found or not by rounding, outside what these tests check. The ground-truth
-    # acceptance test turns them on and leaves them out of both sides.
-    sim_config.setdefault("tax_probability", 0.0)
     with net.simulator(seed, **sim_config) as sim:
         for _ in range(blocks):
             sim.step()

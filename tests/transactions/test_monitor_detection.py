@@ -70,7 +70,7 @@ def tx(n: int) -> str:
     return "0x" + f"{n:064x}"
 
 
-def test_three_hop_cycle_is_one_arbitrage(market: Market) -> None:
+def test_three_hop_cycle_is_a_candidate(market: Market) -> None:
     (found,) = market.detect(
         [
             market.swap(tx(1), "AB", "A", 100, 200),
@@ -78,26 +78,19 @@ def test_three_hop_cycle_is_one_arbitrage(market: Market) -> None:
             market.swap(tx(1), "CA", "C", 300, 104),
         ]
     )
-    (arb,) = found.arbitrages
-    assert arb.strategy == "3-hop"
-    assert arb.start_token == market.tokens["A"].address
-    assert (arb.start_amount, arb.end_amount, arb.profit) == (100, 104, 4)
-    assert list(arb.pools) == [market.pools[p].address for p in ("AB", "BC", "CA")]
+    assert (found.tx_hash, found.block_number, found.block_hash) == (tx(1), 100, BLOCK_HASH)
 
 
-def test_flash_swap_first_pair_logged_last_is_chained_by_token_flow(market: Market) -> None:
+def test_flash_swap_first_pair_logged_last_is_a_candidate(market: Market) -> None:
     logs = [
         market.swap(tx(2), "BC", "B", 200, 300),
         market.swap(tx(2), "CA", "C", 300, 104),
         market.swap(tx(2), "AB", "A", 100, 200),
     ]
-    (found,) = market.detect(logs)
-    (arb,) = found.arbitrages
-    assert list(arb.pools) == [market.pools[p].address for p in ("AB", "BC", "CA")]
-    assert arb.profit == 4
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(2)]
 
 
-def test_route_that_does_not_return_to_its_start_is_not_an_arbitrage(market: Market) -> None:
+def test_route_that_does_not_return_to_its_start_is_not_a_candidate(market: Market) -> None:
     logs = [
         market.swap(tx(3), "AB", "A", 100, 200),
         market.swap(tx(3), "BC", "B", 200, 300),
@@ -110,13 +103,14 @@ def test_swap_and_its_reverse_in_different_transactions_are_not_one(market: Mark
     assert market.detect([market.swap(tx(4), "AB", "A", 100, 200), market.swap(tx(5), "AB2", "B", 200, 103)]) == []
 
 
-def test_losing_round_trip_is_a_trade_not_an_arbitrage(market: Market) -> None:
+def test_losing_round_trip_is_a_candidate_decided_on_its_flows(market: Market) -> None:
+    """Whether it is a profit or a loss is measured on the receipt's transfers (tests/unit/test_flows.py)."""
     logs = [
         market.swap(tx(6), "AB", "A", 100, 200),
         market.swap(tx(6), "BC", "B", 200, 300),
         market.swap(tx(6), "CA", "C", 300, 97),
     ]
-    assert market.detect(logs) == []
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(6)]
 
 
 def test_sandwich_legs_are_separate_transactions(market: Market) -> None:
@@ -129,31 +123,76 @@ def test_sandwich_legs_are_separate_transactions(market: Market) -> None:
     assert market.detect(logs) == []
 
 
-def test_wash_swap_on_one_pool_is_not_an_arbitrage(market: Market) -> None:
+def test_wash_swap_on_one_pool_is_not_a_candidate(market: Market) -> None:
     assert market.detect([market.swap(tx(10), "AB", "A", 100, 200), market.swap(tx(10), "AB", "B", 200, 101)]) == []
 
 
-def test_two_arbitrages_in_one_transaction_are_found_separately(market: Market) -> None:
+def test_candidates_come_in_block_order(market: Market) -> None:
     logs = [
-        market.swap(tx(11), "AB", "A", 100, 200),
-        market.swap(tx(11), "AB2", "B", 200, 103),
-        market.swap(tx(11), "BC", "B", 7000, 9000),
-        market.swap(tx(11), "CA", "C", 9000, 50),
-        market.swap(tx(11), "BA_unknown_dex", "A", 50, 7100),
+        market.swap(tx(12), "AB", "A", 100, 200, index=50),
+        market.swap(tx(12), "BA_unknown_dex", "B", 200, 102, index=51),
+        market.swap(tx(11), "AB2", "A", 100, 200, index=10),
+        market.swap(tx(11), "BA_unknown_dex", "B", 200, 102, index=11),
     ]
-    (found,) = market.detect(logs)
-    assert [a.strategy for a in found.arbitrages] == ["2-hop", "3-hop"]
-    assert [a.profit for a in found.arbitrages] == [3, 100]
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(11), tx(12)]
 
 
 def test_pool_of_an_unknown_dex_counts(market: Market) -> None:
     assert market.pools["BA_unknown_dex"].dex is None
-    (found,) = market.detect(
-        [market.swap(tx(12), "AB", "A", 100, 200), market.swap(tx(12), "BA_unknown_dex", "B", 200, 102)]
-    )
-    assert found.arbitrages[0].pools[1] == market.pools["BA_unknown_dex"].address
+    logs = [market.swap(tx(13), "AB", "A", 100, 200), market.swap(tx(13), "BA_unknown_dex", "B", 200, 102)]
+    assert [c.tx_hash for c in market.detect(logs)] == [tx(13)]
+    hops = market.monitor.hops_of(logs)
+    assert [h.pool for h in hops] == [market.pools["AB"].address, market.pools["BA_unknown_dex"].address]
+    assert [h.venue for h in hops] == ["uniswap_v2", "uniswap_v2"]
 
 
 def test_single_swaps_need_no_pool_lookup(market: Market, django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(0):
         assert market.detect([market.swap(tx(20 + i), "AB", "A", 100, 200) for i in range(50)]) == []
+
+
+class _PublicNode:
+    """Stands in for a public endpoint (none is reachable here): answers a batch from a table."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+
+    def batch(self, calls: list[tuple[str, list[Any]]], *, return_errors: bool = False) -> list[Any]:
+        self.calls += [method for method, _ in calls]
+        return [self.answers[method](params) for method, params in calls]
+
+
+def _monitor(client: Any, **registry: Any) -> ArbitrageMonitor:
+    ChainFactory()
+    config = chain_config_parse(
+        {"chain_id": 56, "block_time": 3, "rpc_urls": ["http://127.0.0.1:1"], **registry}, environ={}
+    )
+    return ArbitrageMonitor(config=config, client=client, broadcast=False)
+
+
+def test_a_node_without_debug_methods_turns_tracing_off_and_leaves_native_payments_unknown() -> None:
+    from evm.rpc import MethodNotSupported
+
+    def refuse(params: list[Any]) -> Any:
+        return MethodNotSupported("debug_traceTransaction", -32601, "the method does not exist", None, "http://node")
+
+    node = _PublicNode({"debug_traceTransaction": refuse})
+    monitor = _monitor(node)
+    assert monitor.call_traces([tx(1), tx(2)]) == {}
+    assert not monitor.trace_supported
+    assert monitor.call_traces([tx(3)]) == {} and node.calls == ["debug_traceTransaction"] * 2  # not asked again
+
+
+def test_polygon_fee_recipient_comes_from_bor_not_the_headers_zero_miner() -> None:
+    from evm.rpc import BlockHeader
+
+    author = "0x" + "7a" * 20
+    node = _PublicNode({"bor_getAuthor": lambda params: author})
+    monitor = _monitor(node, fee_recipient="bor_getAuthor")
+    headers = {5: BlockHeader(5, "0x" + "05" * 32, "0x" + "04" * 32, 0, "0x" + "00" * 20, None)}
+    (recipient,) = monitor.fee_recipients([5], headers).values()
+    assert recipient.lower() == author and node.calls == ["bor_getAuthor"]
+    bsc = _monitor(_PublicNode({}), fee_recipient="miner")
+    miner = "0x" + "4d" * 20
+    assert bsc.fee_recipients([5], {5: BlockHeader(5, "0x", "0x", 0, miner, None)}) == {5: miner}
