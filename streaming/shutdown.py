@@ -9,9 +9,9 @@ each client gets what was already queued for it, a notice, then close 1001) and 
 then passes the signal on to the server, which stops as it always does. A second
 signal goes to the server at once (a forced stop stays possible).
 
-Nothing is installed outside a server that handles these signals (a handler that is
-the default, or Python's ``KeyboardInterrupt``, is left alone), nor off the main thread:
-the test suite's in-process consumers are unaffected.
+Only uvicorn's and Twisted's own handlers are wrapped (found by the module that defines
+them), and only on the main thread: elsewhere (the test suite's in-process consumers, a
+management command's handlers) nothing changes.
 """
 
 from __future__ import annotations
@@ -69,6 +69,16 @@ class _State:
         self.task: asyncio.Task[None] | None = None
 
 
+SERVERS = ("uvicorn", "twisted", "daphne")
+
+
+def _is_server_handler(handler: Any) -> bool:
+    """A handler that uvicorn's ``Server`` or Twisted's reactor (daphne) installed, by the module that defines it."""
+    owner = getattr(handler, "__self__", None)  # a bound method: uvicorn's Server.handle_exit, Twisted's sigTerm
+    module = type(owner).__module__ if owner is not None else getattr(handler, "__module__", None) or ""
+    return module.split(".", 1)[0] in SERVERS
+
+
 def install(drain: Drain) -> bool:
     """Wrap the running server's SIGTERM/SIGINT handlers with ``drain``; False if there is none to wrap."""
     if threading.current_thread() is not threading.main_thread():
@@ -77,7 +87,7 @@ def install(drain: Drain) -> bool:
     installed = False
     for sig in SIGNALS:
         previous = signal.getsignal(sig)
-        if not callable(previous) or previous is signal.default_int_handler or isinstance(previous, _Handler):
+        if not _is_server_handler(previous):
             continue
         signal.signal(sig, _Handler(sig, previous, state))
         installed = True
