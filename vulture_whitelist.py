@@ -63,3 +63,5 @@ _.height
 _.opp_profit_usd
 # pytest fixture parameters that only order fixtures (requested for their side effect).
 _.django_db_setup
+# http.server calls a handler's do_GET for each GET request.
+_.do_GET

@@ -72,11 +72,16 @@ print(json.dumps({"events": n}), flush=True)
 
 # --- the client process ----------------------------------------------------------------------------
 
+BACKOFF_FIRST = float(os.environ.get("BENCH_BACKOFF_FIRST", "0.5"))
+BACKOFF_MAX = float(os.environ.get("BENCH_BACKOFF_MAX", "20"))
+
 
 async def client_main(url: str, n: int, out: str) -> None:
     from streaming.client import Notification, StreamClient, Subscribed
 
-    clients = [StreamClient(url, backoff_first=0.2, backoff_max=5.0, open_timeout=30.0) for _ in range(n)]
+    clients = [
+        StreamClient(url, backoff_first=BACKOFF_FIRST, backoff_max=BACKOFF_MAX, open_timeout=30.0) for _ in range(n)
+    ]
     seqs: list[list[int]] = [[] for _ in range(n)]
     replies: list[list[tuple[float, bool | None, int | None]]] = [[] for _ in range(n)]
     caught_up: list[float | None] = [None] * n
@@ -99,6 +104,7 @@ async def client_main(url: str, n: int, out: str) -> None:
                     if highest >= (message.seq or 0):  # nothing was missed meanwhile
                         caught_up[index] = time.monotonic()
 
+    cpu0 = time.process_time()
     tasks = []
     for index in range(n):
         tasks.append(asyncio.create_task(run(index)))
@@ -115,6 +121,7 @@ async def client_main(url: str, n: int, out: str) -> None:
             client.drop()
     while not Path(out + ".stop").exists():
         await asyncio.sleep(0.1)
+    closes = sorted({str(code) for c in clients for code, _ in c.closes})  # before our own close()s
     total = int(Path(out + ".stop").read_text())
     deadline = time.monotonic() + 120
     while any((s[-1] if s else 0) < total for s in seqs) and time.monotonic() < deadline:
@@ -134,7 +141,8 @@ async def client_main(url: str, n: int, out: str) -> None:
         "resubscribed": sum(1 for r in replies if len(r) > 1),
         "not_recovered": sum(1 for r in replies for _, recovered, _seq in r[1:] if recovered is False),
         "connections": sum(c.connections for c in clients),
-        "closes": sorted({str(code) for c in clients for code, _ in c.closes}),
+        "closes": closes,
+        "cpu_seconds": time.process_time() - cpu0,
         "to_subscribed": sorted(r[-1][0] - dropped_at for r in replies if len(r) > 1),
         "to_caught_up": sorted(t - dropped_at for t in caught_up if t is not None),
     }
@@ -186,8 +194,8 @@ def run(
         if client.poll() is not None:
             raise RuntimeError("client process failed")
         time.sleep(0.2)
-    client_ps = psutil.Process(client.pid)
-    client_cpu0 = sum(client_ps.cpu_times()[:2])
+    server_ps = psutil.Process(server.pid)
+    server_cpu = -sum(server_ps.cpu_times()[:2])
     publisher = subprocess.Popen(
         [sys.executable, "-c", PUBLISHER, str(rate), str(duration)],
         env=env,
@@ -198,21 +206,25 @@ def run(
     assert publisher.stdout is not None
     json.loads(publisher.stdout.readline())  # started
     time.sleep(drop_at)
-    restart_seconds = None
+    stopping = starting = None
     if mode == "reset":
         Path(out + ".drop").write_text("reset")
     else:
         Path(out + ".drop").write_text("restart")
+        server_cpu += sum(server_ps.cpu_times()[:2])  # (the old process's drain is not counted)
         t0 = time.monotonic()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
+        stopping = time.monotonic() - t0
         server = start_server(env, port, workdir)
-        restart_seconds = time.monotonic() - t0
+        starting = time.monotonic() - t0 - stopping
+        server_ps = psutil.Process(server.pid)
+        server_cpu -= sum(server_ps.cpu_times()[:2])
     total = json.loads(publisher.stdout.readline())["events"]
     publisher.wait(timeout=60)
     Path(out + ".stop").write_text(str(total))
     client.wait(timeout=600)
-    client_cpu = sum(client_ps.cpu_times()[:2]) - client_cpu0 if client_ps.is_running() else None
+    server_cpu += sum(server_ps.cpu_times()[:2])
     server.terminate()
     server.wait(timeout=30)
     result = json.loads(Path(out).read_text())
@@ -229,10 +241,12 @@ def run(
         "not recovered": result["not_recovered"],
         "resubscribed": result["resubscribed"],
         "closes seen": ",".join(result["closes"]),
-        "server restart s": None if restart_seconds is None else round(restart_seconds, 2),
+        "SIGTERM → exited s": None if stopping is None else round(stopping, 2),
+        "new server listening s": None if starting is None else round(starting, 2),
         "drop → subscribed s (p50/p99/max)": percentiles(result["to_subscribed"]),
         "drop → caught up s (p50/p99/max)": percentiles(result["to_caught_up"]),
-        "client CPU s": None if client_cpu is None else round(client_cpu, 1),
+        "server CPU s": round(server_cpu, 1),
+        "client CPU s": round(result["cpu_seconds"], 1),
     }
 
 

@@ -135,6 +135,14 @@ def parse_message(raw: dict[str, Any]) -> Message:
     return Unknown(raw)
 
 
+def _subscribe_refused(message: Message) -> bool:
+    return (
+        isinstance(message, Error)
+        and str(message.id).startswith("subscribe-")
+        and message.message.startswith("Service unavailable")
+    )
+
+
 def should_reconnect(code: int | None, reason: str = "") -> bool:
     """docs/protocol.md "Close codes": False for the closes that a reconnection would only repeat."""
     return not (code == 1009 or (code == 1008 and reason == "Rate limit exceeded"))
@@ -184,8 +192,13 @@ class StreamClient:
             raise ConnectionError("not connected")
         await self._ws.send(json.dumps(message))
 
-    def _subscribe_message(self, channel: str, filters: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {"type": "subscribe", "channel": channel, "filters": filters}
+    def _subscribe_message(self, index: int, channel: str, filters: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "subscribe",
+            "channel": channel,
+            "filters": filters,
+            "id": f"subscribe-{index}",
+        }
         chain_id = filters.get("chain_id")
         position = self.positions.get((channel, chain_id)) if chain_id is not None else None
         if position is not None:
@@ -211,22 +224,33 @@ class StreamClient:
     async def messages(self) -> AsyncIterator[Message]:
         """Every message, across reconnections, until :meth:`close`. Heartbeats are answered with a ping."""
         attempt = 0
+        refused = 0  # subscribes refused in a row because the server could not serve them (Redis busy or down)
         while not self._closed:
             try:
                 async with connect(self.url, origin=self.origin, open_timeout=self.open_timeout, max_size=2**20) as ws:  # type: ignore[arg-type]
                     self._ws = ws
                     self.connections += 1
                     attempt = 0
-                    for channel, filters in self.subscriptions:
-                        await ws.send(json.dumps(self._subscribe_message(channel, filters)))
+                    for index, (channel, filters) in enumerate(self.subscriptions):
+                        await ws.send(json.dumps(self._subscribe_message(index, channel, filters)))
                     async for raw in ws:
                         message = parse_message(json.loads(raw))
                         self._track(message)
                         if isinstance(message, Heartbeat):
                             await ws.send(json.dumps({"type": "ping"}))
+                        elif isinstance(message, Subscribed) and str(message.id).startswith("subscribe-"):
+                            refused = 0
                         yield message
-                    # A normal close (1000, 1001) ends the iteration; the others raise below.
-                    self.closes.append((ws.close_code, ws.close_reason or ""))
+                        if _subscribe_refused(message):
+                            # Not applied (the server could not reach Redis in time): a new connection
+                            # after a backoff subscribes (and resumes) again.
+                            refused += 1
+                            attempt = refused
+                            await ws.close()
+                            break
+                    else:
+                        # A normal close (1000, 1001) ends the iteration; the others raise below.
+                        self.closes.append((ws.close_code, ws.close_reason or ""))
             except ConnectionClosed as exc:
                 received = exc.rcvd
                 self.closes.append((None, "") if received is None else (received.code, received.reason))

@@ -38,7 +38,7 @@ def new_connection_id() -> str:
 class StreamConnection:
     """What the fan-out needs to know about a connection, and its subscription rules."""
 
-    __slots__ = ("connection_id", "max_subscriptions", "outbox", "resumes", "subscriptions")
+    __slots__ = ("accepted", "connection_id", "max_subscriptions", "outbox", "resumes", "subscriptions")
 
     def __init__(self, connection_id: str, outbox: Outbox, *, max_subscriptions: int) -> None:
         self.connection_id = connection_id
@@ -47,6 +47,7 @@ class StreamConnection:
         self.subscriptions: dict[str, list[SubscriptionFilter]] = {channel: [] for channel in CHANNELS}
         # group -> its resume's seam (see StreamHub.recover); None (the usual case) if it never resumed.
         self.resumes: dict[str, Seam] | None = None
+        self.accepted = False  # the handshake's accept was sent: messages may follow
 
     def __repr__(self) -> str:
         return f"<StreamConnection {self.connection_id}>"

@@ -105,6 +105,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         # Owned from here: __call__'s finally gives the lease back even if accept() raises.
         self.hub, self.connection = hub, connection
         await self.accept()
+        connection.accepted = True
+        if hub.draining:  # the process began stopping while this one was admitted: told as the others
+            hub.close_for_shutdown(connection)
+            return
         self._send_text(protocol.connected_text(connection.connection_id))
         self._schedule_heartbeat()
 

@@ -144,12 +144,10 @@ class StreamHub:
         the closing handshake is left to the server's own shutdown).
         """
         self.draining = True
-        message = {"type": "websocket.send", "text": error_text(SHUTDOWN_NOTICE)}
         connections = list(self.connections.values())
         for connection in connections:
-            self.forget(connection)  # nothing live after the notice: the client resumes from here
-            connection.outbox.deliver(message)
-            connection.outbox.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON)
+            if connection.accepted:  # the others are told once accepted (StreamConsumer.connect)
+                self.close_for_shutdown(connection)
         logger.warning("shutting down: %d WebSocket connection(s) told and closing (1001)", len(connections))
         self._check_drained()
         with contextlib.suppress(TimeoutError):
@@ -213,6 +211,12 @@ class StreamHub:
             self.connections[connection_id] = connection
             metrics.ws_connection_opened()
         return admitted
+
+    def close_for_shutdown(self, connection: StreamConnection) -> None:
+        """After what is queued: the shutdown notice and close 1001; nothing live after the notice."""
+        self.forget(connection)
+        connection.outbox.deliver({"type": "websocket.send", "text": error_text(SHUTDOWN_NOTICE)})
+        connection.outbox.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON)
 
     def _check_drained(self) -> None:
         if self.draining and not self.connections:

@@ -87,7 +87,7 @@ def install(drain: Drain) -> bool:
     installed = False
     for sig in SIGNALS:
         previous = signal.getsignal(sig)
-        if not _is_server_handler(previous):
+        if not callable(previous) or not _is_server_handler(previous):
             continue
         signal.signal(sig, _Handler(sig, previous, state))
         installed = True
