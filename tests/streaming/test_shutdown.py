@@ -75,6 +75,9 @@ async def test_sigterm_sends_what_was_queued_then_the_notice_and_1001_and_frees_
         frames = []
         while True:
             opcode, payload = read_frame(slow)
+            if opcode == 0x9:  # daphne's keepalive ping: answered, or it drops a slow reader under load
+                slow.sendall(Frame(Opcode.PONG, payload).serialize(mask=True))
+                continue
             frames.append((opcode, payload))
             if opcode == 0x8:
                 slow.sendall(Frame(Opcode.CLOSE, payload[:2]).serialize(mask=True))  # the closing handshake
