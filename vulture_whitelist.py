@@ -70,3 +70,5 @@ LOSS
 MIXED
 UNAVAILABLE
 BLOCK_END
+# http.server calls a handler's do_GET for each GET request.
+_.do_GET

@@ -215,6 +215,13 @@ WS_SEND_TIMEOUT_SECONDS = env_float("WS_SEND_TIMEOUT_SECONDS", 10.0, minimum=0.1
 # Connection-limit leases in Redis: a killed web process's slots come back within this time.
 WS_LEASE_SECONDS = env_float("WS_LEASE_SECONDS", 30.0, minimum=1.0)
 WS_LEASE_KEY = env_str("WS_LEASE_KEY", "arbmonitor:ws:connections")
+# Resume history (docs/protocol.md "Resuming"): the last WS_HISTORY_SIZE notifications of each chain
+# and channel, in Redis Streams under WS_HISTORY_KEY, next to their sequence counter and epoch.
+WS_HISTORY_SIZE = env_int("WS_HISTORY_SIZE", 1000, minimum=1)
+WS_HISTORY_KEY = env_str("WS_HISTORY_KEY", "arbmonitor:ws:history")
+# On SIGTERM/SIGINT of a web process, clients get a notice and close 1001; the server stops after they
+# closed or after this long (docs/protocol.md "Close codes").
+WS_SHUTDOWN_GRACE_SECONDS = env_float("WS_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0.0)
 
 # --- operations: health and metrics (README "Operations") ------------------------------------
 # /readyz answers 503 (reason scan_lagging) when a chain's scan cursor is more than this many blocks

@@ -8,8 +8,11 @@ A broadcast never raises into the caller and never blocks it. The call encodes
 the event and hands it to this process's publisher thread, which owns one event
 loop and one channel-layer instance (so its Redis connections are reused; an
 ``async_to_sync(group_send)`` per call would build a thread, a loop and a
-connection each time, 7-20 ms). If Redis is down or slow, the publisher logs,
-counts (the `arbmonitor_broadcasts_total` metric) and, past ``MAX_PENDING`` waiting events, drops
+connection each time, 7-20 ms). The publisher thread numbers each event in Redis
+(``seq`` and ``epoch`` per group, see ``streaming.history``) and keeps it in the
+group's bounded history before sending it, so clients can resume. If Redis is down or slow,
+the publisher logs, counts (the ``arbmonitor_broadcasts_total`` metric) and, past
+``MAX_PENDING`` waiting events, drops
 the newest; the detector carries on either way.
 """
 
@@ -27,10 +30,16 @@ import uuid
 from collections import Counter, defaultdict
 from typing import Any
 
+import redis.asyncio as aioredis
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from arbmonitor import metrics
 from arbmonitor.timeutil import utc_now_isoformat
+from streaming import history
 from streaming.events import group_name, notification_event
 from streaming.protocol import OPPORTUNITIES, TRANSACTIONS
 
@@ -46,9 +55,10 @@ class _Publisher:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        # Events carry (publisher, seq) per group so a web process can tell when one was lost.
+        # Gap detection per publisher (streaming.fanout._check_sequence): its own count per group,
+        # taken at submit time, so an event that never reached Redis still leaves a gap.
         self.publisher_id = f"{socket.gethostname()}:{self.pid}:{uuid.uuid4().hex[:8]}"
-        self._seq: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
+        self._own_seq: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
         self.stats: Counter[str] = Counter()
         self._pending = 0
         self._lock = threading.Lock()
@@ -71,10 +81,19 @@ class _Publisher:
     async def _publish_forever(self) -> None:
         assert self._queue is not None
         layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        # One retry on a fresh connection: after a Redis restart the pooled one is dead and the
+        # first command would fail on it. (A numbering whose reply was lost could then run twice:
+        # the notification is kept under two seqs, at least once, never lost.)
+        redis = aioredis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=SEND_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
+        )
         while True:
             group, event = await self._queue.get()
             try:
-                await asyncio.wait_for(layer.group_send(group, event), SEND_TIMEOUT_SECONDS)
+                await asyncio.wait_for(self._send(layer, redis, group, event), SEND_TIMEOUT_SECONDS)
                 self.stats["published"] += 1
                 metrics.broadcast_outcome("published")
             except Exception as exc:
@@ -86,6 +105,22 @@ class _Publisher:
                     self._pending -= 1
                     if self._pending == 0:
                         self._idle.set()
+
+    @staticmethod
+    async def _send(layer: Any, redis: aioredis.Redis, group: str, event: dict[str, Any]) -> None:
+        # Numbered and kept in the group's history first (streaming.history), then sent
+        # live: every notification a client receives is one a resume can find again.
+        event["seq"], event["epoch"], event["text"] = await history.append(
+            redis, group, event["text"], event["profit"], event["swap_count"]
+        )
+        try:
+            await layer.group_send(group, event)
+        except RedisConnectionError:
+            # The channel layer's pooled connection died with a Redis restart (its first command
+            # fails on it): once more on fresh connections. Should the first attempt have
+            # reached Redis after all, the fan-out drops the second copy (its publisher_seq).
+            await layer.close_pools()
+            await layer.group_send(group, event)
 
     def _log(self, text: str) -> None:
         now = time.monotonic()
@@ -103,9 +138,11 @@ class _Publisher:
             self._pending += 1
             self._idle.clear()
             event["publisher"] = self.publisher_id
-            event["seq"] = next(self._seq[group])
-        assert self._queue is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, event))
+            event["publisher_seq"] = next(self._own_seq[group])
+            # Queued under the lock: the queue's order is the publisher_seq order, which the
+            # fan-out relies on (a publisher_seq at or below the last one seen is a second copy).
+            assert self._queue is not None
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (group, event))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every submitted event was published (or failed); False on timeout."""

@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from streaming.filters import SubscriptionFilter
 from streaming.outbox import Outbox
 from streaming.protocol import CHANNELS, ProtocolError
+
+
+class Seam:
+    """Where a resumed group's replay ends and live notifications take over, for one connection.
+
+    While the history is read, live notifications of the group wait in ``waiting``.
+    Afterwards ``(epoch, seq)`` is the last position the replay covered: a live
+    notification at or before it (its publish reached the history before the read,
+    its live copy arrived after) is dropped, so none comes twice.
+    """
+
+    __slots__ = ("epoch", "seq", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[str, int, dict[str, Any]]] | None = []
+        self.epoch = ""
+        self.seq = 0
+
+    def covers(self, epoch: str, seq: int) -> bool:
+        return epoch == self.epoch and seq <= self.seq
 
 
 def new_connection_id() -> str:
@@ -17,13 +38,16 @@ def new_connection_id() -> str:
 class StreamConnection:
     """What the fan-out needs to know about a connection, and its subscription rules."""
 
-    __slots__ = ("connection_id", "max_subscriptions", "outbox", "subscriptions")
+    __slots__ = ("accepted", "connection_id", "max_subscriptions", "outbox", "resumes", "subscriptions")
 
     def __init__(self, connection_id: str, outbox: Outbox, *, max_subscriptions: int) -> None:
         self.connection_id = connection_id
         self.outbox = outbox
         self.max_subscriptions = max_subscriptions
         self.subscriptions: dict[str, list[SubscriptionFilter]] = {channel: [] for channel in CHANNELS}
+        # group -> its resume's seam (see StreamHub.recover); None (the usual case) if it never resumed.
+        self.resumes: dict[str, Seam] | None = None
+        self.accepted = False  # the handshake's accept was sent: messages may follow
 
     def __repr__(self) -> str:
         return f"<StreamConnection {self.connection_id}>"
@@ -42,6 +66,11 @@ class StreamConnection:
                 f"Too many subscriptions: at most {self.max_subscriptions} per connection; unsubscribe first"
             )
         current.append(filters)
+
+    def discard_subscription(self, channel: str, filters: SubscriptionFilter) -> None:
+        """Take back one subscription (a resume that failed)."""
+        if filters in self.subscriptions[channel]:
+            self.subscriptions[channel].remove(filters)
 
     def unsubscribe(self, channel: str) -> None:
         """Drop every subscription to ``channel``."""

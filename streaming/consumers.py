@@ -23,7 +23,15 @@ from streaming import protocol, transport
 from streaming.chains import configured_chain_ids
 from streaming.connection import StreamConnection, new_connection_id
 from streaming.errors import redis_unavailable
-from streaming.fanout import ServiceUnavailableError, StreamHub, get_hub
+from streaming.fanout import (
+    CLOSE_GOING_AWAY,
+    SHUTDOWN_NOTICE,
+    SHUTDOWN_REASON,
+    ServiceUnavailableError,
+    StreamHub,
+    get_hub,
+)
+from streaming.history import Recovery
 from streaming.limits import RateLimiter, RateVerdict
 from streaming.outbox import Outbox
 
@@ -58,6 +66,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         hub = get_hub()
+        if hub.draining:  # the process is stopping (streaming.shutdown): come back to another one
+            await self.accept()
+            await self.send(text_data=protocol.error_text(SHUTDOWN_NOTICE))
+            await self.close(code=CLOSE_GOING_AWAY, reason=SHUTDOWN_REASON)
+            return
         connection_id = new_connection_id()
         outbox = Outbox(
             self.base_send,
@@ -92,6 +105,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         # Owned from here: __call__'s finally gives the lease back even if accept() raises.
         self.hub, self.connection = hub, connection
         await self.accept()
+        connection.accepted = True
+        if hub.draining:  # the process began stopping while this one was admitted: told as the others
+            hub.close_for_shutdown(connection)
+            return
         self._send_text(protocol.connected_text(connection.connection_id))
         self._schedule_heartbeat()
 
@@ -128,38 +145,47 @@ class StreamConsumer(AsyncWebsocketConsumer):
             self._send_text(protocol.error_text("Binary frames are not supported: send JSON as text frames"))
             return
         # Exactly one reply per frame, whatever happens while handling it.
+        request_id: protocol.RequestId = None
         try:
             chains = await configured_chain_ids()
             message = protocol.parse_client_message(text_data, configured_chains=chains)
+            request_id = message.request_id
             await self._handle(message, chains)
         except protocol.ProtocolError as exc:
-            self._send_text(protocol.error_text(str(exc)))
+            self._send_text(protocol.error_text(str(exc), request_id if exc.request_id is None else exc.request_id))
         except Exception as exc:
             unavailable = exc if isinstance(exc, ServiceUnavailableError) else redis_unavailable(exc)
             if unavailable is None:
                 logger.exception("%s: unexpected error handling a message", connection.connection_id)
-                self._send_text(protocol.error_text(INTERNAL_ERROR))
+                self._send_text(protocol.error_text(INTERNAL_ERROR, request_id))
                 return
             logger.error("%s: a message could not be handled: %s", connection.connection_id, unavailable)
             self._send_text(
-                protocol.error_text(f"Service unavailable: {unavailable.cause}; the message was not applied")
+                protocol.error_text(
+                    f"Service unavailable: {unavailable.cause}; the message was not applied", request_id
+                )
             )
 
     async def _handle(self, message: protocol.ClientMessage, chains: frozenset[int]) -> None:
         connection, hub = self.connection, self.hub
         assert connection is not None and hub is not None
         if isinstance(message, protocol.Ping):
-            self._send_text(protocol.pong_text(utc_now_isoformat()))
+            self._send_text(protocol.pong_text(utc_now_isoformat(), message.request_id))
+        elif isinstance(message, protocol.ListSubscriptions):
+            self._send_text(protocol.subscriptions_text(connection.subscriptions, message.request_id))
         elif isinstance(message, protocol.Subscribe):
             await hub.join(chains)  # a chain configured since the hub started
+            if message.since is not None or message.replay is not None:
+                await hub.recover(connection, message, functools.partial(_resumed_reply, message))
+                return
             connection.subscribe(message.channel, message.filters)
             # "subscribed" first: every notification after it in the stream matches.
-            self._send_text(protocol.subscribed_text(message.channel, message.filters))
+            self._send_text(protocol.subscribed_text(message.channel, message.filters, request_id=message.request_id))
             hub.subscriptions_changed(connection, message.channel)
         else:
             connection.unsubscribe(message.channel)
             hub.subscriptions_changed(connection, message.channel)
-            self._send_text(protocol.unsubscribed_text(message.channel))
+            self._send_text(protocol.unsubscribed_text(message.channel, message.request_id))
 
     def _send_text(self, text: str) -> None:
         assert self.connection is not None
@@ -179,6 +205,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self._send_text(protocol.heartbeat_text(utc_now_isoformat()))
         self._schedule_heartbeat()
+
+
+def _resumed_reply(message: protocol.Subscribe, found: Recovery) -> str:
+    return protocol.subscribed_text(
+        message.channel,
+        message.filters,
+        recovered=found.recovered,
+        seq=found.seq,
+        epoch=found.epoch,
+        request_id=message.request_id,
+    )
 
 
 def _utf8_length(text: str) -> int:

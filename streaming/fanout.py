@@ -15,9 +15,13 @@ lifespan support and runs the same under uvicorn and daphne.
 When Redis goes away (the receive fails) the hub tells every subscribed client at
 once, retries every fraction of a second, and as soon as Redis answers it rejoins
 its groups and re-takes its connections' leases (a restarted Redis is empty), then
-tells the clients the stream is back. Events published meanwhile are lost; the
-publisher's per-group sequence numbers tell the hub how many, and it says so with
-the next event that arrives (see ``_check_sequence``).
+tells the clients the stream is back. Events published meanwhile are lost to the
+live stream (a client gets them back by resuming with ``since``); the per-group
+sequence numbers (``seq``, ``epoch``, assigned in Redis at publish time, see
+``streaming.history``) tell the hub how many, and it says so with the next event
+that arrives (see ``_check_sequence``: each publisher process also numbers its own events
+per group, ``publisher_seq``, so an event that never reached Redis, or arrives out of order
+with another publisher's, is counted right).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,18 +38,36 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
 
 from arbmonitor import metrics
+from streaming import history, shutdown
 from streaming.chains import configured_chain_ids
-from streaming.connection import StreamConnection
+from streaming.connection import Seam, StreamConnection
 from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
 from streaming.leases import ConnectionLeases
-from streaming.protocol import CHANNELS, error_text
+from streaming.protocol import CHANNELS, Subscribe, error_text
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ServiceUnavailableError", "StreamHub", "close_hub", "get_hub"]
 
 _SEQUENCES_TRACKED = 4096  # (publisher, group) pairs remembered for gap detection
+_EPOCHS_REMEMBERED = 4  # epochs per group remembered for reset notices
+CLOSE_GOING_AWAY = 1001
+SHUTDOWN_REASON = "Server shutting down"
+SHUTDOWN_NOTICE = (
+    "Server shutting down (a restart or deploy): this connection closes with code 1001 after what was "
+    "already queued for it. Reconnect with backoff and resume with since; nothing published meanwhile is lost "
+    "within the history"
+)
+
+
+def history_reset_notice(channel: str, chain_id: int, epoch: str) -> str:
+    return (
+        f"The {channel} history of chain {chain_id} was reset (new epoch {epoch}): sequence numbers start "
+        "again at 1 and positions from before cannot be resumed; re-read what you may have missed from the API"
+    )
+
+
 _RETRY_FIRST, _RETRY_MAX = 0.05, 0.5  # seconds between attempts to reach Redis again
 _REDIS_CONNECTIONS, _REDIS_POOL_WAIT_SECONDS = 20, 10.0
 
@@ -73,12 +95,16 @@ class StreamHub:
         self._channel = ""
         self._starting: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # (publisher, group) -> (last sequence number seen, outage count when it was seen)
+        # (publisher, group) -> (last publisher_seq seen, outage count when it was seen)
         self._last_seq: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self._outages = 0
+        # group -> the epochs of its history seen here (a new one means the history was reset)
+        self._epochs: dict[str, list[str]] = {}
         self._to_release: set[str] = set()
         self._releasing: asyncio.Future[None] | None = None
         self.stats: Counter[str] = Counter()
+        self.draining = False
+        self._drained = asyncio.Event()  # set once draining and no connection is left
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -108,6 +134,29 @@ class StreamHub:
             asyncio.create_task(self._receive_loop(), name="streaming-fanout"),
             asyncio.create_task(self._maintenance_loop(), name="streaming-leases"),
         ]
+        shutdown.install(self.drain)
+
+    async def drain(self) -> None:
+        """The process is stopping: each client gets what is queued for it, the notice, then close 1001.
+
+        New connections get the notice and 1001 at once. Returns when every connection
+        has closed, or after ``WS_SHUTDOWN_GRACE_SECONDS`` (a client that does not finish
+        the closing handshake is left to the server's own shutdown).
+        """
+        self.draining = True
+        connections = list(self.connections.values())
+        for connection in connections:
+            if connection.accepted:  # the others are told once accepted (StreamConsumer.connect)
+                self.close_for_shutdown(connection)
+        logger.warning("shutting down: %d WebSocket connection(s) told and closing (1001)", len(connections))
+        self._check_drained()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), settings.WS_SHUTDOWN_GRACE_SECONDS)
+        if self.connections:
+            logger.warning("%d WebSocket connection(s) still open after the grace period", len(self.connections))
+        elif self._releasing is not None:  # the closed connections' slots, back before the process goes
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._releasing), 1.0)
 
     async def close(self) -> None:
         """Leave the groups, give the leases back, close the Redis connections."""
@@ -163,6 +212,16 @@ class StreamHub:
             metrics.ws_connection_opened()
         return admitted
 
+    def close_for_shutdown(self, connection: StreamConnection) -> None:
+        """After what is queued: the shutdown notice and close 1001; nothing live after the notice."""
+        self.forget(connection)
+        connection.outbox.deliver({"type": "websocket.send", "text": error_text(SHUTDOWN_NOTICE)})
+        connection.outbox.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON)
+
+    def _check_drained(self) -> None:
+        if self.draining and not self.connections:
+            self._drained.set()
+
     def _release_later(self, connection_id: str) -> asyncio.Future[None]:
         """Queue a lease for release; one task gives back a burst of them in one command."""
         self._to_release.add(connection_id)
@@ -193,6 +252,7 @@ class StreamHub:
         if self.connections.pop(connection.connection_id, None) is not None:
             metrics.ws_connection_closed()
             self._release_later(connection.connection_id)
+            self._check_drained()
 
     async def remove(self, connection: StreamConnection) -> None:
         """The connection closed: forget it and give its lease back (safe to call twice)."""
@@ -202,13 +262,60 @@ class StreamHub:
         # release below fails or is cancelled.
         if self.connections.pop(connection.connection_id, None) is not None:
             metrics.ws_connection_closed()
-            await asyncio.shield(self._release_later(connection.connection_id))
+            released = self._release_later(connection.connection_id)
+            self._check_drained()
+            await asyncio.shield(released)
 
     def subscriptions_changed(self, connection: StreamConnection, channel: str) -> None:
         if connection.subscriptions[channel] and not connection.outbox.closed:
             self._subscribers[channel][connection] = None
         else:
             self._subscribers[channel].pop(connection, None)
+
+    async def recover(self, connection: StreamConnection, request: Subscribe, reply: Callable[..., str]) -> None:
+        """Subscribe with ``since`` / ``replay``: the reply, the missed notifications, then live ones.
+
+        Live notifications of the group are held back from before the history is read
+        until the replay is queued, so none is missed between the two; those the replay
+        already holds (``seq`` up to the group's position when it was read) are dropped,
+        so none comes twice. Everything is queued in one synchronous step at the end:
+        nothing can come between the reply, the replay and the held live notifications.
+        """
+        assert request.filters.chain_id is not None
+        chain_id, channel, filters = request.filters.chain_id, request.channel, request.filters
+        group = group_name(channel, chain_id)
+        added = filters not in connection.subscriptions[channel]
+        connection.subscribe(channel, filters)
+        if connection.resumes is None:
+            connection.resumes = {}
+        seam = connection.resumes[group] = Seam()
+        self.subscriptions_changed(connection, channel)
+        try:
+            if request.since is not None:
+                found = await history.read_since(self._redis, group, request.since.seq, request.since.epoch)
+            else:
+                found = await history.read_last(self._redis, group, min(request.replay or 1, settings.WS_HISTORY_SIZE))
+        except BaseException:
+            if added:
+                connection.discard_subscription(channel, filters)
+                self.subscriptions_changed(connection, channel)
+            waiting, seam.waiting = seam.waiting or [], None
+            for _epoch, _seq, message in waiting:
+                connection.outbox.deliver(message)
+            raise
+        outbox = connection.outbox
+        outbox.deliver({"type": "websocket.send", "text": reply(found)})
+        for entry in found.entries:
+            if filters.matches(chain_id, entry.profit, entry.swap_count):
+                outbox.deliver({"type": "websocket.send", "text": entry.text})
+        self.stats["replayed"] += len(found.entries)
+        # Everything up to the position read is in the history (whether replayed or not):
+        # from here on, live copies of those are dropped, later ones delivered.
+        waiting, seam.waiting = seam.waiting or [], None
+        seam.epoch, seam.seq = found.epoch, found.seq
+        for epoch, seq, message in waiting:
+            if not seam.covers(epoch, seq):
+                outbox.deliver(message)
 
     # --- events ----------------------------------------------------------------------------
 
@@ -220,32 +327,54 @@ class StreamHub:
         subscribers = self._subscribers.get(channel)
         if subscribers is None:
             return 0
-        self._check_sequence(event, subscribers)
+        if not self._check_sequence(event, subscribers):
+            return 0
+        self._check_epoch(event, subscribers)
         if not subscribers:
             return 0
         message = {"type": "websocket.send", "text": event["text"]}
         chain_id, profit, swap_count = event["chain_id"], event["profit"], event["swap_count"]
         delivered = 0
         for connection in list(subscribers):
-            if connection.wants(channel, chain_id, profit, swap_count) and connection.outbox.deliver(message):
+            if not connection.wants(channel, chain_id, profit, swap_count):
+                continue
+            if connection.resumes is not None:
+                seam = connection.resumes.get(group_name(channel, chain_id))
+                if seam is not None:
+                    epoch, seq = event.get("epoch", ""), event.get("seq", 0)
+                    if seam.waiting is not None:  # its history is being read: sent after it (see recover)
+                        seam.waiting.append((epoch, seq, message))
+                        delivered += 1
+                        continue
+                    if seam.covers(epoch, seq):  # the replay already sent it
+                        continue
+            if connection.outbox.deliver(message):
                 delivered += 1
         self.stats["events"] += 1
         self.stats["deliveries"] += delivered
         metrics.ws_event_dispatched(event, delivered)
         return delivered
 
-    def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
-        """Tell subscribers when events were lost on the way (never drop silently), and why."""
-        publisher, seq = event.get("publisher"), event.get("seq")
+    def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> bool:
+        """Tell subscribers when events were lost on the way (never drop silently), and why.
+
+        False for a second copy of an event (a publisher's retry after a connection error
+        whose first attempt had reached Redis): one publisher's events arrive in order, so
+        a ``publisher_seq`` at or below the last one seen was delivered already.
+        """
+        publisher, seq = event.get("publisher"), event.get("publisher_seq")
         if publisher is None or seq is None:
-            return
+            return True
         key = (publisher, group_name(event["channel"], event["chain_id"]))
         last = self._last_seq.pop(key, None)
         self._last_seq[key] = (seq if last is None else max(seq, last[0]), self._outages)
         if len(self._last_seq) > _SEQUENCES_TRACKED:
             self._last_seq.popitem(last=False)
-        if last is None or seq <= last[0] + 1:
-            return
+        if last is not None and seq <= last[0]:
+            self.stats["duplicates"] += 1
+            return False
+        if last is None or seq == last[0] + 1:
+            return True
         lost = seq - last[0] - 1
         during_outage = last[1] != self._outages
         self.stats["lost"] += lost
@@ -268,6 +397,34 @@ class StreamHub:
         }
         for connection in list(subscribers):
             connection.outbox.deliver(message)
+        return True
+
+    def _check_epoch(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
+        """Tell the chain's subscribers when its history was reset (Redis lost it): a new epoch.
+
+        Positions (``since``) from before cannot be resumed any more; the numbering starts
+        again at 1. The first epoch a process sees is not news, nor one it saw lately
+        (two publishers' events can straddle a reset).
+        """
+        epoch = event.get("epoch")
+        if epoch is None:
+            return
+        channel, chain_id = event["channel"], event["chain_id"]
+        group = group_name(channel, chain_id)
+        seen = self._epochs.get(group)
+        if seen is None:
+            self._epochs[group] = [epoch]
+            return
+        if epoch in seen:
+            return
+        seen.append(epoch)
+        del seen[:-_EPOCHS_REMEMBERED]
+        self.stats["epochs"] += 1
+        logger.warning("the history of %s was reset (new epoch %s)", group, epoch)
+        message = {"type": "websocket.send", "text": error_text(history_reset_notice(channel, chain_id, epoch))}
+        for connection in list(subscribers):
+            if any(f.chain_id in (None, chain_id) for f in connection.subscriptions[channel]):
+                connection.outbox.deliver(message)
 
     def _tell_subscribers(self, text: str) -> None:
         message = {"type": "websocket.send", "text": error_text(text)}

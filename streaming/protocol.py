@@ -33,24 +33,47 @@ _ECHO_LIMIT = 64  # characters of a client's bad value quoted back in an error
 class ProtocolError(ValueError):
     """A client message that cannot be acted on; ``str(error)`` is the ``error`` message text."""
 
+    request_id: RequestId = None  # the frame's valid ``id``, echoed in the error
+
+
+# A client's request ``id``: echoed in the reply to that request (docs/protocol.md "Request ids").
+RequestId = str | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """Resume after notification ``seq`` of history ``epoch`` (docs/protocol.md "Resuming")."""
+
+    seq: int
+    epoch: str
+
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     channel: str
     filters: SubscriptionFilter
+    since: Since | None = None
+    replay: int | None = None  # the last N notifications, then live ones
+    request_id: RequestId = None
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
     channel: str
+    request_id: RequestId = None
 
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    pass
+    request_id: RequestId = None
 
 
-ClientMessage = Subscribe | Unsubscribe | Ping
+@dataclass(frozen=True, slots=True)
+class ListSubscriptions:
+    request_id: RequestId = None
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping | ListSubscriptions
 
 
 # --- client -> server ----------------------------------------------------------------
@@ -80,17 +103,68 @@ def parse_client_message(text: str, *, configured_chains: Collection[int]) -> Cl
     payload = decode_json(text)
     if not isinstance(payload, dict):
         raise ProtocolError("Invalid message: expected a JSON object")
+    request_id = _request_id(payload)
+    try:
+        return _parse(payload, request_id, configured_chains)
+    except ProtocolError as exc:
+        exc.request_id = request_id
+        raise
+
+
+def _request_id(payload: dict[str, Any]) -> RequestId:
+    value = payload.get("id")
+    if value is None:
+        return None
+    if (isinstance(value, str) and len(value) <= _ECHO_LIMIT) or (type(value) is int and abs(value) < 2**53):
+        return value
+    raise ProtocolError(
+        f"Invalid id: must be a string of at most {_ECHO_LIMIT} characters or an integer, got {_quote(value)}"
+    )
+
+
+def _parse(payload: dict[str, Any], request_id: RequestId, configured_chains: Collection[int]) -> ClientMessage:
     kind = payload.get("type")
     if kind is None:
         raise ProtocolError(f"Missing message type. Must be {_MESSAGE_TYPES}")
     if kind == "ping":
-        return Ping()
+        return Ping(request_id)
+    if kind == "list_subscriptions":
+        return ListSubscriptions(request_id)
     if kind == "subscribe":
         channel = _channel(payload)
-        return Subscribe(channel, parse_filters(channel, payload.get("filters", {}), configured_chains))
+        filters = parse_filters(channel, payload.get("filters", {}), configured_chains)
+        since, replay = _resume(payload)
+        if (since is not None or replay is not None) and filters.chain_id is None:
+            raise ProtocolError(
+                "Invalid subscribe: 'since' and 'replay' need a chain_id filter "
+                "(sequence numbers are per chain and channel)"
+            )
+        return Subscribe(channel, filters, since, replay, request_id)
     if kind == "unsubscribe":
-        return Unsubscribe(_channel(payload))
+        return Unsubscribe(_channel(payload), request_id)
     raise ProtocolError(f"Unknown message type: {_quote(kind)}. Must be {_MESSAGE_TYPES}")
+
+
+def _resume(payload: dict[str, Any]) -> tuple[Since | None, int | None]:
+    raw_since, raw_replay = payload.get("since"), payload.get("replay")
+    if raw_since is not None and raw_replay is not None:
+        raise ProtocolError("Invalid subscribe: give 'since' or 'replay', not both")
+    replay = None
+    if raw_replay is not None:
+        if type(raw_replay) is not int or raw_replay < 1:
+            raise ProtocolError(f"Invalid replay: must be a positive integer, got {_quote(raw_replay)}")
+        replay = raw_replay
+    since = None
+    if raw_since is not None:
+        if not isinstance(raw_since, dict):
+            raise ProtocolError('Invalid since: must be an object {"seq": N, "epoch": "..."}')
+        seq, epoch = raw_since.get("seq"), raw_since.get("epoch")
+        if type(seq) is not int or seq < 0:
+            raise ProtocolError(f"Invalid since: seq must be a non-negative integer, got {_quote(seq)}")
+        if not isinstance(epoch, str) or len(epoch) > _ECHO_LIMIT:
+            raise ProtocolError(f"Invalid since: epoch must be a string (from a notification), got {_quote(epoch)}")
+        since = Since(seq, epoch)
+    return since, replay
 
 
 def _channel(payload: dict[str, Any]) -> str:
@@ -156,7 +230,9 @@ def _non_negative_number(raw: dict[str, Any], key: str) -> float | None:
 # --- server -> client ----------------------------------------------------------------------
 
 
-def _encode(message: dict[str, Any]) -> str:
+def _encode(message: dict[str, Any], request_id: RequestId = None) -> str:
+    if request_id is not None:
+        message["id"] = request_id
     return json.dumps(message, separators=(", ", ": "), allow_nan=False)
 
 
@@ -164,24 +240,44 @@ def connected_text(connection_id: str) -> str:
     return _encode({"type": "connected", "connection_id": connection_id, "message": WELCOME})
 
 
-def subscribed_text(channel: str, filters: SubscriptionFilter) -> str:
-    return _encode({"type": "subscribed", "channel": channel, "filters": filters.as_json()})
+def subscribed_text(
+    channel: str,
+    filters: SubscriptionFilter,
+    *,
+    recovered: bool | None = None,
+    seq: int = 0,
+    epoch: str = "",
+    request_id: RequestId = None,
+) -> str:
+    """The seed's reply; with ``recovered`` (a ``since``/``replay`` subscribe) also the group's position."""
+    message: dict[str, Any] = {"type": "subscribed", "channel": channel, "filters": filters.as_json()}
+    if recovered is not None:
+        message.update(recovered=recovered, seq=seq, epoch=epoch)
+    return _encode(message, request_id)
 
 
-def unsubscribed_text(channel: str) -> str:
-    return _encode({"type": "unsubscribed", "channel": channel})
+def unsubscribed_text(channel: str, request_id: RequestId = None) -> str:
+    return _encode({"type": "unsubscribed", "channel": channel}, request_id)
 
 
-def pong_text(timestamp: str) -> str:
-    return _encode({"type": "pong", "timestamp": timestamp})
+def pong_text(timestamp: str, request_id: RequestId = None) -> str:
+    return _encode({"type": "pong", "timestamp": timestamp}, request_id)
+
+
+def subscriptions_text(subscriptions: dict[str, list[SubscriptionFilter]], request_id: RequestId = None) -> str:
+    """The reply to ``list_subscriptions``: every subscription, in the order they were made per channel."""
+    listed = [
+        {"channel": channel, "filters": f.as_json()} for channel in CHANNELS for f in subscriptions.get(channel, [])
+    ]
+    return _encode({"type": "subscriptions", "subscriptions": listed}, request_id)
 
 
 def heartbeat_text(timestamp: str) -> str:
     return _encode({"type": "heartbeat", "timestamp": timestamp})
 
 
-def error_text(message: str) -> str:
-    return _encode({"type": "error", "message": message})
+def error_text(message: str, request_id: RequestId = None) -> str:
+    return _encode({"type": "error", "message": message}, request_id)
 
 
 def notification_text(channel: str, data: dict[str, Any], timestamp: str) -> str:

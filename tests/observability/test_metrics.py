@@ -239,7 +239,7 @@ async def test_lagging_closes_and_lost_events_are_counted(settings: Any) -> None
     before_lost = metrics.WS_EVENTS_LOST._value.get()  # type: ignore[attr-defined]
     hub = StreamHub()
     event = {"type": "stream.notification", "channel": "opportunities", "chain_id": 56, "profit": 1.0}
-    hub.dispatch({**event, "publisher": "p1", "seq": 1, "swap_count": None, "text": "{}"})
-    hub.dispatch({**event, "publisher": "p1", "seq": 4, "swap_count": None, "text": "{}"})
+    hub.dispatch({**event, "publisher": "p1", "publisher_seq": 1, "swap_count": None, "text": "{}"})
+    hub.dispatch({**event, "publisher": "p1", "publisher_seq": 4, "swap_count": None, "text": "{}"})
     assert metrics.WS_EVENTS_LOST._value.get() == before_lost + 2  # type: ignore[attr-defined]
     await hub.close()

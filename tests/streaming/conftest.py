@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.streaming import servers
 def stream_settings(settings: Any) -> Any:
     # A lease key of its own: other test runs may share this Redis.
     settings.WS_LEASE_KEY = f"test:ws:connections:{uuid.uuid4().hex}"
+    settings.WS_HISTORY_KEY = f"test:ws:history:{uuid.uuid4().hex}"
     settings.WS_HEARTBEAT_SECONDS = 30.0
     settings.WS_MAX_CONNECTIONS = 100
     settings.WS_MAX_SUBSCRIPTIONS = 32
@@ -41,6 +43,25 @@ async def stream(stream_settings: Any, chains: list[int]) -> AsyncIterator[Any]:
     yield stream_settings
     await close_hub()
     configured_chain_ids_cache_clear()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[[], Any]]:
+    """Open in-process clients (WebsocketCommunicator) past their welcome; all closed at the end."""
+    from tests.streaming.test_consumer import open_client
+
+    opened: list[Any] = []
+
+    async def make() -> Any:
+        client, welcome = await open_client()
+        assert welcome["type"] == "connected"
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        with contextlib.suppress(BaseException):  # already closed by the server
+            await client.disconnect()
 
 
 @pytest.fixture(scope="module")

@@ -59,13 +59,13 @@ def prepare_database(path: Path) -> str:
     return url
 
 
-def publish(database_url: str, events: list[tuple[str, dict]]) -> None:
+def publish(database_url: str, events: list[tuple[str, dict]], **env: str) -> None:
     import json
 
     subprocess.run(
         [sys.executable, "-c", PUBLISH],
         input=json.dumps(events).encode(),
-        env=base_env(database_url),
+        env=base_env(database_url, **env),
         cwd=ROOT,
         check=True,
         timeout=120,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -33,22 +31,6 @@ async def open_client() -> tuple[WebsocketCommunicator, dict[str, Any]]:
     connected, _ = await client.connect(timeout=TIMEOUT)
     assert connected
     return client, await client.receive_json_from(timeout=TIMEOUT)
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Callable[[], Any]]:
-    opened: list[WebsocketCommunicator] = []
-
-    async def make() -> WebsocketCommunicator:
-        client, welcome = await open_client()
-        assert welcome["type"] == "connected"
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        with contextlib.suppress(BaseException):  # already closed by the server
-            await client.disconnect()
 
 
 async def request(client: WebsocketCommunicator, message: Any) -> dict[str, Any]:
@@ -111,7 +93,8 @@ async def test_subscribe_echoes_filters_and_notifications_match_the_spec(clients
     broadcast_opportunity(data)
     received = await receive_notifications(client)
     assert len(received) == 1
-    assert set(received[0]) == {"type", "timestamp", "data"}
+    # The seed's fields as they were, plus the resume position (docs/protocol.md "Resuming").
+    assert set(received[0]) == {"type", "timestamp", "data", "seq", "epoch"}
     assert received[0]["type"] == "opportunity" and received[0]["timestamp"].endswith("Z")
     assert received[0]["data"] == data
     assert received[0]["data"]["id"] == stored.pk
@@ -350,7 +333,7 @@ async def test_events_lost_on_the_way_are_counted_for_the_client(clients: Any) -
     try:
         for seq in (1, 4):  # the fault: events 2 and 3 of this publisher never arrive
             event = notification_event("opportunities", opportunity(pool_name=f"seq{seq}"), timestamp="t")
-            event.update(publisher="test-publisher", seq=seq)
+            event.update(publisher="test-publisher", publisher_seq=seq)
             await layer.group_send(group_name("opportunities", 56), event)
         received = [await client.receive_json_from(timeout=TIMEOUT) for _ in range(3)]
     finally:
@@ -362,3 +345,19 @@ async def test_events_lost_on_the_way_are_counted_for_the_client(clients: Any) -
         "(the server's channel layer was over capacity)",
     }
     assert received[2]["data"]["pool_name"] == "seq4"
+
+
+async def test_a_second_copy_of_an_event_is_not_delivered_again(clients: Any) -> None:
+    """A publisher that retries a send whose first attempt reached Redis after all: one delivery."""
+    client = await clients()
+    await subscribe(client, "opportunities")
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    try:
+        for seq, name in ((1, "first"), (2, "second"), (2, "second"), (3, "third")):
+            event = notification_event("opportunities", opportunity(pool_name=name), timestamp="t")
+            event.update(publisher="retrying-publisher", publisher_seq=seq)
+            await layer.group_send(group_name("opportunities", 56), event)
+        received = await receive_notifications(client)
+    finally:
+        await layer.close_pools()
+    assert [m["data"]["pool_name"] for m in received] == ["first", "second", "third"]  # no gap notice either

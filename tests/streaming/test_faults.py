@@ -445,10 +445,15 @@ class Publisher:
 
 
 async def next_message(ws: ClientConnection) -> dict[str, Any]:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-        if message["type"] != "heartbeat":
-            return message
+    """The next message that is not a heartbeat, within TIMEOUT (heartbeats do not extend it)."""
+
+    async def skip_heartbeats() -> dict[str, Any]:
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] != "heartbeat":
+                return message
+
+    return await asyncio.wait_for(skip_heartbeats(), TIMEOUT)
 
 
 async def test_redis_killed_and_restarted_empty_clients_are_told_and_live_delivery_resumes(
@@ -463,7 +468,8 @@ async def test_redis_killed_and_restarted_empty_clients_are_told_and_live_delive
         ws = await open_client(server)
         assert (await request(ws, {"type": "subscribe", "channel": "opportunities"}))["type"] == "subscribed"
         await asyncio.to_thread(publisher.publish, opportunity(pool_name="before"))
-        assert (await next_message(ws))["data"]["pool_name"] == "before"
+        before = await next_message(ws)
+        assert before["data"]["pool_name"] == "before"
 
         assert redis.process is not None
         redis.process.kill()  # kill -9: no goodbye
@@ -482,7 +488,13 @@ async def test_redis_killed_and_restarted_empty_clients_are_told_and_live_delive
             "type": "error",
             "message": "1 opportunities notification(s) were missed while this server was cut off from Redis",
         }
-        assert (await next_message(ws))["data"]["pool_name"] == "after"
+        # The history went with Redis: a new epoch, numbered from 1 again, and the client is told.
+        reset = await next_message(ws)
+        assert reset["type"] == "error", reset
+        assert reset["message"].startswith("The opportunities history of chain 56 was reset"), reset
+        after = await next_message(ws)
+        assert after["data"]["pool_name"] == "after"
+        assert after["seq"] == 1 and after["epoch"] != before["epoch"] and after["epoch"] in reset["message"]
         # The restarted Redis holds this server's live lease again.
         await until(lambda: servers.live_leases(redis.url, key) == 1, "the lease re-taken")
         await ws.close()
