@@ -1,4 +1,4 @@
-# ruff: noqa: ASYNC110, ASYNC230, ASYNC240  (the clients poll marker files on purpose: a benchmark, not served code)
+# ruff: noqa: ASYNC110, ASYNC240  (the clients poll marker files on purpose: a benchmark, not served code)
 """Scale benchmark (not a test): 10,000 WebSocket connections over 2 uvicorn processes on this machine.
 
 Layout. Each web process is uvicorn serving arbmonitor.asgi on a listening socket of its
@@ -55,8 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from arbmonitor.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from ws_fanout import PUBLISHER, event_fields, matches, prepare_db  # noqa: E402
+
+from arbmonitor.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 # Each mix gets exactly one of the two events published each second (ws_fanout's events alternate
 # chains 137/56, profits (i * 37) % 1000).
@@ -261,7 +262,7 @@ async def client_main(port: int, n: int, offset: int, out: str, deflate: bool) -
 
 
 def raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
     return hard
 
@@ -383,9 +384,7 @@ def run(args: argparse.Namespace, env: dict[str, str], workdir: Path, deflate: b
             log.close()
 
     total = published["events"]
-    expected_by_mix = [
-        {i for i in range(total) if any(matches(f, *event_fields(i)) for f in mix)} for mix in MIXES
-    ]
+    expected_by_mix = [{i for i in range(total) if any(matches(f, *event_fields(i)) for f in mix)} for mix in MIXES]
     latencies: list[float] = []
     delivered = lost = dup = wrong = closed = wire = 0
     for result in results:
