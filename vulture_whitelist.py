@@ -61,3 +61,8 @@ _.max_label
 _.height
 # Aggregate model fields: written by F() updates and the rebuild command, read by the API's queries by name.
 _.opp_profit_usd
+# asyncio calls a Protocol's connection_made/connection_lost (bench/ws_scale.py's client reader).
+_.connection_made
+_.connection_lost
+# streaming/deflate.py sets uvicorn's Config attribute, which uvicorn's protocol reads.
+_.ws_per_message_deflate

@@ -150,22 +150,27 @@ class Reader(asyncio.Protocol):
             opcode = first & 0x0F
             payload = buf[pos + head_len : pos + head_len + length]
             if opcode == 1:
-                self.wire_bytes += length
+                self.wire_bytes += head_len + length
                 if first & 0x40 and self.inflater is not None:  # RSV1: compressed message
                     payload = self.inflater.decompress(payload + b"\x00\x00\xff\xff")
                 self.sink.append((now, payload))
+            elif opcode == 9:  # ping: answer, as every WebSocket library does (else the server closes us)
+                self.transport.write(masked_frame(0x8A, payload))
             elif opcode == 8:
                 self.closed_code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
             pos += head_len + length
         self.buf = buf[pos:]
 
 
-def masked_text(text: str) -> bytes:
-    payload = text.encode()
+def masked_frame(first_byte: int, payload: bytes) -> bytes:
     mask = os.urandom(4)
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     assert len(payload) < 126
-    return bytes([0x81, 0x80 | len(payload)]) + mask + masked
+    return bytes([first_byte, 0x80 | len(payload)]) + mask + masked
+
+
+def masked_text(text: str) -> bytes:
+    return masked_frame(0x81, text.encode())
 
 
 async def open_one(port: int, mix: list[dict[str, Any]], deflate: bool) -> Reader:

@@ -171,19 +171,6 @@ class ClientSlots:
                 except Exception as exc:
                     logger.error("renewing the slots in %s failed: %s", lease_key, exc)
 
-    async def close(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._renewer
-        for lease_key, slot_ids in list(self._held.items()):
-            with contextlib.suppress(Exception):
-                await self._leases[lease_key].release(*slot_ids)
-        self._held.clear()
-        self._leases.clear()
-        with contextlib.suppress(Exception):
-            await self._redis.aclose()
-
 
 _slots: dict[asyncio.AbstractEventLoop, ClientSlots] = {}
 
@@ -197,12 +184,6 @@ def get_slots() -> ClientSlots:
             del _slots[old]
         slots = _slots[loop] = ClientSlots()
     return slots
-
-
-async def close_slots() -> None:
-    slots = _slots.pop(asyncio.get_running_loop(), None)
-    if slots is not None:
-        await slots.close()
 
 
 class _SelectSubprotocol:

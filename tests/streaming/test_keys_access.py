@@ -89,7 +89,8 @@ def test_without_trusted_proxies_the_header_is_never_believed() -> None:
     assert client_address(scope(client=None), PROXIES) is None
 
 
-def test_only_a_hash_of_a_key_is_stored_and_an_inactive_key_grants_nothing(db: None) -> None:
+@pytest.mark.django_db
+def test_only_a_hash_of_a_key_is_stored_and_an_inactive_key_grants_nothing() -> None:
     row, key = api_key_create(name="desk", max_connections=3, max_subscriptions=5)
     stored = ApiKey.objects.get(id=row.id)
     assert key.startswith("amk_") and len(key) == 47
