@@ -150,9 +150,10 @@ class Reader(asyncio.Protocol):
             opcode = first & 0x0F
             payload = buf[pos + head_len : pos + head_len + length]
             if opcode == 1:
-                self.wire_bytes += head_len + length
                 if first & 0x40 and self.inflater is not None:  # RSV1: compressed message
                     payload = self.inflater.decompress(payload + b"\x00\x00\xff\xff")
+                if payload.startswith(OPPORTUNITY):
+                    self.wire_bytes += head_len + length
                 self.sink.append((now, payload))
             elif opcode == 9:  # ping: answer, as every WebSocket library does (else the server closes us)
                 self.transport.write(masked_frame(0x8A, payload))

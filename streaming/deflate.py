@@ -41,8 +41,8 @@ def _install_uvicorn() -> None:
         return
     for module_name, class_name in _UVICORN_PROTOCOLS:
         try:
-            with warnings.catch_warnings():  # websockets_impl imports websockets' deprecated legacy API
-                warnings.simplefilter("ignore", DeprecationWarning)
+            with warnings.catch_warnings():  # the legacy backends warn on import; this process may not use them
+                warnings.simplefilter("ignore")
                 module = importlib.import_module(module_name)
         except ImportError:  # that backend's library is not installed
             continue
