@@ -94,7 +94,7 @@ def serve(port: int) -> None:
 class Reader(asyncio.Protocol):
     """Reads server frames; keeps (receipt time, payload) of text frames; inflates permessage-deflate."""
 
-    __slots__ = ("buf", "closed_code", "handshake", "inflater", "sink", "transport", "wire_bytes")
+    __slots__ = ("buf", "closed_code", "handshake", "inflater", "notifications", "sink", "transport", "wire_bytes")
 
     def __init__(self, handshake: asyncio.Future[None]) -> None:
         self.buf = b""
@@ -103,6 +103,7 @@ class Reader(asyncio.Protocol):
         self.closed_code: int | None = None
         self.inflater: Any = None
         self.wire_bytes = 0
+        self.notifications = 0  # (heartbeats keep coming: the drain waits for notifications to stop)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -154,6 +155,7 @@ class Reader(asyncio.Protocol):
                     payload = self.inflater.decompress(payload + b"\x00\x00\xff\xff")
                 if payload.startswith(OPPORTUNITY):
                     self.wire_bytes += head_len + length
+                    self.notifications += 1
                 self.sink.append((now, payload))
             elif opcode == 9:  # ping: answer, as every WebSocket library does (else the server closes us)
                 self.transport.write(masked_frame(0x8A, payload))
@@ -230,7 +232,7 @@ async def client_main(port: int, n: int, offset: int, out: str, deflate: bool, q
     # (on a starved machine the servers can pause for seconds; a short quiet window would count late as lost).
     drain_until = time.monotonic() + 600
     count = -1
-    while time.monotonic() < drain_until and count != (count := sum(len(r.sink) for r in live)):
+    while time.monotonic() < drain_until and count != (count := sum(r.notifications for r in live)):
         await asyncio.sleep(quiet)
     probe_task.cancel()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
