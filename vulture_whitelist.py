@@ -66,3 +66,5 @@ _.connection_made
 _.connection_lost
 # streaming/deflate.py sets uvicorn's Config attribute, which uvicorn's protocol reads.
 _.ws_per_message_deflate
+# A fixture requested by parameter name only for its ordering (tests/alerts/conftest.py).
+django_db_setup
