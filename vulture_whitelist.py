@@ -72,3 +72,10 @@ UNAVAILABLE
 BLOCK_END
 # http.server calls a handler's do_GET for each GET request.
 _.do_GET
+# asyncio calls a Protocol's connection_made/connection_lost (bench/ws_scale.py's client reader).
+_.connection_made
+_.connection_lost
+# streaming/deflate.py sets uvicorn's Config attribute, which uvicorn's protocol reads.
+_.ws_per_message_deflate
+# A fixture requested by parameter name only for its ordering (tests/alerts/conftest.py).
+django_db_setup

@@ -69,7 +69,11 @@ def demo_login(var_dir: Path, env: dict[str, str]) -> str:
 def web_command(server: str, host: str, port: int) -> str:
     if server == "daphne":
         return f"{shlex.quote(PYTHON)} -m daphne -b {host} -p {port} arbmonitor.asgi:application"
-    return f"{shlex.quote(PYTHON)} -m uvicorn arbmonitor.asgi:application --host {host} --port {port} --no-access-log"
+    # --no-proxy-headers: X-Forwarded-For is believed only from WS_TRUSTED_PROXIES (streaming/access.py)
+    return (
+        f"{shlex.quote(PYTHON)} -m uvicorn arbmonitor.asgi:application --host {host} --port {port} "
+        "--no-access-log --no-proxy-headers"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,6 +222,17 @@ WS_HISTORY_KEY = env_str("WS_HISTORY_KEY", "arbmonitor:ws:history")
 # On SIGTERM/SIGINT of a web process, clients get a notice and close 1001; the server stops after they
 # closed or after this long (docs/protocol.md "Close codes").
 WS_SHUTDOWN_GRACE_SECONDS = env_float("WS_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0.0)
+# Access (streaming/access.py, docs/protocol.md "API keys"): API keys are rows of streaming.ApiKey (admin).
+# Without a key a client is anonymous: refused when WS_ALLOW_ANONYMOUS is off, else held to
+# WS_MAX_CONNECTIONS_PER_IP open connections per client address (0 = no per-address cap).
+WS_ALLOW_ANONYMOUS = env_bool("WS_ALLOW_ANONYMOUS", True)
+WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", 20, minimum=0)
+# X-Forwarded-For is believed only when the TCP peer is one of these networks (your reverse proxies);
+# empty = never. Run uvicorn with --no-proxy-headers so that it does not apply the header itself.
+WS_TRUSTED_PROXIES = env_networks("WS_TRUSTED_PROXIES", [])
+# permessage-deflate (RFC 7692) when the client offers it, on uvicorn and daphne alike (streaming/deflate.py).
+# Off by default: it costs CPU per message per client and memory per connection (bench/RESULTS-ws.md).
+WS_PER_MESSAGE_DEFLATE = env_bool("WS_PER_MESSAGE_DEFLATE", False)
 
 # --- operations: health and metrics (README "Operations") ------------------------------------
 # /readyz answers 503 (reason scan_lagging) when a chain's scan cursor is more than this many blocks

@@ -549,6 +549,7 @@ def main() -> None:
             ALLOWED_HOSTS="*",
             DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
             WS_MAX_CONNECTIONS="20000",
+            WS_MAX_CONNECTIONS_PER_IP="0",  # every bench client connects from 127.0.0.1
             LOG_LEVEL="WARNING",
             WS_LEASE_KEY="bench:ws",
         )

@@ -8,6 +8,7 @@ class StreamingConfig(AppConfig):
     verbose_name = "WebSocket streaming"
 
     def ready(self) -> None:
-        from streaming import daphne_compat
+        from streaming import daphne_compat, deflate
 
         daphne_compat.install()
+        deflate.install()

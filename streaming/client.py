@@ -145,7 +145,7 @@ def _subscribe_refused(message: Message) -> bool:
 
 def should_reconnect(code: int | None, reason: str = "") -> bool:
     """docs/protocol.md "Close codes": False for the closes that a reconnection would only repeat."""
-    return not (code == 1009 or (code == 1008 and reason == "Rate limit exceeded"))
+    return not (code in (1009, 4001, 4003) or (code == 1008 and reason == "Rate limit exceeded"))
 
 
 def backoff_delay(attempt: int, *, first: float, maximum: float) -> float:

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def _transport_of(send: Any) -> Any:
+    send = getattr(send, "__wrapped__", send)  # streaming.gate's wrapper
     # uvicorn: ``send`` is a bound method of the connection's asyncio.Protocol.
     owner = getattr(send, "__self__", None)
     if owner is not None and hasattr(getattr(owner, "transport", None), "abort"):

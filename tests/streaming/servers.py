@@ -48,6 +48,8 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
+        # Every test client connects from 127.0.0.1: no per-address cap unless a test sets one.
+        WS_MAX_CONNECTIONS_PER_IP="0",
     )
     env.update(extra)
     return env
