@@ -71,7 +71,9 @@ def _proxy_main(upstream: str, fault_rate: float, seed: int, pipe: Connection) -
 class Proxy:
     def __init__(self, upstream: str, fault_rate: float, seed: int) -> None:
         self._pipe, child = multiprocessing.Pipe()
-        self._process = multiprocessing.Process(target=_proxy_main, args=(upstream, fault_rate, seed, child), daemon=True)
+        self._process = multiprocessing.Process(
+            target=_proxy_main, args=(upstream, fault_rate, seed, child), daemon=True
+        )
         self._process.start()
         self.url: str = self._pipe.recv()
 
@@ -98,7 +100,8 @@ def _manage(env: dict[str, str], code: str) -> Any:
 def _max_ids(env: dict[str, str]) -> dict[str, int]:
     code = "import json; from django.db.models import Max; from django.apps import apps; print(json.dumps({"
     code += ", ".join(
-        f"{kind!r}: apps.get_model({path.split('.')[0]!r}, {path.split('.')[-1]!r}).objects.aggregate(m=Max('pk'))['m'] or 0"
+        f"{kind!r}: apps.get_model({path.split('.')[0]!r}, {path.split('.')[-1]!r})"
+        ".objects.aggregate(m=Max('pk'))['m'] or 0"
         for kind, path in KINDS.items()
     )
     return dict(_manage(env, code + "}))"))

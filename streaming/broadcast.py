@@ -135,6 +135,12 @@ def _broadcast(channel: str, data: dict[str, Any]) -> None:
         logger.exception("broadcast of a %s notification failed; the scan goes on", channel)
 
 
+def publish_event(group: str, event: dict[str, Any]) -> None:
+    """Publish a prepared channel-layer event (e.g. a ``streaming.retractions`` notice) in order with the
+    notifications of its group. Never blocks; raises only if the event cannot even be queued."""
+    _get_publisher().submit(group, event)
+
+
 def broadcast_opportunity(data: dict[str, Any]) -> None:
     """Publish one opportunity (the spec's ``data`` object) to every subscribed client. Never raises."""
     _broadcast(OPPORTUNITIES, data)

@@ -40,6 +40,7 @@ from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
 from streaming.leases import ConnectionLeases
 from streaming.protocol import CHANNELS, error_text
+from streaming.retractions import RETRACTION_EVENT_TYPE, retraction_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +215,8 @@ class StreamHub:
 
     def dispatch(self, event: dict[str, Any]) -> int:
         """Hand one event to every matching local connection; returns how many got it."""
+        if event.get("type") == RETRACTION_EVENT_TYPE:
+            return self._dispatch_retraction(event)
         if event.get("type") != EVENT_TYPE:
             return 0
         channel = event["channel"]
@@ -233,6 +236,15 @@ class StreamHub:
         self.stats["deliveries"] += delivered
         metrics.ws_event_dispatched(event, delivered)
         return delivered
+
+    def _dispatch_retraction(self, event: dict[str, Any]) -> int:
+        """A reorg's ``retracted`` notice (``streaming.retractions``): numbered like the notifications."""
+        subscribers = self._subscribers.get(event["channel"])
+        if subscribers is None:
+            return 0
+        self._check_sequence(event, subscribers)
+        message = {"type": "websocket.send", "text": event["text"]}
+        return sum(1 for c in retraction_recipients(list(subscribers), event) if c.outbox.deliver(message))
 
     def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
         """Tell subscribers when events were lost on the way (never drop silently), and why."""

@@ -211,7 +211,11 @@ class FaultyRpc:
     def counts(self) -> dict[str, Any]:
         """Requests served, faults injected and how many of each kind."""
         with self._lock:
-            return {"requests": self.requests, "faults": self.faults, "by_kind": dict(sorted(self.fault_counts.items()))}
+            return {
+                "requests": self.requests,
+                "faults": self.faults,
+                "by_kind": dict(sorted(self.fault_counts.items())),
+            }
 
     @staticmethod
     def _json(handler: BaseHTTPRequestHandler, data: Any) -> None:

@@ -19,8 +19,8 @@ import json
 import random
 import threading
 from collections import Counter
-from io import StringIO
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 
 import pytest
