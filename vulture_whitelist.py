@@ -61,3 +61,5 @@ _.max_label
 _.height
 # Aggregate model fields: written by F() updates and the rebuild command, read by the API's queries by name.
 _.opp_profit_usd
+# A pytest fixture requested only so that it runs first (tests/alerts/conftest.py).
+django_db_setup

@@ -100,7 +100,7 @@ async def drain(client: WebsocketCommunicator) -> list[dict[str, Any]]:
     return received
 
 
-@pytest.mark.parametrize("depth", [1, 2, 7, 23, 64])
+@pytest.mark.parametrize("depth", [1, 5, 23, 64])
 async def test_a_reorg_removes_the_orphaned_rows_and_tells_the_clients(
     devnet_56_fresh: Any, hub: None, depth: int
 ) -> None:
