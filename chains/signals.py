@@ -8,7 +8,7 @@ Receivers (aggregates, alerts, ...) connect to these; the write path only sends 
 - ``detections_committed``: after that transaction committed, with the same rows (re-read as
   stored). A receiver must not raise; use it to queue work (alerts), never to write aggregates.
 - ``detections_removed``: inside the reorg rollback's transaction, before the rows are deleted,
-  with the rows about to go.
+  with the rows about to go and ``from_block``, the first orphaned block.
 """
 
 from __future__ import annotations
@@ -17,4 +17,4 @@ from django.dispatch import Signal
 
 detections_written = Signal()  # kwargs: kind, chain_id, rows
 detections_committed = Signal()  # kwargs: kind, chain_id, rows
-detections_removed = Signal()  # kwargs: kind, chain_id, rows
+detections_removed = Signal()  # kwargs: kind, chain_id, rows, from_block

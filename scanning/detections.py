@@ -138,6 +138,8 @@ def detections_remove(kind: DetectionKind, *, chain_id: int, from_block: int) ->
         orphaned = kind.model._default_manager.filter(chain_id=chain_id, block_number__gte=from_block)
         rows = list(orphaned)
         if rows:
-            detections_removed.send(sender=kind.model, kind=kind.name, chain_id=chain_id, rows=rows)
+            detections_removed.send(
+                sender=kind.model, kind=kind.name, chain_id=chain_id, rows=rows, from_block=from_block
+            )
             orphaned.delete()
     return rows

@@ -8,7 +8,10 @@ class StreamingConfig(AppConfig):
     verbose_name = "WebSocket streaming"
 
     def ready(self) -> None:
+        from chains.signals import detections_removed
         from streaming import daphne_compat, deflate
+        from streaming.retractions import detections_removed_retract
 
         daphne_compat.install()
         deflate.install()
+        detections_removed.connect(detections_removed_retract, dispatch_uid="streaming.retractions")

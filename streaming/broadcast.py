@@ -42,6 +42,7 @@ from arbmonitor.timeutil import utc_now_isoformat
 from streaming import history
 from streaming.events import group_name, notification_event
 from streaming.protocol import OPPORTUNITIES, TRANSACTIONS
+from streaming.retractions import RETRACTION_EVENT_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +111,15 @@ class _Publisher:
     async def _send(layer: Any, redis: aioredis.Redis, group: str, event: dict[str, Any]) -> None:
         # Numbered and kept in the group's history first (streaming.history), then sent
         # live: every notification a client receives is one a resume can find again.
+        # A reorg's ``retracted`` notice (streaming.retractions) is numbered in the same sequence.
+        retracted = event.get("type") == RETRACTION_EVENT_TYPE
         event["seq"], event["epoch"], event["text"] = await history.append(
-            redis, group, event["text"], event["profit"], event["swap_count"]
+            redis,
+            group,
+            event["text"],
+            None if retracted else event["profit"],
+            None if retracted else event["swap_count"],
+            kind=history.RETRACTED if retracted else "",
         )
         try:
             await layer.group_send(group, event)
@@ -170,6 +178,12 @@ def _broadcast(channel: str, data: dict[str, Any]) -> None:
         _get_publisher().submit(group_name(channel, event["chain_id"]), event)
     except Exception:
         logger.exception("broadcast of a %s notification failed; the scan goes on", channel)
+
+
+def publish_event(group: str, event: dict[str, Any]) -> None:
+    """Publish a prepared channel-layer event (e.g. a ``streaming.retractions`` notice) in order with the
+    notifications of its group. Never blocks; raises only if the event cannot even be queued."""
+    _get_publisher().submit(group, event)
 
 
 def broadcast_opportunity(data: dict[str, Any]) -> None:

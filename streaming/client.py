@@ -9,6 +9,8 @@ As a library::
     async for message in client.messages():     # reconnects and resumes on its own
         if isinstance(message, Notification):
             print(message.seq, message.data["pool_name"])
+        elif isinstance(message, Retracted):
+            ...  # a reorg removed these rows (message.ids): drop them
         elif isinstance(message, Subscribed) and message.recovered is False:
             ...  # the history no longer held what was missed: re-read from the database
 
@@ -87,6 +89,20 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class Retracted:
+    """A reorg removed stored rows: ``ids`` are the ``data.id`` of notifications sent earlier."""
+
+    channel: str
+    chain_id: int
+    from_block: int
+    ids: list[int]
+    timestamp: str
+    reason: str = "reorg"
+    seq: int | None = None
+    epoch: str | None = None
+
+
+@dataclass(frozen=True)
 class Pong:
     timestamp: str
     id: str | int | None = None
@@ -108,7 +124,18 @@ class Unknown:
     raw: dict[str, Any]
 
 
-Message = Connected | Subscribed | Unsubscribed | Subscriptions | Notification | Pong | Heartbeat | Error | Unknown
+Message = (
+    Connected
+    | Subscribed
+    | Unsubscribed
+    | Subscriptions
+    | Notification
+    | Retracted
+    | Pong
+    | Heartbeat
+    | Error
+    | Unknown
+)
 
 
 def parse_message(raw: dict[str, Any]) -> Message:
@@ -116,6 +143,17 @@ def parse_message(raw: dict[str, Any]) -> Message:
     kind = raw.get("type")
     if kind in CHANNEL_OF:
         return Notification(kind, CHANNEL_OF[kind], raw["timestamp"], raw["data"], raw.get("seq"), raw.get("epoch"))
+    if kind == "retracted":
+        return Retracted(
+            raw["channel"],
+            int(raw["chain_id"]),
+            int(raw["from_block"]),
+            [int(i) for i in raw["ids"]],
+            raw["timestamp"],
+            raw.get("reason", "reorg"),
+            raw.get("seq"),
+            raw.get("epoch"),
+        )
     if kind == "subscribed":
         return Subscribed(
             raw["channel"], raw["filters"], raw.get("recovered"), raw.get("seq"), raw.get("epoch"), raw.get("id")
@@ -206,8 +244,10 @@ class StreamClient:
         return message
 
     def _track(self, message: Message) -> None:
-        if isinstance(message, Notification) and message.seq is not None and message.epoch is not None:
-            key = (message.channel, int(message.data["chain_id"]))
+        if isinstance(message, Notification | Retracted) and message.seq is not None and message.epoch is not None:
+            # A retraction is numbered in its chain's sequence too: a resume starts after it.
+            chain_id = message.chain_id if isinstance(message, Retracted) else int(message.data["chain_id"])
+            key = (message.channel, chain_id)
             current = self.positions.get(key)
             if current is None or current[1] != message.epoch or message.seq > current[0]:
                 self.positions[key] = (message.seq, message.epoch)
@@ -295,6 +335,11 @@ def _line(message: Message) -> str | None:
             f"{message.timestamp}  transaction #{message.seq}  chain {data['chain_id']}  block {data['block_number']}  "
             f"{data['strategy']} {data['tx_hash']}  net ${data['profit_net_usd']:,.2f} "
             f"(gross ${data['profit_gross_usd']:,.2f}, gas ${data['gas_cost_usd']:,.4f})"
+        )
+    if isinstance(message, Retracted):
+        return (
+            f"{message.timestamp}  retracted #{message.seq}  chain {message.chain_id}  {message.channel} "
+            f"from block {message.from_block} ({message.reason}): ids {message.ids}"
         )
     if isinstance(message, Connected | Subscribed | Unsubscribed | Error | Subscriptions):
         return repr(message)

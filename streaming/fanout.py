@@ -45,6 +45,7 @@ from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
 from streaming.leases import ConnectionLeases
 from streaming.protocol import CHANNELS, Subscribe, error_text
+from streaming.retractions import RETRACTION_EVENT_TYPE, retraction_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +307,8 @@ class StreamHub:
         outbox = connection.outbox
         outbox.deliver({"type": "websocket.send", "text": reply(found)})
         for entry in found.entries:
-            if filters.matches(chain_id, entry.profit, entry.swap_count):
+            # A retraction is of this group's chain: replayed to every subscription, as live (streaming.retractions).
+            if entry.retracted or filters.matches(chain_id, entry.profit, entry.swap_count):
                 outbox.deliver({"type": "websocket.send", "text": entry.text})
         self.stats["replayed"] += len(found.entries)
         # Everything up to the position read is in the history (whether replayed or not):
@@ -320,8 +322,15 @@ class StreamHub:
     # --- events ----------------------------------------------------------------------------
 
     def dispatch(self, event: dict[str, Any]) -> int:
-        """Hand one event to every matching local connection; returns how many got it."""
-        if event.get("type") != EVENT_TYPE:
+        """Hand one event to every matching local connection; returns how many got it.
+
+        A notification goes to the connections whose filters match it; a reorg's ``retracted``
+        notice (``streaming.retractions``) to every connection with a subscription to its channel
+        that can match its chain, whatever the profit and swap filters. Both carry the group's
+        ``seq``/``epoch`` and take the same path through gap detection and resume seams.
+        """
+        kind = event.get("type")
+        if kind != EVENT_TYPE and kind != RETRACTION_EVENT_TYPE:
             return 0
         channel = event["channel"]
         subscribers = self._subscribers.get(channel)
@@ -333,11 +342,14 @@ class StreamHub:
         if not subscribers:
             return 0
         message = {"type": "websocket.send", "text": event["text"]}
-        chain_id, profit, swap_count = event["chain_id"], event["profit"], event["swap_count"]
+        chain_id = event["chain_id"]
+        if kind == RETRACTION_EVENT_TYPE:
+            recipients = retraction_recipients(list(subscribers), event)
+        else:
+            profit, swap_count = event["profit"], event["swap_count"]
+            recipients = [c for c in list(subscribers) if c.wants(channel, chain_id, profit, swap_count)]
         delivered = 0
-        for connection in list(subscribers):
-            if not connection.wants(channel, chain_id, profit, swap_count):
-                continue
+        for connection in recipients:
             if connection.resumes is not None:
                 seam = connection.resumes.get(group_name(channel, chain_id))
                 if seam is not None:
@@ -350,6 +362,9 @@ class StreamHub:
                         continue
             if connection.outbox.deliver(message):
                 delivered += 1
+        if kind == RETRACTION_EVENT_TYPE:
+            self.stats["retractions"] += 1
+            return delivered
         self.stats["events"] += 1
         self.stats["deliveries"] += delivered
         metrics.ws_event_dispatched(event, delivered)

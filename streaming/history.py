@@ -14,7 +14,10 @@ starts again at 1 under a new epoch and clears the old stream, so a client holdi
 
 Stream entry ids are ``<seq>-1``, so reading "after seq N" is an ``XRANGE`` from
 ``N+1``. Each entry also keeps the fields filters match on (``p`` profit, ``s``
-swap count), so replay never parses the text.
+swap count), so replay never parses the text. A reorg's ``retracted`` notice
+(``streaming.retractions``) is numbered and kept in the same stream, in order with
+the notifications; its entry has ``k`` = ``retracted`` instead of ``p``/``s`` (no
+profit or swap filter applies to it).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any, Final
 
 from django.conf import settings
 
-# KEYS: counter hash, stream. ARGV: text (a JSON object), new epoch candidate, max length, profit, swaps.
+# KEYS: counter hash, stream. ARGV: text (a JSON object), new epoch candidate, max length, profit, swaps,
+# kind ("" for a notification, "retracted" for a reorg's notice: then profit and swaps are "").
 _APPEND: Final = """
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -35,7 +39,12 @@ if seq == 1 or not epoch then
   redis.call('DEL', KEYS[2])
 end
 local text = string.sub(ARGV[1], 1, -2) .. ', "seq": ' .. string.format('%d', seq) .. ', "epoch": "' .. epoch .. '"}'
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], string.format('%d', seq) .. '-1', 't', text, 'p', ARGV[4], 's', ARGV[5])
+local id = string.format('%d', seq) .. '-1'
+if ARGV[6] == '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 't', text, 'p', ARGV[4], 's', ARGV[5])
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 't', text, 'k', ARGV[6])
+end
 return {seq, epoch, text}
 """
 
@@ -52,8 +61,20 @@ def new_epoch() -> str:
     return uuid.uuid4().hex[:12]
 
 
-async def append(redis: Any, group: str, text: str, profit: float, swap_count: int | None) -> tuple[int, str, str]:
-    """Number ``text`` (a JSON object) in ``group`` and keep it: ``(seq, epoch, numbered text)``."""
+RETRACTED: Final = "retracted"  # the entry kind of a reorg's notice
+
+
+async def append(
+    redis: Any, group: str, text: str, profit: float | None, swap_count: int | None, *, kind: str = ""
+) -> tuple[int, str, str]:
+    """Number ``text`` (a JSON object) in ``group`` and keep it: ``(seq, epoch, numbered text)``.
+
+    ``kind`` is "" for a notification (``profit`` required) or :data:`RETRACTED` (no profit, no swaps).
+    """
+    if kind not in ("", RETRACTED):
+        raise ValueError(f"unknown history entry kind {kind!r}")
+    if not kind and profit is None:
+        raise ValueError("a notification needs its profit")
     seq, epoch, numbered = await redis.eval(
         _APPEND,
         2,
@@ -62,8 +83,9 @@ async def append(redis: Any, group: str, text: str, profit: float, swap_count: i
         text,
         new_epoch(),
         settings.WS_HISTORY_SIZE,
-        repr(float(profit)),
-        "" if swap_count is None else str(int(swap_count)),
+        "" if kind else repr(float(profit)),  # type: ignore[arg-type]  # checked above
+        "" if kind or swap_count is None else str(int(swap_count)),
+        kind,
     )
     return int(seq), _str(epoch), _str(numbered)
 
@@ -74,6 +96,7 @@ class Entry:
     text: str
     profit: float
     swap_count: int | None
+    retracted: bool = False  # a reorg's ``retracted`` notice: replayed to every subscription of its chain
 
 
 @dataclass(slots=True)
@@ -131,5 +154,7 @@ def _str(value: Any) -> str:
 def _entry(entry_id: Any, fields: dict[Any, Any]) -> Entry:
     seq = int(_str(entry_id).split("-", 1)[0])
     decoded = {_str(k): _str(v) for k, v in fields.items()}
+    if decoded.get("k") == RETRACTED:
+        return Entry(seq, decoded["t"], 0.0, None, retracted=True)
     swaps = decoded.get("s", "")
     return Entry(seq, decoded["t"], float(decoded["p"]), int(swaps) if swaps else None)

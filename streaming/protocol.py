@@ -280,6 +280,21 @@ def error_text(message: str, request_id: RequestId = None) -> str:
     return _encode({"type": "error", "message": message}, request_id)
 
 
+def retracted_text(channel: str, chain_id: int, from_block: int, ids: list[int], timestamp: str) -> str:
+    """A reorg removed these stored rows (``ids``: the ``data.id`` of notifications sent earlier)."""
+    return _encode(
+        {
+            "type": "retracted",
+            "timestamp": timestamp,
+            "channel": channel,
+            "chain_id": chain_id,
+            "from_block": from_block,
+            "reason": "reorg",
+            "ids": ids,
+        }
+    )
+
+
 def notification_text(channel: str, data: dict[str, Any], timestamp: str) -> str:
     """The whole ``opportunity`` / ``transaction`` message, encoded once per event."""
     return _encode({"type": NOTIFICATION_TYPES[channel], "timestamp": timestamp, "data": data})

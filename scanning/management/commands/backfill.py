@@ -51,6 +51,7 @@ from scanning.loop import BlockProcessor, chain_config_get, redis_client, scan_r
 from scanning.registry import scan_kinds
 
 KINDS = ("transactions", "opportunities", "all")
+STALE_HEAD_RETRIES = 3
 
 
 @dataclass
@@ -142,6 +143,11 @@ class Command(BaseCommand):
             raise CommandError(f"--to-block {to_block} is before --from-block {from_block}")
         try:
             head = client.block_number()
+            # A node behind a load balancer can answer a stale head now and then: ask again before refusing.
+            for _ in range(STALE_HEAD_RETRIES):
+                if to_block <= head:
+                    break
+                head = max(head, client.block_number())
         except RpcError as exc:
             raise CommandError(f"chain {config.chain_id}: cannot reach the node: {exc}") from None
         if to_block > head:
