@@ -7,19 +7,22 @@ batch):
 
 * when a pair is tracked by discovery (``pool_register`` at the discovery block);
 * by the pool scanner for pairs never read (registered from ``PairCreated`` or
-  listed in the registry), at the batch's parent block, before the batch is
-  evaluated; a pair whose fee is not read yet is not traded through;
+  listed in the registry), at the batch's last block (a pair created in the
+  batch exists there), before the batch is evaluated; a pair whose fee is not
+  read yet is not traded through;
 * again for every such pair once its last read is ``POOL_FEE_REFRESH_SECONDS``
   old (in blocks of the chain's block time), because a change is invisible
   otherwise: Biswap's ``factory.setSwapFee(pair, fee)`` → ``pair.setSwapFee``
   emits no event.
 
-Staleness bound: a fee changed on chain at block B is used for every block
-evaluated in a batch whose parent block is at least B + the refresh interval
-(plus, at most, the scanner's batch length: a refresh reads at the batch's
-parent). Until then opportunities through that pair are priced at its previous
-fee. ``POOL_FEE_REFRESH_SECONDS=0`` re-reads every batch (tests; a refresh costs
-one JSON-RPC request per ~50,000 pairs).
+Staleness bound: a fee changed on chain in block B is used for every block
+from the end of the first batch that ends at or after B + the refresh interval
+(in blocks) at the latest; the blocks of that batch before B are priced at the
+new fee too (a read is as of the batch's last block: for a live one-block batch,
+exactly the block evaluated). Until then opportunities through that pair are
+priced at its previous fee. ``POOL_FEE_REFRESH_SECONDS=0`` re-reads every batch
+(tests; a refresh costs one JSON-RPC request per ~50,000 pairs: Multicall3
+chunks of ``RPC_MULTICALL_CHUNK`` in one batch of ``RPC_BATCH_SIZE``).
 """
 
 from __future__ import annotations

@@ -577,7 +577,7 @@ class PoolFetch:
     blocks: list[BlockSyncs]  # the batch's blocks with each pool's last Sync
     market: ChainMarket  # at the batch's parent block
     unread: list[tuple[int, str, tuple[int, int]]]  # (pool id, address, reserves at the parent) of pools never read
-    fees: dict[str, int | None] = dataclasses.field(default_factory=dict)  # per-pair fees read at the parent
+    fees: dict[str, int | None] = dataclasses.field(default_factory=dict)  # per-pair fees read at the last block
 
 
 @dataclass
@@ -589,7 +589,7 @@ class PoolPlan:
     unread: list[tuple[int, str, tuple[int, int]]]
     reserves: list[ReserveUpdate]  # each pool's last Sync of the batch (live batches only)
     pool_ids: Mapping[str, int]
-    fees: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (pool id, fee_bps) read at the parent
+    fees: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (pool id, fee_bps) read at the last block
 
 
 class PoolScanner:
@@ -653,10 +653,12 @@ class PoolScanner:
         self._pools_discover(batch)
         if not batch.live:
             market = self._history_market(market_config, at_block=parent)
-            return PoolFetch(blocks=blocks, market=market, unread=[], fees=self._fees_due(market, at_block=parent))
+            fees = self._fees_due(market, at_block=batch.to_block)
+            return PoolFetch(blocks=blocks, market=market, unread=[], fees=fees)
         unread = pool_reserves_read_unread(chain_id=self.chain_id, client=self.client, block=parent)
         market = market_at(config=market_config, block_number=parent, client=self.client)
-        return PoolFetch(blocks=blocks, market=market, unread=unread, fees=self._fees_due(market, at_block=parent))
+        fees = self._fees_due(market, at_block=batch.to_block)
+        return PoolFetch(blocks=blocks, market=market, unread=unread, fees=fees)
 
     def _block_tips(self, per_block: Mapping[int, Any]) -> dict[int, int]:
         """The observed tip of each block with a Sync (one ``eth_feeHistory`` for the batch; none without Syncs)."""
@@ -679,7 +681,7 @@ class PoolScanner:
         market = fetched.market
         for _, address, (reserve0, reserve1) in fetched.unread:
             market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
-        fees = market.apply_fees(fetched.fees, block=batch.from_block - 1)
+        fees = market.apply_fees(fetched.fees, block=batch.to_block)
         drafts = market_scan_blocks(market, fetched.blocks, policy=self.policy)
         if not batch.live:  # history: detected when its block was made, so it sorts among the rows of its time
             times = {h.number: datetime.fromtimestamp(h.timestamp, tz=UTC) for h in batch.headers}
@@ -703,7 +705,7 @@ class PoolScanner:
         if batch.live:
             pool_reserves_write_read(rows=plan.unread, block=plan.parent)
             pool_reserves_store(chain_id=self.chain_id, updates=plan.reserves, pool_ids=plan.pool_ids)
-            pool_fees_write(rows=plan.fees, block=plan.parent)
+            pool_fees_write(rows=plan.fees, block=batch.to_block)
         return len(opportunity_record_many(drafts=plan.drafts, broadcast=batch.live))
 
     def _pools_discover(self, batch: Any) -> list[Any]:

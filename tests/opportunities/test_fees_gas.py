@@ -42,7 +42,9 @@ def test_pre_london_block_has_no_base_fee_and_its_legacy_gas_price_is_all_tip() 
          "miner": "0x" + "33" * 20}
     )  # fmt: skip
     assert header.base_fee_per_gas is None
-    assert gas_price_wei(base_fee_wei=header.base_fee_per_gas, observed_tip_wei=7 * GWEI, floors=GasFloors()) == 7 * GWEI
+    assert (
+        gas_price_wei(base_fee_wei=header.base_fee_per_gas, observed_tip_wei=7 * GWEI, floors=GasFloors()) == 7 * GWEI
+    )
     assert gas_price_wei(base_fee_wei=None, observed_tip_wei=0, floors=BSC_FLOORS) == 50_000_000
 
 
