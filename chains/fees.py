@@ -68,6 +68,11 @@ def pool_fees_write(*, rows: Sequence[tuple[int, int]], block: int) -> None:
         cursor.executemany(sql, [(fee_bps, block, pool, block) for pool, fee_bps in rows])
 
 
+def pool_fees_forget_from(*, chain_id: int, from_block: int) -> int:
+    """After a reorg from ``from_block``: fees read at orphaned blocks count as never read (read again next batch)."""
+    return Pool.objects.filter(chain_id=chain_id, fee_read_block__gte=from_block).update(fee_read_block=None)
+
+
 def pool_fee_refresh_blocks(block_time: float) -> int:
     """``POOL_FEE_REFRESH_SECONDS`` in blocks of this chain (0: every batch)."""
     seconds = float(settings.POOL_FEE_REFRESH_SECONDS)

@@ -45,7 +45,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chains.fees import pool_fee_refresh_blocks, pool_fees_fetch, pool_fees_write
+from chains.fees import pool_fee_refresh_blocks, pool_fees_fetch, pool_fees_forget_from, pool_fees_write
 from chains.pools import (
     ReserveUpdate,
     pool_register_created,
@@ -753,6 +753,7 @@ class PoolScanner:
         market_forget(chain_id)
         removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
         pool_reserves_write_read(rows=fetched, block=max(from_block - 1, 0))
+        pool_fees_forget_from(chain_id=chain_id, from_block=from_block)  # per-pair fees read on the orphaned fork
         logger.warning(
             "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves re-read",
             chain_id, from_block, removed, len(fetched),

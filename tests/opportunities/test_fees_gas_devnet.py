@@ -175,3 +175,26 @@ def test_polygon_gas_tip_is_never_below_the_minimum_priority_fee(devnet_137_fres
         assert abs(implied_gas_price_wei(opportunity) / expected - 1) < Decimal("0.001")
     finally:
         client.close()
+
+
+def test_a_fee_read_on_an_orphaned_fork_is_read_again_after_the_reorg(
+    net: Any, config: ChainConfig, client: ChainClient, settings: Any
+) -> None:
+    settings.POOL_FEE_REFRESH_SECONDS = 3600
+    scan_to_head(config, client)
+    pair = v2_pool(net, "Biswap", "USDT", "BUSD")["address"]
+    factory = next(d["factory"] for d in net.manifest["dexes"] if d["name"] == "Biswap")
+    fork_point = net.block_number()
+    snapshot = net.snapshot()
+    net.chain.send(net.manifest["accounts"]["deployer"], factory, abi("V2Factory").setSwapFee.encode(pair, 3))
+    settings.POOL_FEE_REFRESH_SECONDS = 0
+    mine_and_scan(net, config, client)
+    assert Pool.objects.get(address=pair).fee_bps == 30  # read on the branch that is about to be orphaned
+
+    settings.POOL_FEE_REFRESH_SECONDS = 3600  # no periodic re-read: only the reorg can bring the fee back
+    net.revert(snapshot)  # the fee change never happened on the new branch
+    net.mine(3)
+    reports = scan_to_head(config, client)
+    assert reports[0].reorg is not None and reports[0].reorg.common_ancestor == fork_point
+    row = Pool.objects.get(address=pair)
+    assert row.fee_bps == 10 and row.fee_read_block is not None and row.fee_read_block > fork_point
