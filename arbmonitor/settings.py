@@ -186,12 +186,18 @@ OPPORTUNITY_MIN_PROFIT_USD = env_float("OPPORTUNITY_MIN_PROFIT_USD", 1.0, minimu
 # quote side holds at least this many USD, so a dust pool cannot price a token absurdly (and fake
 # huge "profits"). The transaction monitor has its own floor, TX_PRICE_MIN_LIQUIDITY_USD.
 PRICE_MIN_LIQUIDITY_USD = env_float("PRICE_MIN_LIQUIDITY_USD", 1000.0, minimum=0)
+# Per-pair swap fees (Biswap's swapFee(), chains/fees.py): every pair's fee is read again once its last
+# read is this old (no event announces a change); 0 re-reads every scan batch.
+POOL_FEE_REFRESH_SECONDS = env_float("POOL_FEE_REFRESH_SECONDS", 60.0, minimum=0)
 # Gas assumed per cycle by hop count (2-hop, 3-hop; longer cycles add GAS_PER_EXTRA_HOP each),
-# priced at the block's base fee plus a priority tip; profit_usd is net of it.
+# priced at what the block's transactions paid (opportunities/gas.py): the base fee plus the
+# GAS_PRIORITY_FEE_PERCENTILE-th (gas-weighted) effective tip of the block from eth_feeHistory,
+# never below the registry's min_gas_price_wei / min_priority_fee_wei nor GAS_PRIORITY_FEE_WEI.
 GAS_2HOP = env_int("GAS_2HOP", 150_000, minimum=0)
 GAS_3HOP = env_int("GAS_3HOP", 200_000, minimum=0)
 GAS_PER_EXTRA_HOP = env_int("GAS_PER_EXTRA_HOP", 50_000, minimum=0)
 GAS_PRIORITY_FEE_WEI = env_int("GAS_PRIORITY_FEE_WEI", 0, minimum=0)
+GAS_PRIORITY_FEE_PERCENTILE = env_float("GAS_PRIORITY_FEE_PERCENTILE", 50.0, minimum=0, maximum=100)
 CAPTURE_WINDOW_BLOCKS = env_int("CAPTURE_WINDOW_BLOCKS", 3, minimum=0)
 # Executed-arbitrage monitor: builder-payment measurement (one debug_traceTransaction
 # with callTracer per arbitrage transaction; off by itself on a node without debug_*),

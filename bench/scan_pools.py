@@ -147,8 +147,10 @@ def _db_load(market: SyntheticMarket) -> None:
         [Token(chain=chain, address=a, symbol=name, decimals=18) for name, a in market.address.items()]
     )
     token_id = {t.address: t.pk for t in tokens}
-    dexes = {
-        name: Dex.objects.create(chain=chain, name=name, factory_address=_address(0x30, i), fee_bps=fee)
+    dexes = {  # Biswap charges per pair (its fee read from swapFee() at block 0): the scanner's refresh bookkeeping
+        name: Dex.objects.create(
+            chain=chain, name=name, factory_address=_address(0x30, i), fee_bps=fee, fee_per_pair=name == "Biswap"
+        )
         for i, (name, fee) in enumerate(DEXES)
     }
     Pool.objects.bulk_create(
@@ -162,11 +164,30 @@ def _db_load(market: SyntheticMarket) -> None:
                 reserve0=r0,
                 reserve1=r1,
                 last_block=0,
+                fee_bps=fee if dex == "Biswap" else None,
+                fee_read_block=0 if dex == "Biswap" else None,
             )
-            for address, dex, _fee, t0, t1, r0, r1 in market.pools
+            for address, dex, fee, t0, t1, r0, r1 in market.pools
         ],
         batch_size=2000,
     )
+
+
+class _BenchClient:
+    """What the processor reads in a live batch, answered in memory: ``eth_feeHistory`` (the block's observed
+    tip, 1 gwei) and Multicall3 reads of Biswap's ``swapFee()`` when a refresh is due (1 = 10 bps)."""
+
+    chain_id = 56
+
+    def call(self, method: str, params: list[Any]) -> Any:
+        assert method == "eth_feeHistory", method
+        count, newest = int(params[0], 16), int(params[1], 16)
+        return {"oldestBlock": hex(newest - count + 1), "reward": [[hex(10**9)]] * count}
+
+    def multicall(self, calls: list[Any], *, block: Any = None) -> list[Any]:
+        from evm.rpc import CallResult
+
+        return [CallResult(True, (1).to_bytes(32, "big")) for _ in calls]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -214,15 +235,14 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
         walls, cpus, found = [], [], []
         for _ in range(blocks):
             number += 1
-            block = BlockSyncs(
-                number, f"0x{number:064x}", base_fee, tuple(SyncUpdate(*c) for c in market.swap_block(changed_count))
-            )
+            syncs = tuple(SyncUpdate(*c) for c in market.swap_block(changed_count))
+            block = BlockSyncs(number, f"0x{number:064x}", base_fee, syncs, priority_fee_wei=10**9)
             wall, cpu, drafts = _timed(lambda block=block: market_scan_blocks(memory, [block], policy=policy))
             walls.append(wall)
             cpus.append(cpu)
             found.append(len(drafts))
         # 2. process: decode + evaluate + DB writes, through the processor's pipeline (same in-memory market).
-        scanner = PoolScanner(56, config=config, client=object(), policy=policy)
+        scanner = PoolScanner(56, config=config, client=_BenchClient(), policy=policy)
         process_walls, process_cpus = [], []
         for _ in range(blocks):
             number += 1
@@ -238,7 +258,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
             batch = BlockBatch(chain=config, client=None, headers=[header], logs=logs)  # type: ignore[arg-type]
 
             def process(batch: Any = batch, scanner: PoolScanner = scanner) -> None:
-                batch_process(scanner, batch)  # fetch (nothing to read here) -> compute -> write
+                batch_process(scanner, batch)  # fetch (tips, due fees: in memory) -> compute -> write
 
             wall, cpu, _ = _timed(process)
             process_walls.append(wall)

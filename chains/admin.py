@@ -30,14 +30,16 @@ class TokenAdmin(admin.ModelAdmin):
 
 @admin.register(Dex)
 class DexAdmin(admin.ModelAdmin):
-    list_display = ["name", "chain", "factory_address", "fee_bps"]
+    list_display = ["name", "chain", "factory_address", "fee_bps", "fee_per_pair"]
     list_filter = ["chain"]
     search_fields = ["name", "=factory_address"]
 
 
 @admin.register(Pool)
 class PoolAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "chain", "dex", "address_link", "reserve0", "reserve1", "last_block"]
+    list_display = [
+        "__str__", "chain", "dex", "address_link", "reserve0", "reserve1", "last_block", "fee_bps", "fee_read_block"
+    ]  # fmt: skip
     list_filter = ["chain", "dex"]
     search_fields = ["=address", "token0__symbol", "token1__symbol"]
     list_select_related = ["chain", "dex", "token0", "token1"]

@@ -16,8 +16,15 @@ Schema (keys not listed are ignored)::
      "log_source": "eth_getLogs", "multicall3": "0x...", "wrapped_native": "0x...",
      "stable_tokens": ["0x..."], "base_tokens": ["0x..."],
      "tokens": [{"address", "symbol", "decimals", "fee_on_transfer" (optional)}],
-     "dexes": [{"name", "factory", "fee_bps"}],
-     "pools": [{"address", "dex", "token0", "token1"}]}
+     "dexes": [{"name", "factory", "fee_bps", "fee_per_pair" (optional)}],
+     "pools": [{"address", "dex", "token0", "token1"}],
+     "min_gas_price_wei": 0, "min_priority_fee_wei": 0}
+
+``fee_per_pair`` (Biswap): each pair charges its own fee, read from the pair's
+``swapFee()`` (Biswap's unit, tenths of a percent); ``fee_bps`` is then the
+DEX's default, used only for display. ``min_gas_price_wei`` (BSC) and
+``min_priority_fee_wei`` (Polygon) are the floors the chain's validators
+enforce: opportunities are never priced below them (``opportunities.gas``).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class DexConfig:
     factory: str
     fee_bps: int
     router: str | None = None
+    fee_per_pair: bool = False  # Biswap: read each pair's swapFee(); fee_bps is the default
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,8 @@ class ChainConfig:
     tokens: tuple[TokenConfig, ...] = ()
     dexes: tuple[DexConfig, ...] = ()
     pools: tuple[PoolConfig, ...] = ()
+    min_gas_price_wei: int = 0  # the validators' minimum gas price (BSC)
+    min_priority_fee_wei: int = 0  # the validators' minimum tip (Polygon)
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -100,6 +110,24 @@ def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], w
     value = data[key]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ImproperlyConfigured(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _flag(data: Mapping[str, Any], key: str, where: str) -> bool:
+    """An optional boolean; anything but true/false (a string "false", a number) is a mistake, not a default."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{where}: {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def _wei(data: Mapping[str, Any], key: str, where: str) -> int:
+    """An optional non-negative wei amount (a JSON integer, or a decimal string for big values)."""
+    value = data.get(key, 0)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ImproperlyConfigured(f"{where}: {key!r} must be a non-negative integer (wei), got {value!r}")
     return value
 
 
@@ -138,6 +166,7 @@ def chain_config_parse(
             factory=_address(d.get("factory"), f"{where} dex {d.get('name')} factory"),
             fee_bps=int(_require(d, "fee_bps", int, f"{where} dex {d.get('name')}")),
             router=_address(d["router"], f"{where} dex router") if d.get("router") else None,
+            fee_per_pair=_flag(d, "fee_per_pair", f"{where} dex {d.get('name')}"),
         )
         for d in data.get("dexes") or []
     )
@@ -153,8 +182,11 @@ def chain_config_parse(
         )
         for p in data.get("pools") or []
     )
+    min_gas_price = _wei(data, "min_gas_price_wei", where)
+    min_priority_fee = _wei(data, "min_priority_fee_wei", where)
     known = {"chain_id", "name", "native_symbol", "block_time", "explorer_url", "rpc_urls", "ws_urls", "log_source"}
     known |= {"multicall3", "wrapped_native", "stable_tokens", "base_tokens", "tokens", "dexes", "pools"}
+    known |= {"min_gas_price_wei", "min_priority_fee_wei"}
     return ChainConfig(
         chain_id=chain_id,
         name=str(data.get("name") or f"chain {chain_id}"),
@@ -173,6 +205,8 @@ def chain_config_parse(
         tokens=tokens,
         dexes=dexes,
         pools=pools,
+        min_gas_price_wei=min_gas_price,
+        min_priority_fee_wei=min_priority_fee,
         source=source,
         extra={k: v for k, v in data.items() if k not in known},
     )

@@ -91,6 +91,9 @@ class Dex(models.Model):
     name = models.CharField(max_length=64)
     factory_address = models.CharField(max_length=42)
     fee_bps = models.PositiveSmallIntegerField(help_text="Swap fee in basis points (25 = 0.25%).")
+    fee_per_pair = models.BooleanField(
+        default=False, help_text="Each pair charges its own fee (Biswap's swapFee()); fee_bps is the default."
+    )
 
     class Meta:
         verbose_name = "DEX"
@@ -116,6 +119,14 @@ class Pool(models.Model):
     reserve0 = RawAmountField(default=0)
     reserve1 = RawAmountField(default=0)
     last_block = models.PositiveBigIntegerField(null=True, blank=True, help_text="Block of the last reserve update.")
+    fee_bps = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The pair's own swap fee read from the chain (DEXes with per-pair fees); null: the DEX's fee.",
+    )
+    fee_read_block = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Block at which fee_bps was last read from the pair (null: never)."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chain", "address"], name="pool_unique_chain_address")]
@@ -124,6 +135,13 @@ class Pool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def swap_fee_bps(self) -> int | None:
+        """What a swap through this pool is charged: its own fee when read, else its DEX's (None: unknown DEX)."""
+        if self.fee_bps is not None:
+            return self.fee_bps
+        return self.dex.fee_bps if self.dex else None
 
     @property
     def name(self) -> str:

@@ -28,6 +28,7 @@ from django.db.models import Field
 from eth_utils import is_address, to_checksum_address
 
 from chains.config import ChainConfig
+from chains.fees import pairs_fee_per_pair, pool_fees_fetch
 from chains.models import Dex, Pool
 from chains.tokens import token_ensure
 from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC, EventDecodeError, decode_pair_created, decode_sync
@@ -277,7 +278,9 @@ def _ensure_chain_and_dexes(config: ChainConfig) -> None:
         return
     for dex in config.dexes:
         Dex.objects.get_or_create(
-            chain_id=config.chain_id, factory_address=dex.factory, defaults={"name": dex.name, "fee_bps": dex.fee_bps}
+            chain_id=config.chain_id,
+            factory_address=dex.factory,
+            defaults={"name": dex.name, "fee_bps": dex.fee_bps, "fee_per_pair": dex.fee_per_pair},
         )
 
 
@@ -384,11 +387,15 @@ def pool_register(
     tokens = token_ensure(chain_id=chain_id, client=client, addresses=[t for p in new for t in (p.token0, p.token1)])
     dexes = {d.name: d for d in Dex.objects.filter(chain_id=chain_id)}  # names are unique per chain
     reserves: dict[str, tuple[int, int] | None] = {}
+    fees: dict[str, int | None] = {}
     if with_reserves:
         reserves = pool_reserves_fetch(client=client, pools=[p.address for p in new], block=block)
+    if block is not None:  # per-pair fees (Biswap) read at the same block; else the pool scanner reads them
+        fees = pool_fees_fetch(client=client, pools=pairs_fee_per_pair(new, dexes), block=block)
     rows = []
     for p in new:
         r = reserves.get(p.address)
+        fee = fees.get(p.address)
         rows.append(
             Pool(
                 chain_id=chain_id,
@@ -399,6 +406,8 @@ def pool_register(
                 reserve0=r[0] if r else 0,
                 reserve1=r[1] if r else 0,
                 last_block=block if r else None,
+                fee_bps=fee,
+                fee_read_block=block if fee is not None else None,
             )
         )
     with transaction.atomic():

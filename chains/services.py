@@ -45,7 +45,9 @@ def chain_registry_sync(*, config: ChainConfig, enabled: bool = True) -> Chain:
     dexes: dict[str, Dex] = {}
     for dex in config.dexes:
         dexes[dex.name], _ = Dex.objects.update_or_create(
-            chain=chain, factory_address=dex.factory, defaults={"name": dex.name, "fee_bps": dex.fee_bps}
+            chain=chain,
+            factory_address=dex.factory,
+            defaults={"name": dex.name, "fee_bps": dex.fee_bps, "fee_per_pair": dex.fee_per_pair},
         )
     # Pools: insert the missing ones, update only those whose DEX or tokens changed. A scanner may be
     # writing reserves to these rows right now; touching an unchanged row would take its lock for nothing

@@ -135,7 +135,7 @@ def transaction_page(request: HttpRequest, pk: int) -> HttpResponse:
                     "pool_name": p.name if p else None,
                     "dex": p.dex.name if p and p.dex else None,
                     "venue": hop.get("venue") or (cycle.venues[i] if i < len(cycle.venues) else None),
-                    "fee_bps": p.dex.fee_bps if p and p.dex else None,
+                    "fee_bps": p.swap_fee_bps if p else None,  # the pair's own fee where its DEX has them
                     "pool_url": _explorer(tx.chain, "address", pool),
                     "token_in": _token_view(tx.chain, tokens, token_in),
                     "token_out": _token_view(tx.chain, tokens, token_out),

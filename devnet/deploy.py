@@ -376,10 +376,13 @@ def deploy(
                 "fee_bps": x.fee_bps,
                 "genuine": x.genuine,
                 "per_pair_fees": x.per_pair_fees,
+                "fee_per_pair": x.per_pair_fees,  # the registry's name for it (chains/config.py)
             }
             for x in v2_dexes
         ],
         "pools": pools,
+        "min_gas_price_wei": market.min_gas_price_wei,
+        "min_priority_fee_wei": market.min_priority_fee_wei,
         # Concentrated liquidity (the V2 scanners do not read these keys yet).
         "cl_dexes": [cl[x.name] for x in cl_dexes],
         "cl_pools": cl_pools,

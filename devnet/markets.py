@@ -73,6 +73,9 @@ class Market:
     pools: tuple[PoolSpec, ...]
     gas_price_wei: int
     cl_pools: tuple[ClPoolSpec, ...] = ()
+    # The registry's gas floors, as on the real chain (chains/registry/*.json); anvil itself enforces none.
+    min_gas_price_wei: int = 0
+    min_priority_fee_wei: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
     def token(self, symbol: str) -> TokenSpec:
@@ -123,6 +126,7 @@ BSC = Market(
     native_symbol="BNB",
     block_time=0.45,
     gas_price_wei=1_000_000_000,  # 1 gwei, BSC's usual floor price in 2025
+    min_gas_price_wei=50_000_000,  # 0.05 gwei, BSC's validators' minimum (chains/registry/bsc.json)
     tokens=(
         TokenSpec("WBNB", "Wrapped BNB", 18, 600.0, kind="wrapped_native", base=True),
         TokenSpec("USDT", "Tether USD", 18, 1.0, stable=True, base=True),
@@ -190,6 +194,7 @@ POLYGON = Market(
     native_symbol="MATIC",
     block_time=2.0,
     gas_price_wei=30_000_000_000,  # 30 gwei
+    min_priority_fee_wei=25_000_000_000,  # Bor's 25 gwei minimum tip (chains/registry/polygon.json)
     tokens=(
         TokenSpec("WMATIC", "Wrapped Matic", 18, 0.4, kind="wrapped_native", base=True),
         TokenSpec("USDC", "USD Coin", 6, 1.0, stable=True, base=True),

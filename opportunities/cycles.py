@@ -261,6 +261,14 @@ class PoolGraph:
         self._pools[address] = pool
         self._refresh_rates(pool)
 
+    def update_fee(self, address: str, fee_bps: int) -> None:
+        """A pool's fee changed (per-pair fees read again): O(1)."""
+        if not 0 <= fee_bps < FEE_DENOMINATOR:
+            raise ValueError(f"pool {address}: fee_bps out of range")
+        pool = replace(self._pools[address], fee_bps=fee_bps)
+        self._pools[address] = pool
+        self._refresh_rates(pool)
+
     def _refresh_rates(self, pool: Pool) -> None:
         if pool.reserve0 <= 0 or pool.reserve1 <= 0:
             # An empty pool cannot be traded through; -inf keeps it out of every cycle.

@@ -45,6 +45,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chains.fees import pool_fee_refresh_blocks, pool_fees_fetch, pool_fees_forget_from, pool_fees_write
 from chains.pools import (
     ReserveUpdate,
     pool_register_created,
@@ -59,6 +60,7 @@ from chains.pricing import PoolReserves, PriceBook
 from chains.tokens import token_metadata_complete, token_metadata_refresh
 from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from opportunities.cycles import CycleResult, Pool, PoolGraph, best_cycle_input, imbalance_pct
+from opportunities.gas import GasFloors, block_tips_fetch, gas_price_wei
 from opportunities.selectors import PoolRow, TokenRow, scanner_pools, scanner_tokens
 from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
 
@@ -68,6 +70,7 @@ _WEI_PER_NATIVE = Decimal(10**18)
 # Beyond this a profit would overflow the profit_usd / profit_native columns (and wedge the chain); with the
 # pricing liquidity floor only a misconfigured floor (PRICE_MIN_LIQUIDITY_USD=0) gets there.
 IMPLAUSIBLE_PROFIT_USD = Decimal(10**15)
+_FEE_UNREAD = "per-pair fee not read yet"
 
 
 # --------------------------------------------------------------------------- settings
@@ -81,7 +84,8 @@ class ScanPolicy:
     gas_2hop: int = 150_000
     gas_3hop: int = 200_000
     gas_per_extra_hop: int = 50_000
-    priority_fee_wei: int = 0
+    priority_fee_wei: int = 0  # the operator's floor on the tip (GAS_PRIORITY_FEE_WEI)
+    priority_fee_percentile: float = 50.0  # which tip of the block's transactions (opportunities.gas)
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> ScanPolicy:
@@ -91,6 +95,7 @@ class ScanPolicy:
             "gas_3hop": settings.GAS_3HOP,
             "gas_per_extra_hop": settings.GAS_PER_EXTRA_HOP,
             "priority_fee_wei": settings.GAS_PRIORITY_FEE_WEI,
+            "priority_fee_percentile": settings.GAS_PRIORITY_FEE_PERCENTILE,
         }
         values.update(overrides)
         if not isinstance(values["min_profit_usd"], Decimal):
@@ -102,8 +107,17 @@ class ScanPolicy:
             return self.gas_2hop
         return self.gas_3hop + (hops - 3) * self.gas_per_extra_hop
 
-    def gas_price_wei(self, base_fee_wei: int | None) -> int:
-        return (base_fee_wei or 0) + self.priority_fee_wei
+    def gas_price_wei(
+        self,
+        base_fee_wei: int | None,
+        *,
+        observed_tip_wei: int | None = None,
+        min_gas_price_wei: int = 0,
+        min_priority_fee_wei: int = 0,
+    ) -> int:
+        """A block's gas price: base fee + the observed tip, floored (``opportunities.gas``)."""
+        floors = GasFloors(min_gas_price_wei, min_priority_fee_wei, self.priority_fee_wei)
+        return gas_price_wei(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, floors=floors)
 
 
 # --------------------------------------------------------------------------- market
@@ -118,6 +132,9 @@ class MarketConfig:
     stable_tokens: tuple[str, ...]
     base_tokens: tuple[str, ...]
     min_liquidity_usd: Decimal = Decimal(0)  # a pool shallower than this (quote side) sets no price
+    min_gas_price_wei: int = 0  # the chain's floors on gas (registry; opportunities.gas)
+    min_priority_fee_wei: int = 0
+    fee_refresh_blocks: int = 0  # per-pair fees are re-read once their last read is this many blocks old
 
     @classmethod
     def from_chain_config(cls, config: Any, *, min_liquidity_usd: Decimal | float | None = None) -> MarketConfig:
@@ -129,6 +146,9 @@ class MarketConfig:
             stable_tokens=tuple(config.stable_tokens),
             base_tokens=tuple(config.base_tokens),
             min_liquidity_usd=Decimal(str(min_liquidity_usd)),
+            min_gas_price_wei=int(getattr(config, "min_gas_price_wei", 0)),
+            min_priority_fee_wei=int(getattr(config, "min_priority_fee_wei", 0)),
+            fee_refresh_blocks=pool_fee_refresh_blocks(float(config.block_time)),
         )
 
 
@@ -170,6 +190,8 @@ class ChainMarket:
         self.pool_ids: dict[str, int] = {}  # address -> pool id, of every known pool
         self.max_pool_id = 0
         self.skipped: dict[str, str] = {}  # pool -> why it is not traded through
+        self.fee_read_blocks: dict[str, int | None] = {}  # per-pair-fee pool -> block of its fee's last read
+        self.last_gas_price_wei = 0  # the last non-zero gas price evaluated (a 0-priced block falls back to it)
         self.add_pools(pools)
 
     # ---- maintenance
@@ -190,6 +212,8 @@ class ChainMarket:
                 continue
             self.rows[key] = row
             self.pool_ids[key] = row.id
+            if row.fee_per_pair:
+                self.fee_read_blocks[key] = row.fee_read_block
             t0, t1 = _norm(row.token0), _norm(row.token1)
             self.prices.add_pool(PoolReserves(key, t0, t1, row.reserve0, row.reserve1))
             reason = self._skip_reason(row, t0, t1)
@@ -201,6 +225,8 @@ class ChainMarket:
     def _skip_reason(self, row: PoolRow, t0: str, t1: str) -> str:
         if row.fee_bps is None:
             return "unknown DEX fee"
+        if row.fee_per_pair and row.fee_read_block is None:
+            return _FEE_UNREAD
         if t0 == t1:
             return "same token twice"
         for token in (t0, t1):
@@ -219,12 +245,54 @@ class ChainMarket:
             return False
         self.prices.update_reserves(key, reserve0, reserve1)
         if key not in self.graph:
+            if self.skipped.get(key) == _FEE_UNREAD:  # joins the graph with these reserves once its fee is read
+                self.rows[key] = dataclasses.replace(row, reserve0=reserve0, reserve1=reserve1)
             return False
         pool = self.graph.pool(key)
         if pool.reserve0 == reserve0 and pool.reserve1 == reserve1:
             return False
         self.graph.update_reserves(key, reserve0, reserve1)
         return True
+
+    def fee_reads_due(self, at_block: int) -> list[str]:
+        """Per-pair-fee pools whose fee must be read at ``at_block``: never read, or read
+        ``config.fee_refresh_blocks`` or more blocks before it (``chains.fees``)."""
+        interval = self.config.fee_refresh_blocks
+        return [
+            self.rows[key].address
+            for key, read in self.fee_read_blocks.items()
+            if read is None or at_block - read >= interval
+        ]
+
+    def apply_fees(self, fees: Mapping[str, int | None], *, block: int) -> list[tuple[int, int]]:
+        """Apply per-pair fees read at ``block`` (None: the read failed, the pool keeps what it had).
+
+        A pool whose fee was never read joins the graph now. Returns (pool id, fee_bps) of what was read.
+        """
+        stored: list[tuple[int, int]] = []
+        for address, fee in fees.items():
+            key = _norm(address)
+            row = self.rows.get(key)
+            if fee is None or row is None or not row.fee_per_pair:
+                continue
+            stored.append((row.id, fee))
+            self.fee_read_blocks[key] = block
+            row = self.rows[key] = dataclasses.replace(row, fee_bps=fee, fee_read_block=block)
+            if key in self.graph:
+                if self.graph.pool(key).fee_bps != fee:
+                    logger.info("chain %s: pool %s fee now %d bps (read at block %d)",
+                                self.config.chain_id, row.address, fee, block)  # fmt: skip
+                    self.graph.update_fee(key, fee)
+            elif self.skipped.get(key) == _FEE_UNREAD:
+                del self.skipped[key]
+                reason = self._skip_reason(row, _norm(row.token0), _norm(row.token1))
+                if reason:
+                    self.skipped[key] = reason
+                else:
+                    self.graph.add_pool(
+                        Pool(key, row.dex, _norm(row.token0), _norm(row.token1), row.reserve0, row.reserve1, fee)
+                    )
+        return stored
 
     # ---- evaluation
 
@@ -236,15 +304,19 @@ class ChainMarket:
         block_hash: str,
         base_fee_wei: int | None,
         policy: ScanPolicy,
+        observed_tip_wei: int | None = None,
     ) -> list[OpportunityDraft]:
-        """Opportunities of one block: the changed pools whose best net cycle clears the floor."""
+        """Opportunities of one block: the changed pools whose best net cycle clears the floor.
+
+        Gas is priced at ``block_gas_price`` (the block's base fee and observed tip, floored).
+        """
         changed = [_norm(a) for a in changed]
         changed = [a for a in dict.fromkeys(changed) if a in self.graph]
         if not changed:
             return []
         token_value = _LazyTokenValues(self.prices)
         native_usd = self.prices.native_price_usd()
-        gas_price = policy.gas_price_wei(base_fee_wei)
+        gas_price = self.block_gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, policy=policy)
         results = self.graph.scan(changed, token_value=token_value)
         drafts: list[OpportunityDraft] = []
         gas_cost_cache: dict[int, tuple[Decimal, Decimal] | None] = {}
@@ -321,6 +393,19 @@ class ChainMarket:
                 )
             )
         return drafts
+
+    def block_gas_price(self, *, base_fee_wei: int | None, observed_tip_wei: int | None, policy: ScanPolicy) -> int:
+        """The block's gas price (``opportunities.gas``); a 0 falls back to the last non-zero one seen."""
+        price = policy.gas_price_wei(
+            base_fee_wei,
+            observed_tip_wei=observed_tip_wei,
+            min_gas_price_wei=self.config.min_gas_price_wei,
+            min_priority_fee_wei=self.config.min_priority_fee_wei,
+        )
+        if price == 0:
+            return self.last_gas_price_wei
+        self.last_gas_price_wei = price
+        return price
 
     def _two_hop_results(self, address: str, token_value: Mapping[str, float]) -> list[CycleResult]:
         found = []
@@ -454,6 +539,7 @@ class BlockSyncs:
     hash: str
     base_fee_per_gas: int | None
     syncs: tuple[SyncUpdate, ...]
+    priority_fee_wei: int | None = None  # the block's observed tip (eth_feeHistory percentile); None: not read
 
 
 def market_scan_blocks(
@@ -474,6 +560,7 @@ def market_scan_blocks(
                 block_hash=block.hash,
                 base_fee_wei=block.base_fee_per_gas,
                 policy=policy,
+                observed_tip_wei=block.priority_fee_wei,
             )
         )
         market.block_number = block.number
@@ -490,6 +577,7 @@ class PoolFetch:
     blocks: list[BlockSyncs]  # the batch's blocks with each pool's last Sync
     market: ChainMarket  # at the batch's parent block
     unread: list[tuple[int, str, tuple[int, int]]]  # (pool id, address, reserves at the parent) of pools never read
+    fees: dict[str, int | None] = dataclasses.field(default_factory=dict)  # per-pair fees read at the last block
 
 
 @dataclass
@@ -501,6 +589,7 @@ class PoolPlan:
     unread: list[tuple[int, str, tuple[int, int]]]
     reserves: list[ReserveUpdate]  # each pool's last Sync of the batch (live batches only)
     pool_ids: Mapping[str, int]
+    fees: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (pool id, fee_bps) read at the last block
 
 
 class PoolScanner:
@@ -557,15 +646,31 @@ class PoolScanner:
         """
         self._config = batch.chain
         self._client = self._client or batch.client
-        blocks = blocks_from_syncs(batch.headers, sync_updates_by_block(batch.logs))
+        per_block = sync_updates_by_block(batch.logs)
+        blocks = blocks_from_syncs(batch.headers, per_block, tips=self._block_tips(per_block))
         market_config = MarketConfig.from_chain_config(batch.chain)
         parent = batch.from_block - 1
         self._pools_discover(batch)
         if not batch.live:
-            return PoolFetch(blocks=blocks, market=self._history_market(market_config, at_block=parent), unread=[])
+            market = self._history_market(market_config, at_block=parent)
+            fees = self._fees_due(market, at_block=batch.to_block)
+            return PoolFetch(blocks=blocks, market=market, unread=[], fees=fees)
         unread = pool_reserves_read_unread(chain_id=self.chain_id, client=self.client, block=parent)
         market = market_at(config=market_config, block_number=parent, client=self.client)
-        return PoolFetch(blocks=blocks, market=market, unread=unread)
+        fees = self._fees_due(market, at_block=batch.to_block)
+        return PoolFetch(blocks=blocks, market=market, unread=unread, fees=fees)
+
+    def _block_tips(self, per_block: Mapping[int, Any]) -> dict[int, int]:
+        """The observed tip of each block with a Sync (one ``eth_feeHistory`` for the batch; none without Syncs)."""
+        if not per_block:
+            return {}
+        percentile = self.policy.priority_fee_percentile
+        return block_tips_fetch(client=self.client, blocks=list(per_block), percentile=percentile)
+
+    def _fees_due(self, market: ChainMarket, *, at_block: int) -> dict[str, int | None]:
+        """Per-pair fees (Biswap) never read or due for a re-read (``chains.fees``), read at ``at_block``."""
+        due = market.fee_reads_due(at_block)
+        return pool_fees_fetch(client=self.client, pools=due, block=at_block) if due else {}
 
     def compute(self, batch: Any, fetched: PoolFetch) -> PoolPlan:
         """Each block evaluated with its own reserves (pure, on the in-memory market).
@@ -576,6 +681,7 @@ class PoolScanner:
         market = fetched.market
         for _, address, (reserve0, reserve1) in fetched.unread:
             market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
+        fees = market.apply_fees(fetched.fees, block=batch.to_block)
         drafts = market_scan_blocks(market, fetched.blocks, policy=self.policy)
         if not batch.live:  # history: detected when its block was made, so it sorts among the rows of its time
             times = {h.number: datetime.fromtimestamp(h.timestamp, tz=UTC) for h in batch.headers}
@@ -591,6 +697,7 @@ class PoolScanner:
             unread=fetched.unread,
             reserves=reserves,
             pool_ids=market.pool_ids,
+            fees=fees if batch.live else [],
         )
 
     def write(self, batch: Any, plan: PoolPlan) -> int:
@@ -598,6 +705,7 @@ class PoolScanner:
         if batch.live:
             pool_reserves_write_read(rows=plan.unread, block=plan.parent)
             pool_reserves_store(chain_id=self.chain_id, updates=plan.reserves, pool_ids=plan.pool_ids)
+            pool_fees_write(rows=plan.fees, block=batch.to_block)
         return len(opportunity_record_many(drafts=plan.drafts, broadcast=batch.live))
 
     def _pools_discover(self, batch: Any) -> list[Any]:
@@ -628,8 +736,8 @@ class PoolScanner:
         if rows:
             reserves = pool_reserves_fetch(client=self.client, pools=[row.address for row in rows], block=at_block)
             market.add_tokens(scanner_tokens(chain_id=self.chain_id))
-            market.add_pools(
-                dataclasses.replace(row, reserve0=r[0], reserve1=r[1], last_block=at_block)
+            market.add_pools(  # per-pair fees are read again at at_block (fee_read_block None): history's, not today's
+                dataclasses.replace(row, reserve0=r[0], reserve1=r[1], last_block=at_block, fee_read_block=None)
                 for row in rows
                 for r in [reserves[row.address] or (0, 0)]
             )
@@ -645,6 +753,7 @@ class PoolScanner:
         market_forget(chain_id)
         removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
         pool_reserves_write_read(rows=fetched, block=max(from_block - 1, 0))
+        pool_fees_forget_from(chain_id=chain_id, from_block=from_block)  # per-pair fees read on the orphaned fork
         logger.warning(
             "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves re-read",
             chain_id, from_block, removed, len(fetched),
@@ -652,15 +761,21 @@ class PoolScanner:
 
 
 def blocks_from_syncs(
-    headers: Sequence[Any], per_block: Mapping[int, Mapping[str, tuple[int, int]]]
+    headers: Sequence[Any],
+    per_block: Mapping[int, Mapping[str, tuple[int, int]]],
+    *,
+    tips: Mapping[int, int] | None = None,
 ) -> list[BlockSyncs]:
-    """The batch's blocks with their Syncs (``chains.pools.sync_updates_by_block``: a pool's last Sync per block)."""
+    """The batch's blocks with their Syncs (``chains.pools.sync_updates_by_block``: a pool's last Sync per block)
+    and observed tips (``opportunities.gas.block_tips_fetch``)."""
+    tips = tips or {}
     return [
         BlockSyncs(
             number=h.number,
             hash=h.hash,
             base_fee_per_gas=h.base_fee_per_gas,
             syncs=tuple(SyncUpdate(pool, r0, r1) for pool, (r0, r1) in per_block.get(h.number, {}).items()),
+            priority_fee_wei=tips.get(h.number),
         )
         for h in headers
     ]

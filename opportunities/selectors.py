@@ -26,6 +26,8 @@ class PoolRow:
     reserve0: int
     reserve1: int
     last_block: int | None
+    fee_per_pair: bool = False  # the DEX charges per pair (Biswap): fee_bps is the pair's own, once read
+    fee_read_block: int | None = None  # block at which the pair's own fee was read (None: never)
 
 
 def scanner_tokens(*, chain_id: int) -> dict[str, TokenRow]:
@@ -39,17 +41,33 @@ def scanner_tokens(*, chain_id: int) -> dict[str, TokenRow]:
 
 
 def scanner_pools(*, chain_id: int, after_id: int = 0) -> list[PoolRow]:
-    """Pools of a chain with id > after_id (all by default), with token addresses and DEX fee, by id."""
+    """Pools of a chain with id > after_id (all by default), with token addresses and fee, by id.
+
+    ``fee_bps`` is what a swap is charged: the pair's own fee where its DEX has per-pair fees and it was
+    read (``chains.fees``), else the DEX's fee (None: unknown DEX).
+    """
     rows = (
         Pool.objects.filter(chain_id=chain_id, id__gt=after_id)
         .order_by("id")
         .values_list(
             "id", "address", "dex__name", "dex__fee_bps", "token0__address", "token1__address", "reserve0", "reserve1",
-            "last_block",
+            "last_block", "dex__fee_per_pair", "fee_bps", "fee_read_block",
         )
     )  # fmt: skip
     # values_list bypasses from_db_value on some backends for expressions; RawAmountField columns go through it.
     return [
-        PoolRow(pk, address, dex or "", fee, t0, t1, int(r0), int(r1), last_block)
-        for pk, address, dex, fee, t0, t1, r0, r1, last_block in rows
+        PoolRow(
+            pk,
+            address,
+            dex or "",
+            pool_fee if per_pair and pool_fee is not None else fee,
+            t0,
+            t1,
+            int(r0),
+            int(r1),
+            last_block,
+            bool(per_pair),
+            fee_read if per_pair else None,
+        )
+        for pk, address, dex, fee, t0, t1, r0, r1, last_block, per_pair, pool_fee, fee_read in rows
     ]

@@ -172,3 +172,9 @@ def test_chains_sync_command(net56: Any, settings: Any) -> None:
     call_command("chains_sync", "--discover", stdout=out)
     assert "chain 56" in out.getvalue()
     assert Pool.objects.filter(chain_id=56, last_block__isnull=False).count() == len(net56.manifest["pools"])
+    # Biswap's pairs carry their own fee, read from swapFee() (two at 10 bps, the rest at the 20 bps default).
+    biswap = {p["address"]: p["fee_bps"] for p in net56.manifest["pools"] if p["dex"] == "Biswap"}
+    assert dict(Pool.objects.filter(address__in=biswap).values_list("address", "fee_bps")) == biswap
+    assert sorted(biswap.values()).count(10) == 2
+    assert not Pool.objects.filter(chain_id=56, fee_bps__isnull=False).exclude(address__in=biswap).exists()
+    assert f"{len(biswap)} per-pair fees read" in out.getvalue()

@@ -15,6 +15,7 @@ from devnet.arbmath import PoolInfo, best_trade, enumerate_cycles
 from devnet.rpc import abi
 from evm.abis import GET_RESERVES
 from evm.rpc import Call, ChainClient
+from opportunities.gas import block_tips_fetch
 from opportunities.models import Opportunity
 from opportunities.scanner import ScanPolicy, pool_scan_run
 from tests.chains.conftest import FAST as CHAIN_FAST
@@ -42,12 +43,9 @@ def scan_to_head(config: ChainConfig, client: ChainClient, *, policy: ScanPolicy
 
 
 def scanner_fee_bps(net: Any) -> dict[str, int]:
-    """Each manifest pool's fee as the V2 scanner knows it: its DEX's fee. Biswap
-    pairs off the default (`fee_off_default`, cheaper than the default) charge
-    less; until the scanner reads `swapFee()` (issue 13) it under-prices them,
-    and executing at the DEX fee still pays exactly what it reported."""
-    dex_fee = {d["name"]: int(d["fee_bps"]) for d in net.manifest["dexes"]}
-    return {p["address"]: dex_fee[p["dex"]] for p in net.manifest["pools"]}
+    """Each manifest pool's fee as the pair charges it: Biswap pairs off the DEX default
+    (`fee_off_default`, 10 bps against 20) at their own `swapFee()`, as the scanner reads it."""
+    return {p["address"]: int(p["fee_bps"]) for p in net.manifest["pools"]}
 
 
 def tradable_pools(net: Any) -> dict[str, PoolInfo]:
@@ -85,9 +83,8 @@ def fund_executor_with_non_base_tokens(net: Any) -> None:
 
 
 def execute_calldata(net: Any, opportunity: Opportunity) -> str:
-    # The manifest's pools, and any pool discovered since (its DEX's fee).
-    fees = {p.address.lower(): int(p.dex.fee_bps) for p in Pool.objects.select_related("dex") if p.dex}
-    fees.update({address.lower(): fee for address, fee in scanner_fee_bps(net).items()})
+    # Each pool's fee as stored (its own where read, else its DEX's): what the scanner priced the cycle at.
+    fees = {p.address.lower(): p.swap_fee_bps for p in Pool.objects.select_related("dex") if p.dex}
     return abi("ArbExecutor").executeCycle.encode(
         list(opportunity.path_pools),
         [fees[p.lower()] for p in opportunity.path_pools],
@@ -165,6 +162,13 @@ def brute_force_cycles(
     )
     native_usd = book.native_price_usd()
     base_fee = client.get_block_header(block).base_fee_per_gas
+    tip = block_tips_fetch(client=client, blocks=[block], percentile=policy.priority_fee_percentile).get(block)
+    gas_price = policy.gas_price_wei(
+        base_fee,
+        observed_tip_wei=tip,
+        min_gas_price_wei=int(manifest.get("min_gas_price_wei", 0)),
+        min_priority_fee_wei=int(manifest.get("min_priority_fee_wei", 0)),
+    )
     bases = set(manifest["base_tokens"])
     found = []
     for cycle in enumerate_cycles(pools.values(), list(decimals), max_hops=3):
@@ -177,7 +181,7 @@ def brute_force_cycles(
         gross = book.amount_to_usd(cycle[0].token_in, profit)
         if gross is None or native_usd is None:
             continue
-        gas_native = Decimal(policy.gas_units(len(cycle)) * policy.gas_price_wei(base_fee)) / Decimal(10**18)
+        gas_native = Decimal(policy.gas_units(len(cycle)) * gas_price) / Decimal(10**18)
         net_usd = gross - gas_native * native_usd
         if net_usd >= policy.min_profit_usd:
             found.append(ProfitableCycle(tuple(h.pool for h in cycle), cycle[0].token_in, amount_in, profit, net_usd))

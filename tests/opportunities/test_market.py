@@ -224,6 +224,9 @@ def test_unpriced_start_tokens_and_unpriced_gas_report_nothing() -> None:
     market = ChainMarket(config=CONFIG, tokens=token_rows(), pools=pools, block_number=0)
     kwargs = {"block_number": 1, "block_hash": "0x1", "policy": ScanPolicy(Decimal(0))}
     assert market.evaluate([pools[1].address], base_fee_wei=10**9, **kwargs) == []
+    # Free gas (no base fee, no tip, no floor) needs no native price. A fresh market: this one would price
+    # a 0 block at the last non-zero gas price it saw (opportunities.gas).
+    market = ChainMarket(config=CONFIG, tokens=token_rows(), pools=pools, block_number=0)
     assert len(market.evaluate([pools[1].address], base_fee_wei=0, **kwargs)) == 1
 
 

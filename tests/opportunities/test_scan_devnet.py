@@ -214,8 +214,10 @@ def test_management_command_catches_up_once(net: Any, settings: Any) -> None:
 
 
 def test_a_scan_starting_mid_chain_reads_the_reserves_it_has_not_seen(
-    net: Any, config: ChainConfig, client: ChainClient
+    net: Any, config: ChainConfig, client: ChainClient, settings: Any
 ) -> None:
+    # Three blocks must leave an opportunity now that gas costs what the blocks paid (1-6 gwei on this devnet).
+    settings.OPPORTUNITY_MIN_PROFIT_USD = 0.25
     net.simulate(6, seed=28, **SIM)
     start = net.block_number() - 2
     late = config_for(net, scan_start_block=start)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chains.clients import chain_client
 from chains.config import registry_enabled_chains
+from chains.fees import pool_fees_refresh
 from chains.pools import pool_discover, pool_reserves_refresh
 from chains.services import chain_registry_sync
 from chains.tokens import token_metadata_refresh
@@ -19,7 +20,8 @@ class Command(BaseCommand):
     help = (
         "Upsert every enabled chain of the registry (chains, tokens, DEXes, listed pools). "
         "With --discover, also find the factories' pools (POOL_TOKEN_ALLOWLIST), read token "
-        "metadata, detect fee-on-transfer tokens and load reserves, all through Multicall3."
+        "metadata, detect fee-on-transfer tokens, load reserves and per-pair fees (Biswap's swapFee()), all "
+        "through Multicall3."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -45,10 +47,11 @@ class Command(BaseCommand):
             block = client.block_number()
             pools = pool_discover(config=config, client=client, block=block)
             loaded = pool_reserves_refresh(chain_id=config.chain_id, client=client, block=block)
+            fees = pool_fees_refresh(chain_id=config.chain_id, client=client, block=block)
             tokens = token_metadata_refresh(chain_id=config.chain_id, client=client)
         except RpcError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"chain {config.chain_id}: {len(pools)} pools at block {block}, {loaded} reserves loaded, "
-            f"{len(tokens)} tokens updated ({client.request_count} RPC round trips)"
+            f"{fees} per-pair fees read, {len(tokens)} tokens updated ({client.request_count} RPC round trips)"
         )
