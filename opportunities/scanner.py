@@ -57,9 +57,20 @@ from chains.pools import (
 )
 from chains.pricing import PoolReserves, PriceBook
 from chains.tokens import token_metadata_complete, token_metadata_refresh
+from chains.v3pools import (
+    cl_events_by_block,
+    cl_pool_register_created,
+    cl_state_read,
+    cl_states_insert,
+    cl_states_read_missing,
+    cl_states_read_touched,
+    cl_states_store,
+)
+from dexes.families import CL_FAMILIES, cl_topics
 from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
-from opportunities.cycles import CycleResult, Pool, PoolGraph, best_cycle_input, imbalance_pct
-from opportunities.selectors import PoolRow, TokenRow, scanner_pools, scanner_tokens
+from dexes.uniswap_v3.pool import V3PoolState
+from opportunities.cycles import CycleResult, Pool, PoolGraph, imbalance_pct, virtual_reserves
+from opportunities.selectors import PoolRow, TokenRow, scanner_cl_states, scanner_pools, scanner_tokens
 from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
 
 logger = logging.getLogger(__name__)
@@ -149,6 +160,7 @@ class ChainMarket:
         tokens: Mapping[str, TokenRow],
         pools: Iterable[PoolRow] = (),
         block_number: int | None = None,
+        cl_states: Mapping[int, V3PoolState] | None = None,
     ) -> None:
         self.config = config
         self.block_number = block_number
@@ -170,7 +182,10 @@ class ChainMarket:
         self.pool_ids: dict[str, int] = {}  # address -> pool id, of every known pool
         self.max_pool_id = 0
         self.skipped: dict[str, str] = {}  # pool -> why it is not traded through
-        self.add_pools(pools)
+        # Concentrated-liquidity pools: address -> family, and -> state (every such pool with a known state).
+        self.cl_families: dict[str, str] = {}
+        self.cl_states: dict[str, V3PoolState] = {}
+        self.add_pools(pools, cl_states)
 
     # ---- maintenance
 
@@ -182,7 +197,9 @@ class ChainMarket:
                 if token.decimals is not None:
                     self.prices.set_decimals(key, token.decimals)
 
-    def add_pools(self, pools: Iterable[PoolRow]) -> None:
+    def add_pools(self, pools: Iterable[PoolRow], cl_states: Mapping[int, V3PoolState] | None = None) -> None:
+        """Track pools; a concentrated-liquidity pool needs its state (``cl_states``: pool id -> state)."""
+        cl_states = cl_states or {}
         for row in pools:
             key = _norm(row.address)
             self.max_pool_id = max(self.max_pool_id, row.id)
@@ -191,12 +208,53 @@ class ChainMarket:
             self.rows[key] = row
             self.pool_ids[key] = row.id
             t0, t1 = _norm(row.token0), _norm(row.token1)
-            self.prices.add_pool(PoolReserves(key, t0, t1, row.reserve0, row.reserve1))
+            state = None
+            reserve0, reserve1 = row.reserve0, row.reserve1
+            if row.venue in CL_FAMILIES:
+                self.cl_families[key] = row.venue
+                state = cl_states.get(row.id)
+                if state is None:
+                    self.skipped[key] = "no concentrated-liquidity state yet"
+                    continue
+                self.cl_states[key] = state
+                reserve0, reserve1 = virtual_reserves(state)
+            self.prices.add_pool(PoolReserves(key, t0, t1, reserve0, reserve1))
             reason = self._skip_reason(row, t0, t1)
             if reason:
                 self.skipped[key] = reason
                 continue
-            self.graph.add_pool(Pool(key, row.dex, t0, t1, row.reserve0, row.reserve1, int(row.fee_bps or 0)))
+            self.graph.add_pool(
+                Pool(key, row.dex, t0, t1, reserve0, reserve1, int(row.fee_bps or 0), state=state, venue=row.venue)
+            )
+
+    def add_cl_states(self, states: Iterable[tuple[int, V3PoolState]]) -> None:
+        """States read for pools the market holds without one (their rows were loaded before the read)."""
+        by_id = {pk: address for address, pk in self.pool_ids.items()}
+        for pk, state in states:
+            address = by_id.get(pk)
+            if address is None or address in self.cl_states:
+                continue
+            row = self.rows.pop(address)
+            self.skipped.pop(address, None)
+            self.add_pools([row], {pk: state})
+
+    def apply_cl_event(self, address: str, event: object) -> bool:
+        """Apply a concentrated-liquidity pool's event to its state; True if a tracked state changed.
+
+        The graph sees the new state through ``cl_refresh`` once the block's events are applied.
+        """
+        state = self.cl_states.get(address)
+        return state is not None and state.apply_event(event)
+
+    def cl_refresh(self, address: str) -> bool:
+        """After a block's events: the pool's virtual reserves and rates from its state; True if tradable."""
+        state = self.cl_states[address]
+        reserve0, reserve1 = virtual_reserves(state)
+        self.prices.update_reserves(address, reserve0, reserve1)
+        if address not in self.graph:
+            return False
+        self.graph.update_state(address, state)
+        return True
 
     def _skip_reason(self, row: PoolRow, t0: str, t1: str) -> str:
         if row.fee_bps is None:
@@ -311,6 +369,7 @@ class ChainMarket:
                     reserve0=pool.reserve0,
                     reserve1=pool.reserve1,
                     start_token=self._spelling(best.cycle.start_token),
+                    venues=best.cycle.venues,
                     amount_in=best.amount_in,
                     amount_out=best.amount_out,
                     profit_raw=best.profit,
@@ -326,14 +385,16 @@ class ChainMarket:
         found = []
         for path in self.graph.cycle_paths(address):
             if len(path) != 2 or any(
-                self.graph.pool(step[0]).reserve0 <= 0 or self.graph.pool(step[0]).reserve1 <= 0 for step in path
+                self.graph.pool(step[0]).state is None
+                and (self.graph.pool(step[0]).reserve0 <= 0 or self.graph.pool(step[0]).reserve1 <= 0)
+                for step in path
             ):
-                continue  # not a 2-hop cycle, or through an empty pool
+                continue  # not a 2-hop cycle, or through an empty pair
             for rotated in (path, path[::-1]):
-                cycle = self.graph.path_cycle(rotated)
-                if token_value.get(cycle.start_token, 0) <= 0:
+                start = self.graph.path_cycle(rotated).start_token
+                if token_value.get(start, 0) <= 0:
                     continue
-                result = best_cycle_input(cycle)
+                result = self.graph.result(rotated)
                 if result is not None:
                     found.append(result)
         return found
@@ -399,6 +460,7 @@ def market_load(*, config: MarketConfig, block_number: int | None, client: Any |
         tokens=scanner_tokens(chain_id=config.chain_id),
         pools=scanner_pools(chain_id=config.chain_id),
         block_number=block_number,
+        cl_states=scanner_cl_states(chain_id=config.chain_id),
     )
 
 
@@ -432,7 +494,7 @@ def market_at(*, config: MarketConfig, block_number: int, client: Any | None = N
             new_pools = scanner_pools(chain_id=config.chain_id, after_id=market.max_pool_id)
             if new_pools:
                 market.add_tokens(scanner_tokens(chain_id=config.chain_id))
-                market.add_pools(new_pools)
+                market.add_pools(new_pools, scanner_cl_states(chain_id=config.chain_id, after_id=market.max_pool_id))
         return market
 
 
@@ -454,6 +516,7 @@ class BlockSyncs:
     hash: str
     base_fee_per_gas: int | None
     syncs: tuple[SyncUpdate, ...]
+    cl_events: tuple[tuple[str, object], ...] = ()  # (pool, decoded event) of V3-style pools, in log order
 
 
 def market_scan_blocks(
@@ -467,6 +530,8 @@ def market_scan_blocks(
         # Unknown while moving: a failure half-way leaves a market that is rebuilt, never silently stale.
         market.block_number = None
         changed = [s.pool for s in block.syncs if market.apply_sync(s.pool, s.reserve0, s.reserve1)]
+        cl_changed = [pool for pool, event in block.cl_events if market.apply_cl_event(pool, event)]
+        changed += [pool for pool in dict.fromkeys(cl_changed) if market.cl_refresh(pool)]
         drafts.extend(
             market.evaluate(
                 changed,
@@ -490,6 +555,7 @@ class PoolFetch:
     blocks: list[BlockSyncs]  # the batch's blocks with each pool's last Sync
     market: ChainMarket  # at the batch's parent block
     unread: list[tuple[int, str, tuple[int, int]]]  # (pool id, address, reserves at the parent) of pools never read
+    cl_missing: list[tuple[int, V3PoolState]] = dataclasses.field(default_factory=list)  # states read at the parent
 
 
 @dataclass
@@ -501,6 +567,8 @@ class PoolPlan:
     unread: list[tuple[int, str, tuple[int, int]]]
     reserves: list[ReserveUpdate]  # each pool's last Sync of the batch (live batches only)
     pool_ids: Mapping[str, int]
+    cl_missing: list[tuple[int, V3PoolState]] = dataclasses.field(default_factory=list)
+    cl_states: list[tuple[int, V3PoolState, int]] = dataclasses.field(default_factory=list)  # (id, state, block)
 
 
 class PoolScanner:
@@ -544,7 +612,7 @@ class PoolScanner:
         return self._client
 
     def topics(self) -> list[list[str]]:
-        return [[SYNC_TOPIC, PAIR_CREATED_TOPIC]]
+        return [[SYNC_TOPIC, PAIR_CREATED_TOPIC, *cl_topics()]]
 
     def fetch(self, batch: Any) -> PoolFetch:
         """Every read of the batch, outside the scanning transaction.
@@ -557,15 +625,18 @@ class PoolScanner:
         """
         self._config = batch.chain
         self._client = self._client or batch.client
-        blocks = blocks_from_syncs(batch.headers, sync_updates_by_block(batch.logs))
         market_config = MarketConfig.from_chain_config(batch.chain)
         parent = batch.from_block - 1
         self._pools_discover(batch)
         if not batch.live:
-            return PoolFetch(blocks=blocks, market=self._history_market(market_config, at_block=parent), unread=[])
+            market = self._history_market(market_config, at_block=parent)
+            blocks = blocks_from_logs(batch.headers, batch.logs, market.cl_families)
+            return PoolFetch(blocks=blocks, market=market, unread=[])
         unread = pool_reserves_read_unread(chain_id=self.chain_id, client=self.client, block=parent)
+        cl_missing = cl_states_read_missing(chain_id=self.chain_id, client=self.client, block=parent)
         market = market_at(config=market_config, block_number=parent, client=self.client)
-        return PoolFetch(blocks=blocks, market=market, unread=unread)
+        blocks = blocks_from_logs(batch.headers, batch.logs, market.cl_families)
+        return PoolFetch(blocks=blocks, market=market, unread=unread, cl_missing=cl_missing)
 
     def compute(self, batch: Any, fetched: PoolFetch) -> PoolPlan:
         """Each block evaluated with its own reserves (pure, on the in-memory market).
@@ -576,6 +647,7 @@ class PoolScanner:
         market = fetched.market
         for _, address, (reserve0, reserve1) in fetched.unread:
             market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
+        market.add_cl_states(fetched.cl_missing)
         drafts = market_scan_blocks(market, fetched.blocks, policy=self.policy)
         if not batch.live:  # history: detected when its block was made, so it sorts among the rows of its time
             times = {h.number: datetime.fromtimestamp(h.timestamp, tz=UTC) for h in batch.headers}
@@ -585,12 +657,22 @@ class PoolScanner:
             if batch.live
             else []
         )
+        cl_states: list[tuple[int, V3PoolState, int]] = []
+        if batch.live:
+            last_event = {pool: b.number for b in fetched.blocks for pool, _ in b.cl_events}
+            cl_states = [
+                (market.pool_ids[pool], market.cl_states[pool].copy(), block)
+                for pool, block in last_event.items()
+                if pool in market.cl_states
+            ]
         return PoolPlan(
             drafts=drafts,
             parent=batch.from_block - 1,
             unread=fetched.unread,
             reserves=reserves,
             pool_ids=market.pool_ids,
+            cl_missing=fetched.cl_missing,
+            cl_states=cl_states,
         )
 
     def write(self, batch: Any, plan: PoolPlan) -> int:
@@ -598,6 +680,8 @@ class PoolScanner:
         if batch.live:
             pool_reserves_write_read(rows=plan.unread, block=plan.parent)
             pool_reserves_store(chain_id=self.chain_id, updates=plan.reserves, pool_ids=plan.pool_ids)
+            cl_states_insert(rows=plan.cl_missing, block=plan.parent)
+            cl_states_store(rows=plan.cl_states)
         return len(opportunity_record_many(drafts=plan.drafts, broadcast=batch.live))
 
     def _pools_discover(self, batch: Any) -> list[Any]:
@@ -607,9 +691,11 @@ class PoolScanner:
         and each token is probed for a fee on transfer with the new pool as the
         holder. The pools start with no reserves; ``fetch`` reads them.
         """
-        if not any(log.topic0 == PAIR_CREATED_TOPIC for log in batch.logs):
+        creation_topics = {PAIR_CREATED_TOPIC, *(CL_FAMILIES[d.family].creation_topic for d in batch.chain.cl_dexes)}
+        if not any(log.topic0 in creation_topics for log in batch.logs):
             return []
         created = pool_register_created(config=batch.chain, client=self.client, logs=batch.logs)
+        created += cl_pool_register_created(config=batch.chain, client=self.client, logs=batch.logs)
         if created:
             holders = {token.address: pool.address for pool in created for token in (pool.token0, pool.token1)}
             token_metadata_refresh(chain_id=self.chain_id, client=self.client, tokens=list(holders), holders=holders)
@@ -626,29 +712,57 @@ class PoolScanner:
             market = ChainMarket(config=market_config, tokens={}, block_number=at_block)
         rows = scanner_pools(chain_id=self.chain_id, after_id=market.max_pool_id)
         if rows:
-            reserves = pool_reserves_fetch(client=self.client, pools=[row.address for row in rows], block=at_block)
+            v2_rows = [row for row in rows if row.venue not in CL_FAMILIES]
+            cl_rows = [row for row in rows if row.venue in CL_FAMILIES]
+            reserves = pool_reserves_fetch(client=self.client, pools=[row.address for row in v2_rows], block=at_block)
+            states = cl_state_read(client=self.client, pools=[(r.address, r.venue) for r in cl_rows], block=at_block)
             market.add_tokens(scanner_tokens(chain_id=self.chain_id))
             market.add_pools(
-                dataclasses.replace(row, reserve0=r[0], reserve1=r[1], last_block=at_block)
-                for row in rows
-                for r in [reserves[row.address] or (0, 0)]
+                [
+                    dataclasses.replace(row, reserve0=r[0], reserve1=r[1], last_block=at_block)
+                    for row in v2_rows
+                    for r in [reserves[row.address] or (0, 0)]
+                ]
+                + cl_rows,
+                {row.id: state for row in cl_rows if (state := states.get(row.address)) is not None},
             )
         self._history = market
         return market
 
-    def rollback_fetch(self, chain_id: int, from_block: int) -> list[tuple[int, str, tuple[int, int]]]:
-        """Pools last synced in an orphaned block: their reserves at the common ancestor (one Multicall3 batch)."""
-        return pool_reserves_read_touched(chain_id=chain_id, client=self.client, from_block=from_block)
+    def rollback_fetch(self, chain_id: int, from_block: int) -> PoolRollback:
+        """Pools changed in an orphaned block: their reserves (V2) and states (V3-style) at the common ancestor."""
+        return PoolRollback(
+            reserves=pool_reserves_read_touched(chain_id=chain_id, client=self.client, from_block=from_block),
+            cl_states=cl_states_read_touched(chain_id=chain_id, client=self.client, from_block=from_block),
+        )
 
-    def rollback(self, chain_id: int, from_block: int, fetched: list[tuple[int, str, tuple[int, int]]]) -> None:
-        """Forget blocks >= from_block: their opportunities, and the reserves they set; the market is rebuilt."""
+    def rollback(self, chain_id: int, from_block: int, fetched: PoolRollback) -> None:
+        """Forget blocks >= from_block: their opportunities, and the reserves and states they set; the market is
+        rebuilt."""
         market_forget(chain_id)
         removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
-        pool_reserves_write_read(rows=fetched, block=max(from_block - 1, 0))
+        pool_reserves_write_read(rows=fetched.reserves, block=max(from_block - 1, 0))
+        ancestor = max(from_block - 1, 0)
+        cl_states_store(rows=[(pk, state, ancestor) for pk, state in fetched.cl_states], forward_only=False)
         logger.warning(
-            "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves re-read",
-            chain_id, from_block, removed, len(fetched),
+            "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves and %d states re-read",
+            chain_id, from_block, removed, len(fetched.reserves), len(fetched.cl_states),
         )  # fmt: skip
+
+
+@dataclass
+class PoolRollback:
+    reserves: list[tuple[int, str, tuple[int, int]]]
+    cl_states: list[tuple[int, V3PoolState]]
+
+
+def blocks_from_logs(headers: Sequence[Any], logs: Sequence[Any], cl_families: Mapping[str, str]) -> list[BlockSyncs]:
+    """The batch's blocks with their Syncs and their V3-style pools' events (``cl_families``: address -> family)."""
+    blocks = blocks_from_syncs(headers, sync_updates_by_block(logs))
+    if not cl_families:
+        return blocks
+    events = cl_events_by_block(logs, cl_families)
+    return [dataclasses.replace(b, cl_events=tuple(events.get(b.number, ()))) for b in blocks]
 
 
 def blocks_from_syncs(

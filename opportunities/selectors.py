@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chains.models import Pool, Token
+from chains.models import ConcentratedPoolState, Pool, Token
+from chains.v3pools import cl_state_from_values
+from dexes.families import UNISWAP_V2
+from dexes.uniswap_v3.pool import V3PoolState
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,7 @@ class PoolRow:
     reserve0: int
     reserve1: int
     last_block: int | None
+    venue: str = UNISWAP_V2  # the DEX's protocol family
 
 
 def scanner_tokens(*, chain_id: int) -> dict[str, TokenRow]:
@@ -45,11 +49,33 @@ def scanner_pools(*, chain_id: int, after_id: int = 0) -> list[PoolRow]:
         .order_by("id")
         .values_list(
             "id", "address", "dex__name", "dex__fee_bps", "token0__address", "token1__address", "reserve0", "reserve1",
-            "last_block",
+            "last_block", "dex__family",
         )
     )  # fmt: skip
     # values_list bypasses from_db_value on some backends for expressions; RawAmountField columns go through it.
     return [
-        PoolRow(pk, address, dex or "", fee, t0, t1, int(r0), int(r1), last_block)
-        for pk, address, dex, fee, t0, t1, r0, r1, last_block in rows
+        PoolRow(pk, address, dex or "", fee, t0, t1, int(r0), int(r1), last_block, family or UNISWAP_V2)
+        for pk, address, dex, fee, t0, t1, r0, r1, last_block, family in rows
     ]
+
+
+def scanner_cl_states(*, chain_id: int, after_id: int = 0) -> dict[int, V3PoolState]:
+    """Stored concentrated-liquidity states of a chain's pools with id > after_id: pool id -> state."""
+    rows = ConcentratedPoolState.objects.filter(pool__chain_id=chain_id, pool_id__gt=after_id).values_list(
+        "pool_id", "pool__dex__family", "sqrt_price_x96", "tick", "liquidity", "fee", "tick_spacing", "ticks",
+        "has_limit_orders",
+    )  # fmt: skip
+    return {
+        pk: cl_state_from_values(
+            family=family,
+            sqrt_price_x96=int(price),
+            tick=tick,
+            liquidity=int(liquidity),
+            fee=fee,
+            tick_spacing=spacing,
+            ticks=ticks or {},
+            has_limit_orders=limit_orders,
+        )
+        for pk, family, price, tick, liquidity, fee, spacing, ticks, limit_orders in rows
+        if family
+    }

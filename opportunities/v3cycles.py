@@ -1,0 +1,255 @@
+"""Cycles with concentrated-liquidity hops: a float model to find the optimum, integers to judge it.
+
+Pure (no Django, no I/O). A mixed cycle's hops are V2 pairs (``(r_in, r_out, gamma)``, the
+fee factor scaled by 10000, as ``opportunities.cycles``) and V3-style pools (a
+``V3PoolState`` and a direction).
+
+Search, in two stages:
+
+1. **Float model, on marginal prices.** Each V2 hop is its closed form; each V3 hop a walk
+   over its initialized ticks in floats (``V3Curve``: within a tick range the pool is a
+   constant-product curve with virtual reserves, so each range is closed form, then the
+   tick is crossed). Each hop returns its output and its marginal rate after the trade;
+   their product is the cycle's marginal rate ``D(x)``, which falls as ``x`` grows
+   (profit ``out(x) − x`` is concave). The optimum solves ``D(x) = 1``: bracketed by
+   doubling from the closed-form optimum of the in-range (virtual-reserve) cycle, then
+   solved by false position (Illinois) on ``ln D``, ~5–10 float evaluations.
+2. **Integer judge.** The reported input is the float optimum rounded; the reported output
+   is the contracts' integer simulation of the cycle (``get_amount_out`` with the pair's
+   fee, ``V3PoolState.swap`` tick by tick), so every reported figure is what the
+   executor gets on the same state. The rounding of the input costs a negligible part of
+   the profit (the profit is flat at its top), not exactness of the figures.
+
+A V3 hop that cannot take the whole input (the price would pass the last initialized
+tick) yields 0: such an input is never reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState
+
+Q96 = float(1 << 96)
+FEE_DENOMINATOR = 10_000
+_LOG_BASE = math.log(1.0001) / 2  # sqrt price at tick t = exp(t · ln(1.0001) / 2)
+_MAX_ITERATIONS = 40
+_RELATIVE_TOLERANCE = 1e-10
+
+
+class V3Curve:
+    """A V3 pool's state in floats: price, in-range liquidity and the initialized ticks on each side."""
+
+    __slots__ = ("down", "fee", "liquidity", "sqrt_price", "up")
+
+    def __init__(self, state: V3PoolState) -> None:
+        self.sqrt_price = state.sqrt_price_x96 / Q96
+        self.liquidity = float(state.liquidity)
+        self.fee = state.fee / 1e6
+        ticks = sorted(state.ticks)
+        # A tick at or below the current one is crossed going down (price falls); above it, going up.
+        self.down = [
+            (math.exp(t * _LOG_BASE), float(state.ticks[t].liquidity_net)) for t in reversed(ticks) if t <= state.tick
+        ]
+        self.up = [(math.exp(t * _LOG_BASE), float(state.ticks[t].liquidity_net)) for t in ticks if t > state.tick]
+
+    def marginal_rate(self, zero_for_one: bool) -> float:
+        """Output per unit of input for an infinitesimal trade (after the fee)."""
+        price = self.sqrt_price * self.sqrt_price
+        return (1 - self.fee) * (price if zero_for_one else 1 / price)
+
+    def trade(self, zero_for_one: bool, amount_in: float) -> tuple[float, float]:
+        """(output, marginal rate after the trade) of an exact-input swap; (partial output, 0.0) if
+        the known liquidity cannot absorb it."""
+        a = amount_in * (1 - self.fee)
+        s = self.sqrt_price
+        liquidity = self.liquidity
+        out = 0.0
+        if zero_for_one:
+            for s_tick, net in self.down:
+                if liquidity > 0 and s_tick < s:
+                    cap = liquidity * (1 / s_tick - 1 / s)
+                    if a <= cap:
+                        s_new = liquidity * s / (liquidity + a * s)
+                        return out + liquidity * (s - s_new), (1 - self.fee) * s_new * s_new
+                    a -= cap
+                    out += liquidity * (s - s_tick)
+                s = min(s, s_tick)
+                liquidity -= net
+            return out, 0.0
+        for s_tick, net in self.up:
+            if liquidity > 0 and s_tick > s:
+                cap = liquidity * (s_tick - s)
+                if a <= cap:
+                    s_new = s + a / liquidity
+                    return out + liquidity * (1 / s - 1 / s_new), (1 - self.fee) / (s_new * s_new)
+                a -= cap
+                out += liquidity * (1 / s - 1 / s_tick)
+            s = max(s, s_tick)
+            liquidity += net
+        return out, 0.0
+
+    def virtual_reserves(self, zero_for_one: bool) -> tuple[float, float]:
+        """(reserve in, reserve out) of the constant-product curve equal to the pool in the current range."""
+        reserve0 = self.liquidity / self.sqrt_price
+        reserve1 = self.liquidity * self.sqrt_price
+        return (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
+
+
+@dataclass(frozen=True, slots=True)
+class V2Leg:
+    reserve_in: int
+    reserve_out: int
+    gamma: int  # 10000 - fee in bps
+
+
+@dataclass(frozen=True, slots=True)
+class V3Leg:
+    state: V3PoolState
+    zero_for_one: bool
+    curve: V3Curve
+
+
+Leg = V2Leg | V3Leg
+
+
+def float_trade(legs: Sequence[Leg], amount_in: float) -> tuple[float, float]:
+    """(output, marginal rate dout/dx) of the cycle at ``amount_in``, in the float model."""
+    amount = amount_in
+    rate = 1.0
+    for leg in legs:
+        if isinstance(leg, V2Leg):
+            gamma = leg.gamma / FEE_DENOMINATOR
+            r_in, r_out = float(leg.reserve_in), float(leg.reserve_out)
+            denominator = r_in + gamma * amount
+            rate *= gamma * r_in * r_out / (denominator * denominator)
+            amount = gamma * amount * r_out / denominator
+        else:
+            amount, leg_rate = leg.curve.trade(leg.zero_for_one, amount)
+            rate *= leg_rate
+        if amount <= 0 or rate == 0:
+            return 0.0, 0.0
+    return amount, rate
+
+
+def marginal_rate(legs: Sequence[Leg]) -> float:
+    """The cycle's marginal rate at zero input: no input profits when it is ≤ 1 (concave profit)."""
+    rate = 1.0
+    for leg in legs:
+        if isinstance(leg, V2Leg):
+            rate *= leg.gamma / FEE_DENOMINATOR * leg.reserve_out / leg.reserve_in if leg.reserve_in else 0.0
+        else:
+            rate *= leg.curve.marginal_rate(leg.zero_for_one)
+    return rate
+
+
+def _in_range_optimum(legs: Sequence[Leg]) -> float:
+    """Closed-form optimum of the cycle with every V3 hop replaced by its in-range constant-product curve."""
+    k = m = n = 0.0
+    for position, leg in enumerate(legs):
+        if isinstance(leg, V2Leg):
+            gamma, r_in, r_out = leg.gamma / FEE_DENOMINATOR, float(leg.reserve_in), float(leg.reserve_out)
+        else:
+            gamma = 1 - leg.curve.fee
+            r_in, r_out = leg.curve.virtual_reserves(leg.zero_for_one)
+        if position == 0:
+            k, m, n = gamma * r_out, r_in, gamma
+        else:
+            k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
+    if k <= m or n <= 0:
+        return 0.0
+    return (math.sqrt(k * m) - m) / n
+
+
+@dataclass(frozen=True, slots=True)
+class FloatOptimum:
+    amount_in: float
+    profit: float
+    evaluations: int
+
+
+def float_optimum(legs: Sequence[Leg]) -> FloatOptimum | None:
+    """The real-valued optimum of the cycle's float model, or None when no input profits."""
+    if marginal_rate(legs) <= 1.0:
+        return None
+    evaluations = 0
+    guess = _in_range_optimum(legs)
+    if not guess > 0:
+        guess = 1.0
+    low, high = 0.0, guess
+    # Bracket: D(low) > 1 ≥ D(high).
+    for _ in range(200):
+        _, rate = float_trade(legs, high)
+        evaluations += 1
+        if rate <= 1.0:
+            break
+        low, high = high, high * 2
+    else:
+        return None
+    # False position on g(x) = ln D(x) (Illinois), in x; bisection where the model gives no rate.
+    g_low = math.log(marginal_rate(legs)) if low == 0 else math.log(float_trade(legs, low)[1])
+    _, rate_high = float_trade(legs, high)
+    g_high = math.log(rate_high) if rate_high > 0 else -math.inf
+    side = 0
+    x = high
+    for _ in range(_MAX_ITERATIONS):
+        if math.isinf(g_high) or g_low == g_high:
+            x = (low + high) / 2
+        else:
+            x = high - g_high * (high - low) / (g_high - g_low)
+            if not low < x < high:
+                x = (low + high) / 2
+        _, rate = float_trade(legs, x)
+        evaluations += 1
+        g = math.log(rate) if rate > 0 else -math.inf
+        if g > 0:
+            low, g_low = x, g
+            if side == -1 and not math.isinf(g_high):
+                g_high /= 2
+            side = -1
+        else:
+            high, g_high = x, g
+            if side == 1:
+                g_low /= 2
+            side = 1
+        if high - low <= _RELATIVE_TOLERANCE * high:
+            break
+    x = low if low > 0 else x
+    out, _ = float_trade(legs, x)
+    evaluations += 1
+    return FloatOptimum(x, out - x, evaluations)
+
+
+def integer_amount_out(legs: Sequence[Leg], amount_in: int) -> int:
+    """The contracts' integer output of the cycle (0 if a V3 hop cannot take its whole input)."""
+    amount = amount_in
+    for leg in legs:
+        if amount <= 0:
+            return 0
+        if isinstance(leg, V2Leg):
+            with_fee = amount * leg.gamma
+            amount = (with_fee * leg.reserve_out) // (leg.reserve_in * FEE_DENOMINATOR + with_fee)
+        else:
+            try:
+                result = leg.state.swap(leg.zero_for_one, amount)
+            except SwapRevertError:
+                return 0
+            if result.amount_in(leg.zero_for_one) != amount:
+                return 0
+            amount = result.amount_out(leg.zero_for_one)
+    return amount
+
+
+def best_mixed_input(legs: Sequence[Leg], optimum: FloatOptimum | None = None) -> tuple[int, int] | None:
+    """(amount in, integer amount out) at the float optimum rounded, or None when it does not profit."""
+    optimum = optimum or float_optimum(legs)
+    if optimum is None or optimum.profit <= 0:
+        return None
+    best: tuple[int, int] | None = None
+    for x in dict.fromkeys((max(1, int(optimum.amount_in)), max(1, math.ceil(optimum.amount_in)))):
+        out = integer_amount_out(legs, x)
+        if out > x and (best is None or out - x > best[1] - best[0]):
+            best = (x, out)
+    return best
