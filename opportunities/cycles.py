@@ -405,6 +405,8 @@ class PoolGraph:
 
     def best_input(self, path: tuple[_Step, ...]) -> tuple[int, int] | None:
         """(amount in, amount out) of a path's best input under the contracts' integer math, or None."""
+        if any(self._log_rates[address][0] == -math.inf for address, _ in path):
+            return None  # through an empty pair or a V3-style pool with no price or liquidity
         if self.is_mixed(path):
             return best_mixed_input(self._legs(path))
         return _best_input_raw(self._raw_hops(path))

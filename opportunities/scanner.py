@@ -66,7 +66,7 @@ from chains.v3pools import (
     cl_states_read_touched,
     cl_states_store,
 )
-from dexes.families import CL_FAMILIES, cl_topics
+from dexes.families import ALGEBRA, ALGEBRA_V1, CL_FAMILIES, cl_topics
 from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from dexes.uniswap_v3.pool import V3PoolState
 from opportunities.cycles import CycleResult, Pool, PoolGraph, imbalance_pct, virtual_reserves
@@ -79,6 +79,9 @@ _WEI_PER_NATIVE = Decimal(10**18)
 # Beyond this a profit would overflow the profit_usd / profit_native columns (and wedge the chain); with the
 # pricing liquidity floor only a misconfigured floor (PRICE_MIN_LIQUIDITY_USD=0) gets there.
 IMPLAUSIBLE_PROFIT_USD = Decimal(10**15)
+# Algebra pools recompute their fee from a volatility oracle on the first swap of each block (timestamp); the
+# oracle is not modelled, so the next swap's fee is unknown and a quote could be off: tracked, not traded through.
+UNPREDICTABLE_FEE_FAMILIES = frozenset({ALGEBRA, ALGEBRA_V1})
 
 
 # --------------------------------------------------------------------------- settings
@@ -218,7 +221,9 @@ class ChainMarket:
                     continue
                 self.cl_states[key] = state
                 reserve0, reserve1 = virtual_reserves(state)
-            self.prices.add_pool(PoolReserves(key, t0, t1, reserve0, reserve1))
+            else:
+                # USD prices come from V2 pairs only (their reserves are real depth; see README's known limits).
+                self.prices.add_pool(PoolReserves(key, t0, t1, reserve0, reserve1))
             reason = self._skip_reason(row, t0, t1)
             if reason:
                 self.skipped[key] = reason
@@ -249,14 +254,14 @@ class ChainMarket:
     def cl_refresh(self, address: str) -> bool:
         """After a block's events: the pool's virtual reserves and rates from its state; True if tradable."""
         state = self.cl_states[address]
-        reserve0, reserve1 = virtual_reserves(state)
-        self.prices.update_reserves(address, reserve0, reserve1)
         if address not in self.graph:
             return False
         self.graph.update_state(address, state)
         return True
 
     def _skip_reason(self, row: PoolRow, t0: str, t1: str) -> str:
+        if row.venue in UNPREDICTABLE_FEE_FAMILIES:
+            return f"{row.venue}: dynamic fee of the next block not modelled"
         if row.fee_bps is None:
             return "unknown DEX fee"
         if t0 == t1:

@@ -58,6 +58,8 @@ class V3Curve:
     def marginal_rate(self, zero_for_one: bool) -> float:
         """Output per unit of input for an infinitesimal trade (after the fee)."""
         price = self.sqrt_price * self.sqrt_price
+        if price <= 0:
+            return 0.0
         return (1 - self.fee) * (price if zero_for_one else 1 / price)
 
     def trade(self, zero_for_one: bool, amount_in: float) -> tuple[float, float]:
