@@ -14,16 +14,25 @@ safety margin; every decision that reaches a result is exact.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import isqrt
-from typing import Any
 
 from dexes.families import UNISWAP_V2
 from dexes.uniswap_v2.swap_math import FEE_DENOMINATOR, get_amount_out
 from dexes.uniswap_v3.pool import V3PoolState
-from opportunities.v3cycles import Leg, V2Leg, V3Curve, V3Leg, best_mixed_input, float_optimum
+from opportunities.v3cycles import (
+    FloatOptimum,
+    Leg,
+    V2Leg,
+    V3Curve,
+    V3Leg,
+    best_mixed_input,
+    float_optimum,
+    mixed_profit_bound,
+)
 
 # Refinement: enumerate every integer input that could still beat the best one
 # found when there are at most this many. Beyond that — pools deep enough that the
@@ -453,7 +462,7 @@ class PoolGraph:
         log_rates = self._log_rates
         float_reserves = self._float_reserves
         memo: dict[tuple[_Step, ...], tuple[int, int] | None] = {}
-        floats: dict[tuple[_Step, ...], tuple[list[Leg], Any]] = {}
+        floats: dict[tuple[_Step, ...], list[Leg]] = {}
         results: dict[str, CycleResult] = {}
         for address in dict.fromkeys(changed):
             if address not in self._pools:
@@ -468,15 +477,14 @@ class PoolGraph:
                 mixed = self.is_mixed(path)
                 for rotated in self._rotations(path, token_value):
                     if mixed:
-                        # The float model's optimum ranks it (the integer profit never beats the real one).
+                        # Ranked by an upper bound (V3 hops at their marginal rate); searched only if reached.
                         legs = self._legs(rotated)
-                        optimum = float_optimum(legs)
-                        if optimum is None or optimum.profit <= 0:
+                        bound = mixed_profit_bound(legs)
+                        if bound <= 0:
                             continue
                         start = self._token_in(rotated[0])
-                        rank = self._rank(start, optimum.profit * (1 + ESTIMATE_MARGIN), token_value)
-                        candidates.append((rank, rotated))
-                        floats[rotated] = (legs, optimum)
+                        candidates.append((self._rank(start, bound * (1 + ESTIMATE_MARGIN), token_value), rotated))
+                        floats[rotated] = legs
                         continue
                     k = m = n = 0.0
                     for position, (pool_address, zero_for_one) in enumerate(rotated):
@@ -489,15 +497,26 @@ class PoolGraph:
                     estimate = (math.sqrt(k) - math.sqrt(m)) ** 2 / n if k > m else 0.0
                     start = self._token_in(rotated[0])
                     candidates.append((self._rank(start, estimate * (1 + ESTIMATE_MARGIN), token_value), rotated))
-            candidates.sort(key=lambda item: item[0], reverse=True)
+            # Best first; a mixed cycle enters with its upper bound, is searched in floats when it comes up,
+            # and re-enters with that optimum (a tighter estimate) before its integer simulation.
+            candidates.sort(key=_first)
+            searched: dict[tuple[_Step, ...], FloatOptimum | None] = {}
             best: tuple[tuple, tuple[_Step, ...], tuple[int, int]] | None = None
-            for estimate_rank, rotated in candidates:
+            while candidates:
+                estimate_rank, rotated = candidates.pop()
                 if best is not None and estimate_rank <= best[0]:
                     break
                 if rotated in memo:
                     found = memo[rotated]
                 elif rotated in floats:
-                    found = memo[rotated] = best_mixed_input(*floats[rotated])
+                    if rotated not in searched:
+                        optimum = searched[rotated] = float_optimum(floats[rotated])
+                        if optimum is not None and optimum.profit > 0:
+                            start = self._token_in(rotated[0])
+                            rank = self._rank(start, optimum.profit * (1 + ESTIMATE_MARGIN), token_value)
+                            insort(candidates, (rank, rotated), key=_first)
+                        continue
+                    found = memo[rotated] = best_mixed_input(floats[rotated], searched[rotated])
                 else:
                     found = memo[rotated] = _best_input_raw(self._raw_hops(rotated))
                 if found is None:
@@ -531,6 +550,10 @@ class PoolGraph:
             if value > 0:
                 return (1, profit * value)
         return (0, -self._base_rank.get(start, len(self._base_rank)), profit)
+
+
+def _first(item: tuple) -> tuple:
+    return item[0]
 
 
 def _pair_key(token_a: str, token_b: str) -> tuple[str, str]:

@@ -278,8 +278,8 @@ class ChainMarket:
         """Apply a Sync; True if a tradable pool's reserves changed."""
         key = _norm(address)
         row = self.rows.get(key)
-        if row is None:
-            return False
+        if row is None or key in self.cl_families:
+            return False  # untracked, or a V3-style pool (no Sync; getReserves of one reads as empty)
         self.prices.update_reserves(key, reserve0, reserve1)
         if key not in self.graph:
             return False

@@ -27,6 +27,7 @@ tick) yields 0: such an input is never reported.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,24 +37,27 @@ Q96 = float(1 << 96)
 FEE_DENOMINATOR = 10_000
 _LOG_BASE = math.log(1.0001) / 2  # sqrt price at tick t = exp(t · ln(1.0001) / 2)
 _MAX_ITERATIONS = 40
-_RELATIVE_TOLERANCE = 1e-10
+_RELATIVE_TOLERANCE = 1e-9
 
 
 class V3Curve:
-    """A V3 pool's state in floats: price, in-range liquidity and the initialized ticks on each side."""
+    """A V3 pool's state in floats: price, in-range liquidity, fee, and per direction the segments between
+    initialized ticks with the cumulative input and output needed to reach each (built on first use).
 
-    __slots__ = ("down", "fee", "liquidity", "sqrt_price", "up")
+    A trade is then a binary search for its segment and one closed form inside it: O(log ticks).
+    """
+
+    __slots__ = ("_max_liquidity", "_segments", "_starts", "fee", "liquidity", "sqrt_price", "state_tick", "ticks")
 
     def __init__(self, state: V3PoolState) -> None:
         self.sqrt_price = state.sqrt_price_x96 / Q96
         self.liquidity = float(state.liquidity)
         self.fee = state.fee / 1e6
-        ticks = sorted(state.ticks)
-        # A tick at or below the current one is crossed going down (price falls); above it, going up.
-        self.down = [
-            (math.exp(t * _LOG_BASE), float(state.ticks[t].liquidity_net)) for t in reversed(ticks) if t <= state.tick
-        ]
-        self.up = [(math.exp(t * _LOG_BASE), float(state.ticks[t].liquidity_net)) for t in ticks if t > state.tick]
+        self.state_tick = state.tick
+        self.ticks = state.ticks
+        self._segments: dict[bool, list[tuple[float, float, float, float]]] = {}
+        self._starts: dict[bool, list[float]] = {}
+        self._max_liquidity: dict[bool, float] = {}
 
     def marginal_rate(self, zero_for_one: bool) -> float:
         """Output per unit of input for an infinitesimal trade (after the fee)."""
@@ -62,36 +66,63 @@ class V3Curve:
             return 0.0
         return (1 - self.fee) * (price if zero_for_one else 1 / price)
 
+    def _build(self, zero_for_one: bool) -> None:
+        # Segments (input so far, output so far, √P at the segment's start, liquidity in it), input after the fee.
+        ordered = sorted(self.ticks)
+        if zero_for_one:  # price falls: ticks at or below the current one, nearest first; crossing subtracts net
+            crossed = [t for t in reversed(ordered) if t <= self.state_tick]
+        else:
+            crossed = [t for t in ordered if t > self.state_tick]
+        s = self.sqrt_price
+        liquidity = self.liquidity
+        total_in = total_out = 0.0
+        segments = []
+        for t in crossed:
+            s_tick = math.exp(t * _LOG_BASE)
+            net = float(self.ticks[t].liquidity_net)
+            if (s_tick < s) if zero_for_one else (s_tick > s):
+                segments.append((total_in, total_out, s, liquidity))
+                if liquidity > 0:
+                    if zero_for_one:
+                        total_in += liquidity * (1 / s_tick - 1 / s)
+                        total_out += liquidity * (s - s_tick)
+                    else:
+                        total_in += liquidity * (s_tick - s)
+                        total_out += liquidity * (1 / s - 1 / s_tick)
+                s = s_tick
+            liquidity += -net if zero_for_one else net
+        segments.append((total_in, total_out, s, 0.0))  # beyond the last known tick: no liquidity
+        self._segments[zero_for_one] = segments
+        self._starts[zero_for_one] = [segment[0] for segment in segments]
+        self._max_liquidity[zero_for_one] = max(segment[3] for segment in segments)
+
+    def bounding_reserves(self, zero_for_one: bool) -> tuple[float, float]:
+        """(reserve in, reserve out) of a constant-product curve at the current price whose output is at least
+        the pool's for every input: the most liquidity any segment on this side has, everywhere."""
+        if zero_for_one not in self._segments:
+            self._build(zero_for_one)
+        liquidity = self._max_liquidity[zero_for_one]
+        reserve0 = liquidity / self.sqrt_price
+        reserve1 = liquidity * self.sqrt_price
+        return (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
+
     def trade(self, zero_for_one: bool, amount_in: float) -> tuple[float, float]:
         """(output, marginal rate after the trade) of an exact-input swap; (partial output, 0.0) if
         the known liquidity cannot absorb it."""
+        if zero_for_one not in self._segments:
+            self._build(zero_for_one)
+        segments = self._segments[zero_for_one]
         a = amount_in * (1 - self.fee)
-        s = self.sqrt_price
-        liquidity = self.liquidity
-        out = 0.0
+        index = bisect_right(self._starts[zero_for_one], a) - 1
+        total_in, total_out, s, liquidity = segments[max(index, 0)]
+        if liquidity <= 0:
+            return total_out, 0.0
+        rest = a - total_in
         if zero_for_one:
-            for s_tick, net in self.down:
-                if liquidity > 0 and s_tick < s:
-                    cap = liquidity * (1 / s_tick - 1 / s)
-                    if a <= cap:
-                        s_new = liquidity * s / (liquidity + a * s)
-                        return out + liquidity * (s - s_new), (1 - self.fee) * s_new * s_new
-                    a -= cap
-                    out += liquidity * (s - s_tick)
-                s = min(s, s_tick)
-                liquidity -= net
-            return out, 0.0
-        for s_tick, net in self.up:
-            if liquidity > 0 and s_tick > s:
-                cap = liquidity * (s_tick - s)
-                if a <= cap:
-                    s_new = s + a / liquidity
-                    return out + liquidity * (1 / s - 1 / s_new), (1 - self.fee) / (s_new * s_new)
-                a -= cap
-                out += liquidity * (1 / s - 1 / s_tick)
-            s = max(s, s_tick)
-            liquidity += net
-        return out, 0.0
+            s_new = liquidity * s / (liquidity + rest * s)
+            return total_out + liquidity * (s - s_new), (1 - self.fee) * s_new * s_new
+        s_new = s + rest / liquidity
+        return total_out + liquidity * (1 / s - 1 / s_new), (1 - self.fee) / (s_new * s_new)
 
     def virtual_reserves(self, zero_for_one: bool) -> tuple[float, float]:
         """(reserve in, reserve out) of the constant-product curve equal to the pool in the current range."""
@@ -163,6 +194,26 @@ def _in_range_optimum(legs: Sequence[Leg]) -> float:
     if k <= m or n <= 0:
         return 0.0
     return (math.sqrt(k * m) - m) / n
+
+
+def mixed_profit_bound(legs: Sequence[Leg]) -> float:
+    """A real number no input's profit exceeds: each V3 hop replaced by the constant-product curve at its
+    price with the most liquidity it has on that side (``V3Curve.bounding_reserves``: never less output),
+    composed with the V2 hops in closed form ``out = K·x / (M + N·x)``; ``(√K − √M)² / N``."""
+    k, m, n = 1.0, 1.0, 0.0
+    for leg in legs:
+        if isinstance(leg, V2Leg):
+            gamma = leg.gamma / FEE_DENOMINATOR
+            r_in, r_out = float(leg.reserve_in), float(leg.reserve_out)
+        else:
+            gamma = 1 - leg.curve.fee
+            r_in, r_out = leg.curve.bounding_reserves(leg.zero_for_one)
+            if r_in <= 0:
+                return 0.0
+        k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
+    if k <= m or n <= 0:
+        return 0.0
+    return (math.sqrt(k) - math.sqrt(m)) ** 2 / n
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +300,6 @@ def best_mixed_input(legs: Sequence[Leg], optimum: FloatOptimum | None = None) -
     optimum = optimum or float_optimum(legs)
     if optimum is None or optimum.profit <= 0:
         return None
-    best: tuple[int, int] | None = None
-    for x in dict.fromkeys((max(1, int(optimum.amount_in)), max(1, math.ceil(optimum.amount_in)))):
-        out = integer_amount_out(legs, x)
-        if out > x and (best is None or out - x > best[1] - best[0]):
-            best = (x, out)
-    return best
+    x = max(1, round(optimum.amount_in))
+    out = integer_amount_out(legs, x)
+    return (x, out) if out > x else None
