@@ -154,7 +154,6 @@ class SyntheticMarket:
             changed.append((address, new0, new1))
         return changed
 
-
     def swap_block_v3(self, count: int) -> list[Any]:
         """``Swap`` events of the V3 pools among ``count`` random pools (the same draw as ``swap_block``):
         each moves the price by up to ±2 %; the bench's own states follow."""

@@ -19,7 +19,8 @@ Schema (keys not listed are ignored)::
      "dexes": [{"name", "factory", "fee_bps"}],
      "pools": [{"address", "dex", "token0", "token1"}],
      "cl_dexes": [{"name", "family", "factory", "pool_deployer" (optional), "init_code_hash" (optional),
-                   "fee_tiers": {"<fee in millionths>": <tick spacing>} (optional)}]}
+                   "fee_tiers": {"<fee in millionths>": <tick spacing>} (optional)}],
+     "cl_pools": [{"address", "dex", "token0", "token1"}]}
 
 ``cl_dexes`` are the concentrated-liquidity DEXes (families in ``dexes.families``:
 ``uniswap_v3``, ``pancakeswap_v3``, ``algebra`` (V1.9), ``algebra_v1``). Their pools are
@@ -101,6 +102,7 @@ class ChainConfig:
     dexes: tuple[DexConfig, ...] = ()
     pools: tuple[PoolConfig, ...] = ()
     cl_dexes: tuple[ClDexConfig, ...] = ()
+    cl_pools: tuple[PoolConfig, ...] = ()  # concentrated-liquidity pools known up front (the devnet's)
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -179,11 +181,30 @@ def chain_config_parse(
         for p in data.get("pools") or []
     )
     cl_dexes = tuple(_cl_dex_parse(d, where) for d in data.get("cl_dexes") or [])
+    cl_pools = tuple(
+        PoolConfig(
+            address=_address(p.get("address"), f"{where} cl_pool"),
+            dex=str(p.get("dex", "")),
+            token0=_address(p.get("token0"), f"{where} cl_pool token0"),
+            token1=_address(p.get("token1"), f"{where} cl_pool token1"),
+        )
+        for p in data.get("cl_pools") or []
+    )
     names = [d.name for d in dexes] + [d.name for d in cl_dexes]
     if len(set(names)) != len(names):
         raise ImproperlyConfigured(f"{where}: DEX names must be unique across dexes and cl_dexes: {names}")
     known = {"chain_id", "name", "native_symbol", "block_time", "explorer_url", "rpc_urls", "ws_urls", "log_source"}
-    known |= {"multicall3", "wrapped_native", "stable_tokens", "base_tokens", "tokens", "dexes", "pools", "cl_dexes"}
+    known |= {
+        "multicall3",
+        "wrapped_native",
+        "stable_tokens",
+        "base_tokens",
+        "tokens",
+        "dexes",
+        "pools",
+        "cl_dexes",
+        "cl_pools",
+    }
     return ChainConfig(
         chain_id=chain_id,
         name=str(data.get("name") or f"chain {chain_id}"),
@@ -203,6 +224,7 @@ def chain_config_parse(
         dexes=dexes,
         pools=pools,
         cl_dexes=cl_dexes,
+        cl_pools=cl_pools,
         source=source,
         extra={k: v for k, v in data.items() if k not in known},
     )

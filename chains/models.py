@@ -156,6 +156,10 @@ class ConcentratedPoolState(models.Model):
         default=dict, help_text='Initialized ticks: {"tick": ["liquidityGross", "liquidityNet"]}, decimal strings.'
     )
     has_limit_orders = models.BooleanField(default=False, help_text="Algebra V1.9 limit orders: not simulated.")
+    # Null: every initialized tick is known (state built from the pool's creation on). Else the tick range the
+    # Multicall3 load covered: a swap is simulated only while its price stays inside it.
+    known_tick_lower = models.IntegerField(null=True, blank=True)
+    known_tick_upper = models.IntegerField(null=True, blank=True)
     block_number = models.PositiveBigIntegerField(null=True, blank=True, help_text="State as of this block.")
 
     class Meta:

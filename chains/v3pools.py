@@ -26,8 +26,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.db import connection, transaction
+from django.db.models import Field
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
@@ -64,6 +66,14 @@ def _word(data: bytes, index: int, *, signed: bool = False) -> int:
     if signed and value >= 1 << 255:
         value -= 1 << 256
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class ClStateRead:
+    """A state read on chain, and the tick range whose initialized ticks it holds (None: all of them)."""
+
+    state: V3PoolState
+    window: tuple[int, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,28 +143,30 @@ def cl_pool_register_created(
         return []
     _ensure_chain_and_dexes(config)
     cl_dexes_ensure(config)
-    created = pool_register(
+    pool_register(
         chain_id=config.chain_id,
         client=client,
         pairs=[PairInfo(p.dex, p.address, p.token0, p.token1) for p in infos],
         block=None,
         with_reserves=False,
     )
+    # Every announced pool without a state row gets the factory's (a new pool, or one tracked before its
+    # state was: a registry entry, a rescan that dropped the states).
     by_address = {p.address: p for p in infos}
+    pools = list(Pool.objects.filter(chain_id=config.chain_id, address__in=list(by_address), cl_state__isnull=True))
     rows = []
-    for pool in created:
+    for pool in pools:
         info = by_address[pool.address]
-        before = max((info.block_number or 1) - 1, 0)
         state = CL_FAMILIES[info.family].new_state(fee=info.fee, tick_spacing=info.tick_spacing)
-        rows.append(cl_state_row(pool.pk, state, block=before))
+        rows.append(cl_state_row(pool.pk, state, block=max((info.block_number or 1) - 1, 0)))
     with transaction.atomic():
         ConcentratedPoolState.objects.bulk_create(rows, ignore_conflicts=True)
         # last_block: the pool has no reserves to read (``pool_reserves_read_unread`` skips it).
-        for pool in created:
+        for pool in pools:
             Pool.objects.filter(pk=pool.pk, last_block__isnull=True).update(
                 last_block=max((by_address[pool.address].block_number or 1) - 1, 0)
             )
-    return created
+    return pools
 
 
 def cl_dexes_ensure(config: ChainConfig) -> None:
@@ -172,7 +184,7 @@ def cl_dexes_ensure(config: ChainConfig) -> None:
 
 def cl_state_read(
     *, client: ChainClient, pools: Sequence[tuple[str, str]], block: int, fees: Mapping[str, int] | None = None
-) -> dict[str, V3PoolState | None]:
+) -> dict[str, ClStateRead | None]:
     """(address, family) pools' state at ``block`` with Multicall3 (see the module docstring); None where
     the pool cannot be read there. ``fees``: known fixed fees (else ``fee()`` is read)."""
     if not pools:
@@ -189,7 +201,7 @@ def cl_state_read(
         ]
     results = client.multicall(calls, block=block)
     heads: dict[str, tuple[ClFamily, int, int, int, int, int]] = {}
-    out: dict[str, V3PoolState | None] = {}
+    out: dict[str, ClStateRead | None] = {}
     for i, (address, family_name) in enumerate(pools):
         family = CL_FAMILIES[family_name]
         slot, liquidity, spacing, fee = results[4 * i : 4 * i + 4]
@@ -209,29 +221,36 @@ def cl_state_read(
             out[address] = None
             continue
         heads[address] = (family, price, tick, _word(liquidity.data, 0), fee_value, _word(spacing.data, 0, signed=True))
-    ticks = _ticks_read(client=client, heads=heads, block=block)
-    for address, (family, price, tick, liquidity, fee_value, spacing) in heads.items():
-        out[address] = family.state_class.from_chain(
+    ticks, windows = _ticks_read(client=client, heads=heads, block=block)
+    for address, (family, price, tick, in_range, fee_value, tick_spacing) in heads.items():
+        state = family.state_class.from_chain(
             sqrt_price_x96=price,
             tick=tick,
-            liquidity=liquidity,
+            liquidity=in_range,
             fee=fee_value,
-            tick_spacing=spacing,
+            tick_spacing=tick_spacing,
             ticks=ticks.get(address, {}),
         )
+        out[address] = ClStateRead(state, windows.get(address))
     return out
 
 
 def _ticks_read(
     *, client: ChainClient, heads: Mapping[str, tuple[ClFamily, int, int, int, int, int]], block: int
-) -> dict[str, dict[int, tuple[int, int]]]:
-    """{pool: {tick: (gross, net)}} of the initialized ticks around each pool's price."""
+) -> tuple[dict[str, dict[int, tuple[int, int]]], dict[str, tuple[int, int]]]:
+    """({pool: {tick: (gross, net)}} of the initialized ticks around each pool's price, {pool: tick range read})."""
     ticks_of = _selector("ticks(int24)")
     bitmap_pools = [(a, h) for a, h in heads.items() if h[0].tick_search == "bitmap"]
     word_calls: list[tuple[str, int, Call]] = []
+    windows: dict[str, tuple[int, int]] = {}
     for address, (family, _price, tick, _liq, _fee, spacing) in bitmap_pools:
         reach = CL_BITMAP_WORDS * 256 * spacing
-        for word in bitmap_word_positions(tick, spacing, reach):
+        positions = bitmap_word_positions(tick, spacing, reach)
+        windows[address] = (
+            max(MIN_TICK, positions[0] * 256 * spacing),
+            min(MAX_TICK, (positions[-1] + 1) * 256 * spacing - spacing),
+        )
+        for word in positions:
             word_calls.append(
                 (address, word, Call(address, _selector(family.bitmap_selector) + encode(["int16"], [word])))
             )
@@ -265,7 +284,7 @@ def _ticks_read(
                 break
             index = following
         out[address] = ticks
-    return out
+    return out, windows
 
 
 # --- storage ------------------------------------------------------------------------------------
@@ -275,7 +294,9 @@ def cl_state_ticks_json(state: V3PoolState) -> dict[str, list[str]]:
     return {str(t): [str(info.liquidity_gross), str(info.liquidity_net)] for t, info in state.ticks.items()}
 
 
-def cl_state_row(pool_id: int, state: V3PoolState, *, block: int | None) -> ConcentratedPoolState:
+def cl_state_row(
+    pool_id: int, state: V3PoolState, *, block: int | None, window: tuple[int, int] | None = None
+) -> ConcentratedPoolState:
     return ConcentratedPoolState(
         pool_id=pool_id,
         sqrt_price_x96=state.sqrt_price_x96,
@@ -286,6 +307,8 @@ def cl_state_row(pool_id: int, state: V3PoolState, *, block: int | None) -> Conc
         ticks=cl_state_ticks_json(state),
         has_limit_orders=bool(getattr(state, "has_limit_orders", False)),
         block_number=block,
+        known_tick_lower=window[0] if window else None,
+        known_tick_upper=window[1] if window else None,
     )
 
 
@@ -314,29 +337,38 @@ def cl_state_from_values(
     return state
 
 
-def cl_states_store(*, rows: Sequence[tuple[int, V3PoolState, int]], forward_only: bool = True) -> None:
-    """UPDATE (pool id, state, block) rows with one executemany; ``forward_only`` never moves a state back."""
+def cl_states_store(
+    *,
+    rows: Sequence[tuple[int, V3PoolState, int]],
+    forward_only: bool = True,
+    windows: Mapping[int, tuple[int, int] | None] | None = None,
+) -> None:
+    """UPDATE (pool id, state, block) rows with one executemany; ``forward_only`` never moves a state back.
+    ``windows``: pool id -> known tick range, for states read on chain (else the stored range stays)."""
     if not rows:
         return
     meta = ConcentratedPoolState._meta
     quote = connection.ops.quote_name
     names = ["sqrt_price_x96", "tick", "liquidity", "fee", "tick_spacing", "ticks", "has_limit_orders", "block_number"]
-    fields = [meta.get_field(n) for n in names]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)  # type: ignore[union-attr]
-    block_column = quote(meta.get_field("block_number").column)  # type: ignore[union-attr]
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.get_field('pool').column)} = %s"  # type: ignore[union-attr]
+    if windows is not None:
+        names += ["known_tick_lower", "known_tick_upper"]
+    fields = [cast(Field, meta.get_field(n)) for n in names]
+    assignments = ", ".join(f"{quote(f.column or f.name)} = %s" for f in fields)
+    block_column = quote(cast(Field, meta.get_field("block_number")).column or "block_number")
+    pool_column = quote(cast(Field, meta.get_field("pool")).column or "pool_id")
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {pool_column} = %s"
     if forward_only:
         sql += f" AND ({block_column} IS NULL OR {block_column} <= %s)"
     params = []
     for pool_id, state, block in rows:
-        row = cl_state_row(pool_id, state, block=block)
-        values = [f.get_db_prep_value(getattr(row, f.attname), connection) for f in fields]  # type: ignore[union-attr]
+        row = cl_state_row(pool_id, state, block=block, window=(windows or {}).get(pool_id))
+        values = [f.get_db_prep_value(getattr(row, f.attname), connection) for f in fields]
         params.append((*values, pool_id, *((block,) if forward_only else ())))
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
 
-def cl_states_read_missing(*, chain_id: int, client: ChainClient, block: int) -> list[tuple[int, V3PoolState]]:
+def cl_states_read_missing(*, chain_id: int, client: ChainClient, block: int) -> list[tuple[int, ClStateRead]]:
     """(pool id, state at ``block``) of tracked concentrated-liquidity pools that have no state row yet
     (listed in the registry, or tracked before their DEX's family was known). Reads only."""
     pools = list(
@@ -345,16 +377,16 @@ def cl_states_read_missing(*, chain_id: int, client: ChainClient, block: int) ->
         )
     )
     states = cl_state_read(client=client, pools=[(a, f) for _, a, f in pools], block=block)
-    return [(pk, state) for pk, address, _ in pools if (state := states.get(address)) is not None]
+    return [(pk, read) for pk, address, _ in pools if (read := states.get(address)) is not None]
 
 
-def cl_states_insert(*, rows: Sequence[tuple[int, V3PoolState]], block: int) -> None:
+def cl_states_insert(*, rows: Sequence[tuple[int, ClStateRead]], block: int) -> None:
     ConcentratedPoolState.objects.bulk_create(
-        [cl_state_row(pk, state, block=block) for pk, state in rows], ignore_conflicts=True
+        [cl_state_row(pk, read.state, block=block, window=read.window) for pk, read in rows], ignore_conflicts=True
     )
 
 
-def cl_states_read_touched(*, chain_id: int, client: ChainClient, from_block: int) -> list[tuple[int, V3PoolState]]:
+def cl_states_read_touched(*, chain_id: int, client: ChainClient, from_block: int) -> list[tuple[int, ClStateRead]]:
     """After a reorg: (pool id, state at ``from_block - 1``) of pools whose stored state is from ``from_block`` on."""
     rows = list(
         ConcentratedPoolState.objects.filter(pool__chain_id=chain_id, block_number__gte=from_block).values_list(
@@ -365,7 +397,7 @@ def cl_states_read_touched(*, chain_id: int, client: ChainClient, from_block: in
     states = cl_state_read(
         client=client, pools=[(a, f) for _, a, f, _ in rows], block=max(from_block - 1, 0), fees=fixed
     )
-    return [(pk, state) for pk, address, _, _ in rows if (state := states.get(address)) is not None]
+    return [(pk, read) for pk, address, _, _ in rows if (read := states.get(address)) is not None]
 
 
 # --- events -------------------------------------------------------------------------------------

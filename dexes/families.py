@@ -115,11 +115,6 @@ CL_FAMILIES: dict[str, ClFamily] = {
 }
 
 
-def cl_family(name: str) -> ClFamily:
-    """The family of a concentrated-liquidity DEX; KeyError for ``uniswap_v2`` or an unknown name."""
-    return CL_FAMILIES[name]
-
-
 def cl_topics() -> list[str]:
     """Every topic a scanner asks for to keep concentrated-liquidity pools (creation and state events)."""
     topics: dict[str, None] = {}

@@ -228,6 +228,7 @@ class Pool:
     fee_bps: int
     state: V3PoolState | None = None
     venue: str = UNISWAP_V2
+    window: tuple[int, int] | None = None  # V3: the tick range whose initialized ticks the state holds (None: all)
 
 
 def virtual_reserves(state: V3PoolState) -> tuple[int, int]:
@@ -404,8 +405,8 @@ class PoolGraph:
             if p.state is not None:
                 curve = self._curves.get(address)
                 if curve is None:
-                    curve = self._curves[address] = V3Curve(p.state)
-                legs.append(V3Leg(p.state, zero_for_one, curve))
+                    curve = self._curves[address] = V3Curve(p.state, p.window)
+                legs.append(V3Leg(p.state, zero_for_one, curve, curve.limit(zero_for_one)))
             else:
                 gamma = FEE_DENOMINATOR - p.fee_bps
                 r_in, r_out = (p.reserve0, p.reserve1) if zero_for_one else (p.reserve1, p.reserve0)

@@ -58,6 +58,7 @@ from chains.pools import (
 from chains.pricing import PoolReserves, PriceBook
 from chains.tokens import token_metadata_complete, token_metadata_refresh
 from chains.v3pools import (
+    ClStateRead,
     cl_events_by_block,
     cl_pool_register_created,
     cl_state_read,
@@ -163,7 +164,7 @@ class ChainMarket:
         tokens: Mapping[str, TokenRow],
         pools: Iterable[PoolRow] = (),
         block_number: int | None = None,
-        cl_states: Mapping[int, V3PoolState] | None = None,
+        cl_states: Mapping[int, ClStateRead] | None = None,
     ) -> None:
         self.config = config
         self.block_number = block_number
@@ -188,6 +189,7 @@ class ChainMarket:
         # Concentrated-liquidity pools: address -> family, and -> state (every such pool with a known state).
         self.cl_families: dict[str, str] = {}
         self.cl_states: dict[str, V3PoolState] = {}
+        self.cl_windows: dict[str, tuple[int, int] | None] = {}  # tick range each state knows (None: all)
         self.add_pools(pools, cl_states)
 
     # ---- maintenance
@@ -200,7 +202,7 @@ class ChainMarket:
                 if token.decimals is not None:
                     self.prices.set_decimals(key, token.decimals)
 
-    def add_pools(self, pools: Iterable[PoolRow], cl_states: Mapping[int, V3PoolState] | None = None) -> None:
+    def add_pools(self, pools: Iterable[PoolRow], cl_states: Mapping[int, ClStateRead] | None = None) -> None:
         """Track pools; a concentrated-liquidity pool needs its state (``cl_states``: pool id -> state)."""
         cl_states = cl_states or {}
         for row in pools:
@@ -215,11 +217,12 @@ class ChainMarket:
             reserve0, reserve1 = row.reserve0, row.reserve1
             if row.venue in CL_FAMILIES:
                 self.cl_families[key] = row.venue
-                state = cl_states.get(row.id)
-                if state is None:
+                read = cl_states.get(row.id)
+                if read is None:
                     self.skipped[key] = "no concentrated-liquidity state yet"
                     continue
-                self.cl_states[key] = state
+                state = self.cl_states[key] = read.state
+                self.cl_windows[key] = read.window
                 reserve0, reserve1 = virtual_reserves(state)
             else:
                 # USD prices come from V2 pairs only (their reserves are real depth; see README's known limits).
@@ -229,10 +232,21 @@ class ChainMarket:
                 self.skipped[key] = reason
                 continue
             self.graph.add_pool(
-                Pool(key, row.dex, t0, t1, reserve0, reserve1, int(row.fee_bps or 0), state=state, venue=row.venue)
+                Pool(
+                    key,
+                    row.dex,
+                    t0,
+                    t1,
+                    reserve0,
+                    reserve1,
+                    int(row.fee_bps or 0),
+                    state=state,
+                    venue=row.venue,
+                    window=self.cl_windows.get(key),
+                )
             )
 
-    def add_cl_states(self, states: Iterable[tuple[int, V3PoolState]]) -> None:
+    def add_cl_states(self, states: Iterable[tuple[int, ClStateRead]]) -> None:
         """States read for pools the market holds without one (their rows were loaded before the read)."""
         by_id = {pk: address for address, pk in self.pool_ids.items()}
         for pk, state in states:
@@ -560,7 +574,7 @@ class PoolFetch:
     blocks: list[BlockSyncs]  # the batch's blocks with each pool's last Sync
     market: ChainMarket  # at the batch's parent block
     unread: list[tuple[int, str, tuple[int, int]]]  # (pool id, address, reserves at the parent) of pools never read
-    cl_missing: list[tuple[int, V3PoolState]] = dataclasses.field(default_factory=list)  # states read at the parent
+    cl_missing: list[tuple[int, ClStateRead]] = dataclasses.field(default_factory=list)  # states read at the parent
 
 
 @dataclass
@@ -572,7 +586,7 @@ class PoolPlan:
     unread: list[tuple[int, str, tuple[int, int]]]
     reserves: list[ReserveUpdate]  # each pool's last Sync of the batch (live batches only)
     pool_ids: Mapping[str, int]
-    cl_missing: list[tuple[int, V3PoolState]] = dataclasses.field(default_factory=list)
+    cl_missing: list[tuple[int, ClStateRead]] = dataclasses.field(default_factory=list)
     cl_states: list[tuple[int, V3PoolState, int]] = dataclasses.field(default_factory=list)  # (id, state, block)
 
 
@@ -720,7 +734,7 @@ class PoolScanner:
             v2_rows = [row for row in rows if row.venue not in CL_FAMILIES]
             cl_rows = [row for row in rows if row.venue in CL_FAMILIES]
             reserves = pool_reserves_fetch(client=self.client, pools=[row.address for row in v2_rows], block=at_block)
-            states = cl_state_read(client=self.client, pools=[(r.address, r.venue) for r in cl_rows], block=at_block)
+            reads = cl_state_read(client=self.client, pools=[(r.address, r.venue) for r in cl_rows], block=at_block)
             market.add_tokens(scanner_tokens(chain_id=self.chain_id))
             market.add_pools(
                 [
@@ -729,7 +743,7 @@ class PoolScanner:
                     for r in [reserves[row.address] or (0, 0)]
                 ]
                 + cl_rows,
-                {row.id: state for row in cl_rows if (state := states.get(row.address)) is not None},
+                {row.id: read for row in cl_rows if (read := reads.get(row.address)) is not None},
             )
         self._history = market
         return market
@@ -748,7 +762,11 @@ class PoolScanner:
         removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
         pool_reserves_write_read(rows=fetched.reserves, block=max(from_block - 1, 0))
         ancestor = max(from_block - 1, 0)
-        cl_states_store(rows=[(pk, state, ancestor) for pk, state in fetched.cl_states], forward_only=False)
+        cl_states_store(
+            rows=[(pk, read.state, ancestor) for pk, read in fetched.cl_states],
+            forward_only=False,
+            windows={pk: read.window for pk, read in fetched.cl_states},
+        )
         logger.warning(
             "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves and %d states re-read",
             chain_id, from_block, removed, len(fetched.reserves), len(fetched.cl_states),
@@ -758,7 +776,7 @@ class PoolScanner:
 @dataclass
 class PoolRollback:
     reserves: list[tuple[int, str, tuple[int, int]]]
-    cl_states: list[tuple[int, V3PoolState]]
+    cl_states: list[tuple[int, ClStateRead]]
 
 
 def blocks_from_logs(headers: Sequence[Any], logs: Sequence[Any], cl_families: Mapping[str, str]) -> list[BlockSyncs]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chains.models import ConcentratedPoolState, Pool, Token
-from chains.v3pools import cl_state_from_values
+from chains.v3pools import ClStateRead, cl_state_from_values
 from dexes.families import UNISWAP_V2
-from dexes.uniswap_v3.pool import V3PoolState
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,23 +58,27 @@ def scanner_pools(*, chain_id: int, after_id: int = 0) -> list[PoolRow]:
     ]
 
 
-def scanner_cl_states(*, chain_id: int, after_id: int = 0) -> dict[int, V3PoolState]:
-    """Stored concentrated-liquidity states of a chain's pools with id > after_id: pool id -> state."""
+def scanner_cl_states(*, chain_id: int, after_id: int = 0) -> dict[int, ClStateRead]:
+    """Stored concentrated-liquidity states of a chain's pools with id > after_id: pool id -> state and the
+    tick range it knows (None: all)."""
     rows = ConcentratedPoolState.objects.filter(pool__chain_id=chain_id, pool_id__gt=after_id).values_list(
         "pool_id", "pool__dex__family", "sqrt_price_x96", "tick", "liquidity", "fee", "tick_spacing", "ticks",
-        "has_limit_orders",
+        "has_limit_orders", "known_tick_lower", "known_tick_upper",
     )  # fmt: skip
     return {
-        pk: cl_state_from_values(
-            family=family,
-            sqrt_price_x96=int(price),
-            tick=tick,
-            liquidity=int(liquidity),
-            fee=fee,
-            tick_spacing=spacing,
-            ticks=ticks or {},
-            has_limit_orders=limit_orders,
+        pk: ClStateRead(
+            cl_state_from_values(
+                family=family,
+                sqrt_price_x96=int(price),
+                tick=tick,
+                liquidity=int(liquidity),
+                fee=fee,
+                tick_spacing=spacing,
+                ticks=ticks or {},
+                has_limit_orders=limit_orders,
+            ),
+            None if lower is None or upper is None else (lower, upper),
         )
-        for pk, family, price, tick, liquidity, fee, spacing, ticks, limit_orders in rows
+        for pk, family, price, tick, liquidity, fee, spacing, ticks, limit_orders, lower, upper in rows
         if family
     }

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState
+from dexes.uniswap_v3.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 Q96 = float(1 << 96)
 FEE_DENOMINATOR = 10_000
@@ -47,9 +48,21 @@ class V3Curve:
     A trade is then a binary search for its segment and one closed form inside it: O(log ticks).
     """
 
-    __slots__ = ("_max_liquidity", "_segments", "_starts", "fee", "liquidity", "sqrt_price", "state_tick", "ticks")
+    __slots__ = (
+        "_max_liquidity",
+        "_segments",
+        "_sorted",
+        "_starts",
+        "fee",
+        "liquidity",
+        "sqrt_price",
+        "state_tick",
+        "ticks",
+        "window",
+    )
 
-    def __init__(self, state: V3PoolState) -> None:
+    def __init__(self, state: V3PoolState, window: tuple[int, int] | None = None) -> None:
+        self.window = window  # tick range whose initialized ticks are known; beyond it nothing is assumed
         self.sqrt_price = state.sqrt_price_x96 / Q96
         self.liquidity = float(state.liquidity)
         self.fee = state.fee / 1e6
@@ -58,6 +71,25 @@ class V3Curve:
         self._segments: dict[bool, list[tuple[float, float, float, float]]] = {}
         self._starts: dict[bool, list[float]] = {}
         self._max_liquidity: dict[bool, float] = {}
+        self._sorted: list[int] | None = None
+
+    def _crossed(self, zero_for_one: bool) -> list[int]:
+        """The initialized ticks a swap in this direction crosses, nearest first."""
+        if self._sorted is None:
+            self._sorted = sorted(self.ticks)
+        low, high = self.window or (MIN_TICK, MAX_TICK)
+        if zero_for_one:
+            return [t for t in reversed(self._sorted) if low <= t <= self.state_tick]
+        return [t for t in self._sorted if high >= t > self.state_tick]
+
+    def limit(self, zero_for_one: bool) -> int | None:
+        """The sqrt price limit that keeps an integer simulation inside the known ticks (None: no limit)."""
+        if self.window is None:
+            return None
+        tick = self.window[0] if zero_for_one else self.window[1]
+        if (tick >= self.state_tick) if zero_for_one else (tick <= self.state_tick):
+            return None
+        return get_sqrt_ratio_at_tick(tick)
 
     def marginal_rate(self, zero_for_one: bool) -> float:
         """Output per unit of input for an infinitesimal trade (after the fee)."""
@@ -68,11 +100,7 @@ class V3Curve:
 
     def _build(self, zero_for_one: bool) -> None:
         # Segments (input so far, output so far, √P at the segment's start, liquidity in it), input after the fee.
-        ordered = sorted(self.ticks)
-        if zero_for_one:  # price falls: ticks at or below the current one, nearest first; crossing subtracts net
-            crossed = [t for t in reversed(ordered) if t <= self.state_tick]
-        else:
-            crossed = [t for t in ordered if t > self.state_tick]
+        crossed = self._crossed(zero_for_one)  # going down, crossing a tick subtracts its net
         s = self.sqrt_price
         liquidity = self.liquidity
         total_in = total_out = 0.0
@@ -94,14 +122,19 @@ class V3Curve:
         segments.append((total_in, total_out, s, 0.0))  # beyond the last known tick: no liquidity
         self._segments[zero_for_one] = segments
         self._starts[zero_for_one] = [segment[0] for segment in segments]
-        self._max_liquidity[zero_for_one] = max(segment[3] for segment in segments)
 
     def bounding_reserves(self, zero_for_one: bool) -> tuple[float, float]:
         """(reserve in, reserve out) of a constant-product curve at the current price whose output is at least
         the pool's for every input: the most liquidity any segment on this side has, everywhere."""
-        if zero_for_one not in self._segments:
-            self._build(zero_for_one)
-        liquidity = self._max_liquidity[zero_for_one]
+        liquidity = self._max_liquidity.get(zero_for_one)
+        if liquidity is None:
+            liquidity = current = self.liquidity
+            ticks = self.ticks
+            for t in self._crossed(zero_for_one):
+                current += -ticks[t].liquidity_net if zero_for_one else ticks[t].liquidity_net
+                if current > liquidity:
+                    liquidity = current
+            self._max_liquidity[zero_for_one] = liquidity = float(liquidity)
         reserve0 = liquidity / self.sqrt_price
         reserve1 = liquidity * self.sqrt_price
         return (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
@@ -143,6 +176,7 @@ class V3Leg:
     state: V3PoolState
     zero_for_one: bool
     curve: V3Curve
+    limit: int | None = None  # sqrt price the simulation may not pass (the edge of the known ticks)
 
 
 Leg = V2Leg | V3Leg
@@ -286,7 +320,7 @@ def integer_amount_out(legs: Sequence[Leg], amount_in: int) -> int:
             amount = (with_fee * leg.reserve_out) // (leg.reserve_in * FEE_DENOMINATOR + with_fee)
         else:
             try:
-                result = leg.state.swap(leg.zero_for_one, amount)
+                result = leg.state.swap(leg.zero_for_one, amount, leg.limit)
             except SwapRevertError:
                 return 0
             if result.amount_in(leg.zero_for_one) != amount:

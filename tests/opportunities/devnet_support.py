@@ -84,9 +84,9 @@ def cl_states_at(client: ChainClient, pools: list[dict[str, Any]], block: int) -
 
     states = cl_state_read(client=client, pools=[(p["address"], p["family"]) for p in pools], block=block)
     return {
-        address: (state.sqrt_price_x96, state.tick, state.liquidity)
-        for address, state in states.items()
-        if state is not None
+        address: (read.state.sqrt_price_x96, read.state.tick, read.state.liquidity)
+        for address, read in states.items()
+        if read is not None
     }
 
 
