@@ -87,7 +87,13 @@ def test_a_state_with_a_known_tick_range_is_never_simulated_past_it() -> None:
     narrow = _legs([pool], window)[0]
     wide = _legs([pool])[0]
     assert isinstance(narrow, V3Leg) and isinstance(wide, V3Leg)
-    small, large = 10**12, 10**20
+    small = 10**12
     assert integer_amount_out([narrow], small) == integer_amount_out([wide], small) > 0
+    # An input the pool absorbs whole, moving its price past the known range.
+    large = next(
+        x
+        for x in (10**k for k in range(14, 30))
+        if not window[0] <= pool.state.swap(pool.zero_for_one, x).tick <= window[1]
+    )
     assert integer_amount_out([wide], large) > 0
     assert integer_amount_out([narrow], large) == 0  # would cross the edge of what is known: no figure
