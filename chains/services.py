@@ -62,15 +62,7 @@ def chain_registry_sync(*, config: ChainConfig, enabled: bool = True) -> Chain:
             chain=chain, address__in=[p.address for p in config.pools]
         ).values_list("address", "dex_id", "token0_id", "token1_id")
     }
-    stored.update(
-        {
-            address: (dex_id, token0_id, token1_id)
-            for address, dex_id, token0_id, token1_id in Pool.objects.filter(
-                chain=chain, address__in=[p.address for p in config.cl_pools]
-            ).values_list("address", "dex_id", "token0_id", "token1_id")
-        }
-    )
-    for pool in (*config.pools, *config.cl_pools):
+    for pool in config.pools:
         token0 = tokens.get(pool.token0) or Token.objects.get_or_create(chain=chain, address=pool.token0)[0]
         token1 = tokens.get(pool.token1) or Token.objects.get_or_create(chain=chain, address=pool.token1)[0]
         pool_dex = dexes.get(pool.dex)

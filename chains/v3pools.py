@@ -169,6 +169,30 @@ def cl_pool_register_created(
     return pools
 
 
+def cl_pool_register_listed(*, config: ChainConfig, client: ChainClient) -> list[Pool]:
+    """Track the registry's ``cl_pools`` not tracked yet (no state: the scanner reads it at its next parent
+    block, ``cl_states_read_missing``, or builds it from the creation logs when it scans them)."""
+    if not config.cl_pools:
+        return []
+    known = set(
+        Pool.objects.filter(chain_id=config.chain_id, address__in=[p.address for p in config.cl_pools]).values_list(
+            "address", flat=True
+        )
+    )
+    missing = [p for p in config.cl_pools if p.address not in known]
+    if not missing:
+        return []
+    _ensure_chain_and_dexes(config)
+    cl_dexes_ensure(config)
+    return pool_register(
+        chain_id=config.chain_id,
+        client=client,
+        pairs=[PairInfo(p.dex, p.address, p.token0, p.token1) for p in missing],
+        block=None,
+        with_reserves=False,
+    )
+
+
 def cl_dexes_ensure(config: ChainConfig) -> None:
     """The registry's concentrated-liquidity DEX rows (family set, fee 0: each pool has its own)."""
     for dex in config.cl_dexes:

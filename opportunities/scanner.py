@@ -61,6 +61,7 @@ from chains.v3pools import (
     ClStateRead,
     cl_events_by_block,
     cl_pool_register_created,
+    cl_pool_register_listed,
     cl_state_read,
     cl_states_insert,
     cl_states_read_missing,
@@ -613,6 +614,7 @@ class PoolScanner:
         self._client = client
         self.policy = policy or ScanPolicy.from_settings()
         self._history: ChainMarket | None = None  # the backfill's own market (non-live batches)
+        self._listed_registered = False
 
     @property
     def config(self) -> Any:
@@ -646,6 +648,9 @@ class PoolScanner:
         self._client = self._client or batch.client
         market_config = MarketConfig.from_chain_config(batch.chain)
         parent = batch.from_block - 1
+        if not self._listed_registered:  # the registry's V3 pools, once per scanner (a query when all are known)
+            cl_pool_register_listed(config=batch.chain, client=self.client)
+            self._listed_registered = True
         self._pools_discover(batch)
         if not batch.live:
             market = self._history_market(market_config, at_block=parent)
