@@ -61,3 +61,8 @@ _.max_label
 _.height
 # Aggregate model fields: written by F() updates and the rebuild command, read by the API's queries by name.
 _.opp_profit_usd
+# ConcentratedPoolState's known tick range: written through cl_state_row, read by name in scanner_cl_states.
+_.known_tick_lower
+_.known_tick_upper
+# A pytest fixture requested only for ordering (tests/alerts/conftest.py: alerts_redis_clean runs after it).
+django_db_setup
