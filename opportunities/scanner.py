@@ -63,6 +63,7 @@ from chains.v3pools import (
     cl_events_by_block,
     cl_pool_register_created,
     cl_pool_register_listed,
+    cl_pools_created,
     cl_state_read,
     cl_states_insert,
     cl_states_read_missing,
@@ -745,7 +746,8 @@ class PoolScanner:
             market = self._history_market(market_config, at_block=parent)
             blocks = blocks_from_logs(batch.headers, batch.logs, market.cl_families, tips_fetch=self._block_tips)
             fees = self._fees_due(market, at_block=batch.to_block)
-            return PoolFetch(blocks=blocks, market=market, unread=[], fees=fees)
+            created = _cl_created_states(batch, market, at_block=parent)
+            return PoolFetch(blocks=blocks, market=market, unread=[], fees=fees, cl_missing=created)
         unread = pool_reserves_read_unread(chain_id=self.chain_id, client=self.client, block=parent)
         cl_missing = cl_states_read_missing(chain_id=self.chain_id, client=self.client, block=parent)
         market = market_at(config=market_config, block_number=parent, client=self.client)
@@ -884,6 +886,20 @@ class PoolScanner:
             "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves and %d states re-read",
             chain_id, from_block, removed, len(fetched.reserves), len(fetched.cl_states),
         )  # fmt: skip
+
+
+def _cl_created_states(batch: Any, market: ChainMarket, *, at_block: int) -> list[tuple[int, ClStateRead]]:
+    """Backfill: V3-style pools the history market holds without a state (not deployed at its first block)
+    whose creation log is in this batch start as their factory created them; their events follow."""
+    out = []
+    for info in cl_pools_created(batch.chain, batch.logs):
+        key = _norm(info.address)
+        pk = market.pool_ids.get(key)
+        if pk is None or key in market.cl_states or (info.block_number or 0) <= at_block:
+            continue
+        state = CL_FAMILIES[info.family].new_state(fee=info.fee, tick_spacing=info.tick_spacing)
+        out.append((pk, ClStateRead(state, None)))
+    return out
 
 
 @dataclass
