@@ -7,7 +7,9 @@ own and an environment without pytest's variables.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import signal
+import subprocess
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,3 +40,23 @@ def scratch_database(tmp_path: Path, prefix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def process_log(tmp_path: Path, name: str) -> str:
+    """The end of the log a child process named ``name`` wrote to ``tmp_path / f"{name}.log"``."""
+    path = tmp_path / f"{name}.log"
+    return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
+
+
+def stop_process_groups(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each live process group (started with ``start_new_session``), then SIGKILL what outlives 20 s."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from alerts.signing import signature_verify
 from arbmonitor import metrics
 from tests.alerts.receiver import Receiver
-from tests.processes import child_environ, scratch_database
+from tests.processes import child_environ, process_log, scratch_database, stop_process_groups
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,19 +72,10 @@ class Site:
         return self.start(name, "worker", "-l", "INFO", "-Q", queue, "-c", "2", "-n", f"{name}-{os.getpid()}@%h")
 
     def log(self, name: str) -> str:
-        path = self.tmp_path / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
+        return process_log(self.tmp_path, name)
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_groups(self.processes)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from websockets.sync.client import connect
 
 from arbmonitor.embedded_redis import EmbeddedRedis, free_port
 from tests.chains.faulty_rpc import FaultyRpc
-from tests.processes import child_environ, scratch_database
+from tests.processes import child_environ, process_log, scratch_database, stop_process_groups
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -105,19 +105,10 @@ class Site:
                           "-n", f"{name}-{os.getpid()}@%h")  # fmt: skip
 
     def log(self, name: str) -> str:
-        path = self.tmp_path / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
+        return process_log(self.tmp_path, name)
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_groups(self.processes)
 
 
 class StreamListener:
