@@ -207,11 +207,6 @@ def _stored(rows: dict[str, list[tuple[Any, ...]]]) -> Counter[tuple[str, Any]]:
 # Bounded, but three scans of the same blocks (or several processes) outlast the default 300 s
 # timeout when the shared 2-core machine runs at load 20 (measured: 125-140 s at load 14).
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    reason="issue 11, open: on the merged tree (seq/epoch publisher + retractions + fees) the first opportunities a "
-    "Celery worker commits are stored but never streamed, before any kill; found at the end of session 3",
-    strict=False,
-)
 def test_a_celery_worker_killed_9_mid_batch_rows_and_notifications_equal_a_clean_run(
     site: Site, devnet_56_fresh: Any
 ) -> None:
