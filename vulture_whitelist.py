@@ -77,5 +77,8 @@ _.connection_made
 _.connection_lost
 # streaming/deflate.py sets uvicorn's Config attribute, which uvicorn's protocol reads.
 _.ws_per_message_deflate
+# ConcentratedPoolState's known tick range: written through cl_state_row, read by name in scanner_cl_states.
+_.known_tick_lower
+_.known_tick_upper
 # A fixture requested by parameter name only for its ordering (tests/alerts/conftest.py).
 django_db_setup

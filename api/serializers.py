@@ -30,6 +30,10 @@ class OpportunitySerializer(serializers.Serializer):
     captured = serializers.BooleanField()
     captured_by = serializers.CharField(allow_null=True)
     capture_tx_hash = serializers.CharField(allow_null=True)
+    venues = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Each hop's protocol family, in swap order.",
+    )
 
     def to_representation(self, instance: Opportunity) -> dict[str, Any]:
         return opportunity_data(instance)

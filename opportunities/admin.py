@@ -17,6 +17,7 @@ class OpportunityAdmin(DetectionAdmin):
         "profit_usd",
         "imbalance_pct",
         "strategy",
+        "venue_list",
         "block_number",
         "captured",
     ]
@@ -31,6 +32,10 @@ class OpportunityAdmin(DetectionAdmin):
     @admin.display(description="DEX", ordering="pool__dex__name")
     def dex_name(self, obj: Opportunity) -> str:
         return obj.pool.dex.name if obj.pool.dex else "-"
+
+    @admin.display(description="venues")
+    def venue_list(self, obj: Opportunity) -> str:
+        return " → ".join(obj.venues or []) or "-"
 
     @admin.display(description="pool")
     def pool_link(self, obj: Opportunity) -> str:

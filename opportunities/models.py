@@ -30,6 +30,9 @@ class Opportunity(models.Model):
     # The best cycle through the pool, in swap order, and its exact amounts.
     path_pools = models.JSONField(default=list, help_text="Pool addresses in swap order.")
     path_tokens = models.JSONField(default=list, help_text="Token addresses, start … start.")
+    venues = models.JSONField(
+        default=list, blank=True, help_text="Each hop's protocol family (uniswap_v2, uniswap_v3, pancakeswap_v3, ...)."
+    )
     start_token = models.CharField(max_length=42, blank=True)
     amount_in = RawAmountField(help_text="Optimal input, raw units of the start token.")
     amount_out = RawAmountField(help_text="What the cycle returns for amount_in.")

@@ -29,4 +29,6 @@ def opportunity_data(opportunity: Opportunity) -> dict[str, Any]:
         "captured": opportunity.captured,
         "captured_by": opportunity.captured_by,
         "capture_tx_hash": opportunity.capture_tx_hash,
+        # Additive to the spec (docs/protocol.md): each hop's protocol family, in swap order.
+        "venues": list(opportunity.venues or []),
     }

@@ -42,6 +42,7 @@ class OpportunityDraft:
     gas_cost_usd: Decimal
     path_pools: tuple[str, ...] = field(default=())
     path_tokens: tuple[str, ...] = field(default=())
+    venues: tuple[str, ...] = field(default=())  # each hop's protocol family (dexes.families)
     detected_at: datetime | None = None  # None: now (live); a backfill gives the block's time, so history sorts right
 
     def as_model(self) -> Opportunity:
@@ -59,6 +60,7 @@ class OpportunityDraft:
             block_hash=self.block_hash,
             path_pools=list(self.path_pools),
             path_tokens=list(self.path_tokens),
+            venues=list(self.venues),
             start_token=self.start_token,
             amount_in=self.amount_in,
             amount_out=self.amount_out,
