@@ -751,6 +751,9 @@ class PoolScanner:
         unread = pool_reserves_read_unread(chain_id=self.chain_id, client=self.client, block=parent)
         cl_missing = cl_states_read_missing(chain_id=self.chain_id, client=self.client, block=parent)
         market = market_at(config=market_config, block_number=parent, client=self.client)
+        # A pool the cached market held before it existed (a registry entry read as "not deployed") starts from
+        # its factory's state when its creation log comes, as in a backfill; its state row was just inserted.
+        cl_missing += _cl_created_states(batch, market, at_block=parent)
         blocks = blocks_from_logs(batch.headers, batch.logs, market.cl_families, tips_fetch=self._block_tips)
         fees = self._fees_due(market, at_block=batch.to_block)
         return PoolFetch(blocks=blocks, market=market, unread=unread, fees=fees, cl_missing=cl_missing)
@@ -889,8 +892,9 @@ class PoolScanner:
 
 
 def _cl_created_states(batch: Any, market: ChainMarket, *, at_block: int) -> list[tuple[int, ClStateRead]]:
-    """Backfill: V3-style pools the history market holds without a state (not deployed at its first block)
-    whose creation log is in this batch start as their factory created them; their events follow."""
+    """V3-style pools the market holds without a state (not deployed at its block: a backfill's first block, or a
+    registry pool the live market loaded before its creation) whose creation log is in this batch start as their
+    factory created them; their events follow. Pure."""
     out = []
     for info in cl_pools_created(batch.chain, batch.logs):
         key = _norm(info.address)
