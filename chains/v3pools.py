@@ -8,16 +8,19 @@ its creation: every later change is one of the pool's own logs, which the scanne
 in order. The state is therefore exact without one RPC read.
 
 Pools tracked without their creation logs (a scan starting at the head of a real chain, a
-reorg) are read with Multicall3 at one block (``cl_state_read``): the slot getter
-(``slot0``/``globalState``: price, tick, Algebra's fee), ``liquidity``, ``tickSpacing``; then
-the tick bitmap words around the price (``tickBitmap``/Algebra V1's ``tickTable``,
-``CL_BITMAP_WORDS`` on each side) and ``ticks(i)`` of every initialized tick they mark; an
-Algebra V1.9 pool's ticks are a linked list walked from MIN_TICK with ``ticks(i).nextTick``
-(one round trip per tick: discovery only). Then Mint/Burn/Swap (and Algebra's Fee) logs
-keep it current: RPC per block is O(1) in the number of pools.
+backfill's market at its first block, a reorg) are read with Multicall3 at one block
+(``cl_state_read``): the slot getter (``slot0``/``globalState``: price, tick, Algebra's fee),
+``liquidity``, ``tickSpacing``; then **every** tick bitmap word of the usable tick range
+(``tickBitmap``/Algebra V1's ``tickTable``: 2·887272/spacing/256 words, 6,932 at spacing 1, 116 at
+spacing 60) and ``ticks(i)`` of every initialized tick they mark; an Algebra V1.9 pool's ticks are
+a linked list walked from MIN_TICK with ``ticks(i).nextTick`` (one round trip per tick: discovery
+only). So a state read on chain holds the same initialized ticks as one built from the pool's
+events, and a backfill evaluates a block exactly as the live scanner did (the same rows). Then
+Mint/Burn/Swap (and Algebra's Fee) logs keep it current: RPC per block is O(1) in the number of
+pools.
 
-Faults: a read that fails (no code at that block, a revert) leaves the pool without state
-(not traded through) and says so in the log; a state is always stored together with the
+Faults: a read that fails (no code at that block, a revert, a bitmap word or tick unreadable)
+leaves the pool without state (not traded through) and says so in the log; a state is always stored together with the
 scan cursor, so after a crash the stored states sit at the cursor.
 """
 
@@ -45,9 +48,6 @@ from evm.rpc import Call, ChainClient, LogRecord
 
 logger = logging.getLogger(__name__)
 
-# Bitmap words read on each side of the price's word on discovery (one word = 256 tick spacings:
-# ±25 % of price at spacing 1, the whole range at spacing 60 and more).
-CL_BITMAP_WORDS = 2
 # Most ticks an Algebra V1.9 linked-list walk reads (one round trip each).
 CL_LINKED_TICKS_MAX = 2_000
 
@@ -245,8 +245,12 @@ def cl_state_read(
             out[address] = None
             continue
         heads[address] = (family, price, tick, _word(liquidity.data, 0), fee_value, _word(spacing.data, 0, signed=True))
-    ticks, windows = _ticks_read(client=client, heads=heads, block=block)
+    ticks, windows, failed = _ticks_read(client=client, heads=heads, block=block)
     for address, (family, price, tick, in_range, fee_value, tick_spacing) in heads.items():
+        if address in failed:
+            logger.warning("concentrated-liquidity pool %s: ticks not all readable at block %d", address, block)
+            out[address] = None
+            continue
         state = family.state_class.from_chain(
             sqrt_price_x96=price,
             tick=tick,
@@ -261,29 +265,29 @@ def cl_state_read(
 
 def _ticks_read(
     *, client: ChainClient, heads: Mapping[str, tuple[ClFamily, int, int, int, int, int]], block: int
-) -> tuple[dict[str, dict[int, tuple[int, int]]], dict[str, tuple[int, int]]]:
-    """({pool: {tick: (gross, net)}} of the initialized ticks around each pool's price, {pool: tick range read})."""
+) -> tuple[dict[str, dict[int, tuple[int, int]]], dict[str, tuple[int, int]], set[str]]:
+    """Every initialized tick of each pool: ({pool: {tick: (gross, net)}}, {pool: the tick range it holds, where
+    not all of them}, {pools whose ticks could not all be read})."""
     ticks_of = _selector("ticks(int24)")
-    bitmap_pools = [(a, h) for a, h in heads.items() if h[0].tick_search == "bitmap"]
+    failed: set[str] = set()
     word_calls: list[tuple[str, int, Call]] = []
-    windows: dict[str, tuple[int, int]] = {}
-    for address, (family, _price, tick, _liq, _fee, spacing) in bitmap_pools:
-        reach = CL_BITMAP_WORDS * 256 * spacing
-        positions = bitmap_word_positions(tick, spacing, reach)
-        windows[address] = (
-            max(MIN_TICK, positions[0] * 256 * spacing),
-            min(MAX_TICK, (positions[-1] + 1) * 256 * spacing - spacing),
-        )
-        for word in positions:
+    for address, (family, _price, _tick, _liq, _fee, spacing) in heads.items():
+        if family.tick_search != "bitmap":
+            continue
+        # Every word of the usable range: a state read on chain knows what one built from events knows.
+        for word in bitmap_word_positions(0, spacing, MAX_TICK):
             word_calls.append(
                 (address, word, Call(address, _selector(family.bitmap_selector) + encode(["int16"], [word])))
             )
     words = client.multicall([c for _, _, c in word_calls], block=block) if word_calls else []
     tick_calls: list[tuple[str, int]] = []
     for (address, word, _), result in zip(word_calls, words, strict=True):
-        if result.ok:
-            spacing = heads[address][5]
-            tick_calls += [(address, index) for index in ticks_in_bitmap_word(word, _word(result.data, 0), spacing)]
+        if not result.ok:
+            failed.add(address)
+            continue
+        bits = _word(result.data, 0)
+        if bits:
+            tick_calls += [(address, index) for index in ticks_in_bitmap_word(word, bits, heads[address][5])]
     out: dict[str, dict[int, tuple[int, int]]] = {}
     if tick_calls:
         results = client.multicall(
@@ -292,10 +296,14 @@ def _ticks_read(
         for (address, index), result in zip(tick_calls, results, strict=True):
             if result.ok:
                 out.setdefault(address, {})[index] = (_word(result.data, 0), _word(result.data, 1, signed=True))
+            else:
+                failed.add(address)
+    windows: dict[str, tuple[int, int]] = {}
     for address, _head in ((a, h) for a, h in heads.items() if h[0].tick_search == "linked"):
         # Algebra V1.9: ticks(i) = (liquidityTotal, liquidityDelta, outer0, outer1, prevTick, nextTick, ...).
         ticks: dict[int, tuple[int, int]] = {}
         index = MIN_TICK
+        complete = False
         for _ in range(CL_LINKED_TICKS_MAX):
             (result,) = client.multicall([Call(address, ticks_of + encode(["int24"], [index]))], block=block)
             if not result.ok:
@@ -305,10 +313,13 @@ def _ticks_read(
                 ticks[index] = (gross, net)
             following = _word(result.data, 5, signed=True)
             if index >= MAX_TICK or following <= index:
+                complete = True
                 break
             index = following
         out[address] = ticks
-    return out, windows
+        if not complete:  # the walk stopped early: what lies above the last tick read is unknown
+            windows[address] = (MIN_TICK, index)
+    return out, windows, failed
 
 
 # --- storage ------------------------------------------------------------------------------------
