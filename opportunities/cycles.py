@@ -30,8 +30,8 @@ from opportunities.v3cycles import (
     V3Curve,
     V3Leg,
     best_mixed_input,
+    constant_product_bound,
     float_optimum,
-    mixed_profit_bound,
 )
 
 # Refinement: enumerate every integer input that could still beat the best one
@@ -267,6 +267,11 @@ class PoolGraph:
     _neighbours: dict[str, set[str]] = field(default_factory=dict)
     _base_rank: dict[str, int] = field(default_factory=dict)
     _curves: dict[str, V3Curve] = field(default_factory=dict)  # float models of V3 pools, built on first use
+    # Per path at the current reserves and states (cleared by any change): its best integer (input, output), and
+    # its float optimum (mixed paths). A block's scan and the scanner's 2-hop alternatives share them.
+    _found: dict[tuple[_Step, ...], tuple[int, int] | None] = field(default_factory=dict)
+    _float_optima: dict[tuple[_Step, ...], FloatOptimum | None] = field(default_factory=dict)
+    _bound_hops: dict[_Step, tuple[float, float, float]] = field(default_factory=dict)  # per step, until it changes
 
     def __post_init__(self) -> None:
         self.base_tokens = tuple(self.base_tokens)
@@ -293,12 +298,14 @@ class PoolGraph:
         self._neighbours.setdefault(pool.token0, set()).add(pool.token1)
         self._neighbours.setdefault(pool.token1, set()).add(pool.token0)
         self._refresh_rates(pool)
+        self._forget_results()
 
     def update_reserves(self, address: str, reserve0: int, reserve1: int) -> None:
         """Apply a Sync: O(1)."""
         pool = replace(self._pools[address], reserve0=reserve0, reserve1=reserve1)
         self._pools[address] = pool
         self._refresh_rates(pool)
+        self._forget_results()
 
     def update_fee(self, address: str, fee_bps: int) -> None:
         """A pool's fee changed (per-pair fees read again): O(1)."""
@@ -307,6 +314,7 @@ class PoolGraph:
         pool = replace(self._pools[address], fee_bps=fee_bps)
         self._pools[address] = pool
         self._refresh_rates(pool)
+        self._forget_results()
 
     def update_state(self, address: str, state: V3PoolState) -> None:
         """A V3-style pool's new state (after its block's events): O(1); its float model is rebuilt on use."""
@@ -315,8 +323,16 @@ class PoolGraph:
         self._pools[address] = pool
         self._curves.pop(address, None)
         self._refresh_rates(pool)
+        self._forget_results()
+
+    def _forget_results(self) -> None:
+        if self._found or self._float_optima:
+            self._found.clear()
+            self._float_optima.clear()
 
     def _refresh_rates(self, pool: Pool) -> None:
+        self._bound_hops.pop((pool.address, True), None)
+        self._bound_hops.pop((pool.address, False), None)
         if pool.state is not None:
             state = pool.state
             if not state.sqrt_price_x96 or (not state.liquidity and not state.ticks):
@@ -404,16 +420,46 @@ class PoolGraph:
 
     def is_mixed(self, path: Iterable[_Step]) -> bool:
         """True when a hop of the path is a V3-style pool."""
-        return any(self._pools[address].state is not None for address, _ in path)
+        pools = self._pools
+        return any(pools[address].state is not None for address, _ in path)
+
+    def _curve(self, pool: Pool) -> V3Curve:
+        curve = self._curves.get(pool.address)
+        if curve is None:
+            assert pool.state is not None
+            curve = self._curves[pool.address] = V3Curve(pool.state, pool.window)
+        return curve
+
+    def _mixed_bound(self, path: tuple[_Step, ...]) -> float:
+        """``mixed_profit_bound`` of the path's legs, from each step's bounding curve (cached; no legs built)."""
+        hops = []
+        bound_hops = self._bound_hops
+        for step in path:
+            hop = bound_hops.get(step)
+            if hop is None:
+                address, zero_for_one = step
+                p = self._pools[address]
+                if p.state is not None:
+                    curve = self._curve(p)
+                    hop = (1 - curve.fee, *curve.bounding_reserves(zero_for_one))
+                else:
+                    reserve0, reserve1, gamma = self._float_reserves[address]
+                    hop = (gamma, reserve0, reserve1) if zero_for_one else (gamma, reserve1, reserve0)
+                bound_hops[step] = hop
+            hops.append(hop)
+        return constant_product_bound(hops)
+
+    def _float_optimum(self, path: tuple[_Step, ...]) -> FloatOptimum | None:
+        if path not in self._float_optima:
+            self._float_optima[path] = float_optimum(self._legs(path))
+        return self._float_optima[path]
 
     def _legs(self, path: tuple[_Step, ...]) -> list[Leg]:
         legs: list[Leg] = []
         for address, zero_for_one in path:
             p = self._pools[address]
             if p.state is not None:
-                curve = self._curves.get(address)
-                if curve is None:
-                    curve = self._curves[address] = V3Curve(p.state, p.window)
+                curve = self._curve(p)
                 legs.append(V3Leg(p.state, zero_for_one, curve, curve.limit(zero_for_one)))
             else:
                 gamma = FEE_DENOMINATOR - p.fee_bps
@@ -425,9 +471,12 @@ class PoolGraph:
         """(amount in, amount out) of a path's best input under the contracts' integer math, or None."""
         if any(self._log_rates[address][0] == -math.inf for address, _ in path):
             return None  # through an empty pair or a V3-style pool with no price or liquidity
-        if self.is_mixed(path):
-            return best_mixed_input(self._legs(path))
-        return _best_input_raw(self._raw_hops(path))
+        if path not in self._found:
+            if self.is_mixed(path):
+                self._found[path] = best_mixed_input(self._legs(path), self._float_optimum(path))
+            else:
+                self._found[path] = _best_input_raw(self._raw_hops(path))
+        return self._found[path]
 
     def result(self, path: tuple[_Step, ...]) -> CycleResult | None:
         found = self.best_input(path)
@@ -435,6 +484,28 @@ class PoolGraph:
             return None
         amount_in, amount_out = found
         return CycleResult(self.path_cycle(path), amount_in, amount_out, amount_out - amount_in)
+
+    def path_start(self, path: tuple[_Step, ...]) -> str:
+        """The token a path starts (and ends) with."""
+        return self._token_in(path[0])
+
+    def profit_bound(self, path: tuple[_Step, ...]) -> float:
+        """A real number no integer input's profit through the path exceeds, in its start token's raw units
+        (float, with the ranking's margin): for pruning candidates without simulating them."""
+        log_rates = self._log_rates
+        if any(log_rates[address][0] == -math.inf for address, _ in path):
+            return 0.0  # through an empty pair or a V3-style pool with no price or liquidity: no result
+        if self.is_mixed(path):
+            return self._mixed_bound(path) * (1 + ESTIMATE_MARGIN)
+        k = m = n = 0.0
+        for position, (address, zero_for_one) in enumerate(path):
+            reserve0, reserve1, gamma = self._float_reserves[address]
+            r_in, r_out = (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
+            if position == 0:
+                k, m, n = gamma * r_out, r_in, gamma
+            else:
+                k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
+        return (math.sqrt(k) - math.sqrt(m)) ** 2 / n * (1 + ESTIMATE_MARGIN) if k > m else 0.0
 
     def _token_in(self, step: _Step) -> str:
         pool = self._pools[step[0]]
@@ -470,8 +541,8 @@ class PoolGraph:
         """
         log_rates = self._log_rates
         float_reserves = self._float_reserves
-        memo: dict[tuple[_Step, ...], tuple[int, int] | None] = {}
-        floats: dict[tuple[_Step, ...], list[Leg]] = {}
+        memo = self._found
+        mixed_paths: set[tuple[_Step, ...]] = set()
         results: dict[str, CycleResult] = {}
         for address in dict.fromkeys(changed):
             if address not in self._pools:
@@ -487,13 +558,12 @@ class PoolGraph:
                 for rotated in self._rotations(path, token_value):
                     if mixed:
                         # Ranked by an upper bound (V3 hops at their marginal rate); searched only if reached.
-                        legs = self._legs(rotated)
-                        bound = mixed_profit_bound(legs)
+                        bound = self._mixed_bound(rotated)
                         if bound <= 0:
                             continue
                         start = self._token_in(rotated[0])
                         candidates.append((self._rank(start, bound * (1 + ESTIMATE_MARGIN), token_value), rotated))
-                        floats[rotated] = legs
+                        mixed_paths.add(rotated)
                         continue
                     k = m = n = 0.0
                     for position, (pool_address, zero_for_one) in enumerate(rotated):
@@ -517,15 +587,15 @@ class PoolGraph:
                     break
                 if rotated in memo:
                     found = memo[rotated]
-                elif rotated in floats:
+                elif rotated in mixed_paths:
                     if rotated not in searched:
-                        optimum = searched[rotated] = float_optimum(floats[rotated])
+                        optimum = searched[rotated] = self._float_optimum(rotated)
                         if optimum is not None and optimum.profit > 0:
                             start = self._token_in(rotated[0])
                             rank = self._rank(start, optimum.profit * (1 + ESTIMATE_MARGIN), token_value)
                             insort(candidates, (rank, rotated), key=_first)
                         continue
-                    found = memo[rotated] = best_mixed_input(floats[rotated], searched[rotated])
+                    found = memo[rotated] = best_mixed_input(self._legs(rotated), searched[rotated])
                 else:
                     found = memo[rotated] = _best_input_raw(self._raw_hops(rotated))
                 if found is None:

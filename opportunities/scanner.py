@@ -85,6 +85,8 @@ _WEI_PER_NATIVE = Decimal(10**18)
 # pricing liquidity floor only a misconfigured floor (PRICE_MIN_LIQUIDITY_USD=0) gets there.
 IMPLAUSIBLE_PROFIT_USD = Decimal(10**15)
 _FEE_UNREAD = "per-pair fee not read yet"
+# Relative slack when a float profit bound in USD (float token values) is compared with Decimal USD figures.
+_BOUND_MARGIN = 1e-6
 # Algebra pools recompute their fee from a volatility oracle on the first swap of each block (timestamp); the
 # oracle is not modelled, so the next swap's fee is unknown and a quote could be off: tracked, not traded through.
 UNPREDICTABLE_FEE_FAMILIES = frozenset({ALGEBRA, ALGEBRA_V1})
@@ -434,8 +436,16 @@ class ChainMarket:
             best_net = net(result)
             if len(result.cycle.hops) > 2:
                 # scan ranks by gross profit; a 2-hop cycle's lower gas can make it the better net trade.
-                for alternative in self._two_hop_results(address, token_value):
-                    alternative_net = net(alternative)
+                # Only a cycle whose profit bound, net of its gas, could beat the best is simulated.
+                two_hop_gas = gas_cost(2)  # None: no 2-hop cycle has a net figure to compare
+                for rotated in self._two_hop_paths(address, token_value) if two_hop_gas is not None else ():
+                    if best_net is not None:
+                        floor = float(best_net[0] + two_hop_gas[1])
+                        bound_usd = self.graph.profit_bound(rotated) * token_value[self.graph.path_start(rotated)]
+                        if floor > 0 and bound_usd * (1 + _BOUND_MARGIN) < floor * (1 - _BOUND_MARGIN):
+                            continue
+                    alternative = self.graph.result(rotated)
+                    alternative_net = None if alternative is None else net(alternative)
                     if alternative_net is not None and (best_net is None or alternative_net[0] > best_net[0]):
                         best, best_net = alternative, alternative_net
             if best_net is None or best_net[0] < policy.min_profit_usd:
@@ -487,22 +497,20 @@ class ChainMarket:
         self.last_gas_price_wei = price
         return price
 
-    def _two_hop_results(self, address: str, token_value: Mapping[str, float]) -> list[CycleResult]:
+    def _two_hop_paths(self, address: str, token_value: Mapping[str, float]) -> list[tuple[tuple[str, bool], ...]]:
+        """The 2-hop cycles through a pool (not through an empty pair), each from each start token with a value."""
+        graph = self.graph
         found = []
-        for path in self.graph.cycle_paths(address):
+        for path in graph.cycle_paths(address):
             if len(path) != 2 or any(
-                self.graph.pool(step[0]).state is None
-                and (self.graph.pool(step[0]).reserve0 <= 0 or self.graph.pool(step[0]).reserve1 <= 0)
+                graph.pool(step[0]).state is None
+                and (graph.pool(step[0]).reserve0 <= 0 or graph.pool(step[0]).reserve1 <= 0)
                 for step in path
             ):
                 continue  # not a 2-hop cycle, or through an empty pair
             for rotated in (path, path[::-1]):
-                start = self.graph.path_cycle(rotated).start_token
-                if token_value.get(start, 0) <= 0:
-                    continue
-                result = self.graph.result(rotated)
-                if result is not None:
-                    found.append(result)
+                if token_value.get(graph.path_start(rotated), 0) > 0:
+                    found.append(rotated)
         return found
 
     def pool_name(self, address: str) -> str:
@@ -530,21 +538,23 @@ class _LazyTokenValues(Mapping[str, float]):
         self._prices = prices
         self._values: dict[str, float] = {}
 
-    def __getitem__(self, token: str) -> float:
+    def _value(self, token: str) -> float:
         value = self._values.get(token)
         if value is None:
             price = self._prices.price_usd(token)
             decimals = self._prices.decimals.get(token)
             value = self._values[token] = 0.0 if price is None or decimals is None else float(price) / 10**decimals
+        return value
+
+    def __getitem__(self, token: str) -> float:
+        value = self._value(token)
         if value <= 0:
             raise KeyError(token)
         return value
 
     def get(self, token: str, default: Any = None) -> Any:  # type: ignore[override]
-        try:
-            return self[token]
-        except KeyError:
-            return default
+        value = self._value(token)  # the scan asks for every start token: no exception on the common miss
+        return value if value > 0 else default
 
     def __iter__(self) -> Any:
         return iter(k for k, v in self._values.items() if v > 0)

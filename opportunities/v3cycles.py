@@ -49,9 +49,9 @@ class V3Curve:
     """
 
     __slots__ = (
+        "_crossed_by_direction",
         "_max_liquidity",
         "_segments",
-        "_sorted",
         "_starts",
         "fee",
         "liquidity",
@@ -71,16 +71,20 @@ class V3Curve:
         self._segments: dict[bool, list[tuple[float, float, float, float]]] = {}
         self._starts: dict[bool, list[float]] = {}
         self._max_liquidity: dict[bool, float] = {}
-        self._sorted: list[int] | None = None
+        self._crossed_by_direction: dict[bool, list[int]] = {}
 
     def _crossed(self, zero_for_one: bool) -> list[int]:
-        """The initialized ticks a swap in this direction crosses, nearest first."""
-        if self._sorted is None:
-            self._sorted = sorted(self.ticks)
-        low, high = self.window or (MIN_TICK, MAX_TICK)
-        if zero_for_one:
-            return [t for t in reversed(self._sorted) if low <= t <= self.state_tick]
-        return [t for t in self._sorted if high >= t > self.state_tick]
+        """The initialized ticks a swap in this direction crosses, nearest first (computed once per direction)."""
+        crossed = self._crossed_by_direction.get(zero_for_one)
+        if crossed is None:
+            ordered = sorted(self.ticks)
+            low, high = self.window or (MIN_TICK, MAX_TICK)
+            if zero_for_one:
+                crossed = [t for t in reversed(ordered[: bisect_right(ordered, self.state_tick)]) if t >= low]
+            else:
+                crossed = [t for t in ordered[bisect_right(ordered, self.state_tick) :] if t <= high]
+            self._crossed_by_direction[zero_for_one] = crossed
+        return crossed
 
     def limit(self, zero_for_one: bool) -> int | None:
         """The sqrt price limit that keeps an integer simulation inside the known ticks (None: no limit)."""
@@ -234,16 +238,22 @@ def mixed_profit_bound(legs: Sequence[Leg]) -> float:
     """A real number no input's profit exceeds: each V3 hop replaced by the constant-product curve at its
     price with the most liquidity it has on that side (``V3Curve.bounding_reserves``: never less output),
     composed with the V2 hops in closed form ``out = K·x / (M + N·x)``; ``(√K − √M)² / N``."""
-    k, m, n = 1.0, 1.0, 0.0
+    hops = []
     for leg in legs:
         if isinstance(leg, V2Leg):
-            gamma = leg.gamma / FEE_DENOMINATOR
-            r_in, r_out = float(leg.reserve_in), float(leg.reserve_out)
+            hops.append((leg.gamma / FEE_DENOMINATOR, float(leg.reserve_in), float(leg.reserve_out)))
         else:
-            gamma = 1 - leg.curve.fee
-            r_in, r_out = leg.curve.bounding_reserves(leg.zero_for_one)
-            if r_in <= 0:
-                return 0.0
+            hops.append((1 - leg.curve.fee, *leg.curve.bounding_reserves(leg.zero_for_one)))
+    return constant_product_bound(hops)
+
+
+def constant_product_bound(hops: Sequence[tuple[float, float, float]]) -> float:
+    """``(√K − √M)² / N`` of constant-product hops ``(fee factor, reserve in, reserve out)`` composed in closed
+    form (``mixed_profit_bound`` with each hop's curve already chosen); 0.0 when none profits."""
+    k, m, n = 1.0, 1.0, 0.0
+    for gamma, r_in, r_out in hops:
+        if r_in <= 0:
+            return 0.0
         k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
     if k <= m or n <= 0:
         return 0.0
@@ -258,29 +268,34 @@ class FloatOptimum:
 
 
 def float_optimum(legs: Sequence[Leg]) -> FloatOptimum | None:
-    """The real-valued optimum of the cycle's float model, or None when no input profits."""
-    if marginal_rate(legs) <= 1.0:
+    """The real-valued optimum of the cycle's float model, or None when no input profits.
+
+    Each point is evaluated once (its output and rate are kept for the bracket's ends and the result).
+    """
+    rate_at_zero = marginal_rate(legs)
+    if rate_at_zero <= 1.0:
         return None
     evaluations = 0
     guess = _in_range_optimum(legs)
     if not guess > 0:
         guess = 1.0
     low, high = 0.0, guess
+    out_low = rate_low = 0.0
     # Bracket: D(low) > 1 ≥ D(high).
     for _ in range(200):
-        _, rate = float_trade(legs, high)
+        out_high, rate_high = float_trade(legs, high)
         evaluations += 1
-        if rate <= 1.0:
+        if rate_high <= 1.0:
             break
-        low, high = high, high * 2
+        low, out_low, rate_low, high = high, out_high, rate_high, high * 2
     else:
         return None
     # False position on g(x) = ln D(x) (Illinois), in x; bisection where the model gives no rate.
-    g_low = math.log(marginal_rate(legs)) if low == 0 else math.log(float_trade(legs, low)[1])
-    _, rate_high = float_trade(legs, high)
+    g_low = math.log(rate_at_zero) if low == 0 else math.log(rate_low)
     g_high = math.log(rate_high) if rate_high > 0 else -math.inf
     side = 0
     x = high
+    out_x = out_high
     for _ in range(_MAX_ITERATIONS):
         if math.isinf(g_high) or g_low == g_high:
             x = (low + high) / 2
@@ -288,11 +303,11 @@ def float_optimum(legs: Sequence[Leg]) -> FloatOptimum | None:
             x = high - g_high * (high - low) / (g_high - g_low)
             if not low < x < high:
                 x = (low + high) / 2
-        _, rate = float_trade(legs, x)
+        out_x, rate = float_trade(legs, x)
         evaluations += 1
         g = math.log(rate) if rate > 0 else -math.inf
         if g > 0:
-            low, g_low = x, g
+            low, g_low, out_low = x, g, out_x
             if side == -1 and not math.isinf(g_high):
                 g_high /= 2
             side = -1
@@ -303,10 +318,9 @@ def float_optimum(legs: Sequence[Leg]) -> FloatOptimum | None:
             side = 1
         if high - low <= _RELATIVE_TOLERANCE * high:
             break
-    x = low if low > 0 else x
-    out, _ = float_trade(legs, x)
-    evaluations += 1
-    return FloatOptimum(x, out - x, evaluations)
+    if low > 0:
+        x, out_x = low, out_low
+    return FloatOptimum(x, out_x - x, evaluations)
 
 
 def integer_amount_out(legs: Sequence[Leg], amount_in: int) -> int:
