@@ -26,11 +26,11 @@ from dexes.uniswap_v3.pool import V3PoolState
 from opportunities.v3cycles import (
     FloatOptimum,
     Leg,
+    TickProfile,
     V2Leg,
     V3Curve,
     V3Leg,
     best_mixed_input,
-    constant_product_bound,
     float_optimum,
 )
 
@@ -267,11 +267,12 @@ class PoolGraph:
     _neighbours: dict[str, set[str]] = field(default_factory=dict)
     _base_rank: dict[str, int] = field(default_factory=dict)
     _curves: dict[str, V3Curve] = field(default_factory=dict)  # float models of V3 pools, built on first use
+    _profiles: dict[str, tuple[V3PoolState, int, TickProfile]] = field(default_factory=dict)  # (state, ticks version)
     # Per path at the current reserves and states (cleared by any change): its best integer (input, output), and
     # its float optimum (mixed paths). A block's scan and the scanner's 2-hop alternatives share them.
     _found: dict[tuple[_Step, ...], tuple[int, int] | None] = field(default_factory=dict)
     _float_optima: dict[tuple[_Step, ...], FloatOptimum | None] = field(default_factory=dict)
-    _bound_hops: dict[_Step, tuple[float, float, float]] = field(default_factory=dict)  # per step, until it changes
+    _bound_hops: dict[_Step, tuple[float, float, float]] = field(default_factory=dict)  # V2 steps, until they change
 
     def __post_init__(self) -> None:
         self.base_tokens = tuple(self.base_tokens)
@@ -426,14 +427,22 @@ class PoolGraph:
     def _curve(self, pool: Pool) -> V3Curve:
         curve = self._curves.get(pool.address)
         if curve is None:
-            assert pool.state is not None
-            curve = self._curves[pool.address] = V3Curve(pool.state, pool.window)
+            state = pool.state
+            assert state is not None
+            # The tick profile outlives Swaps (the same state object, its ticks unchanged); a Mint or Burn renews it.
+            kept = self._profiles.get(pool.address)
+            if kept is None or kept[0] is not state or kept[1] != state.ticks_version:
+                kept = self._profiles[pool.address] = (state, state.ticks_version, TickProfile(state.ticks))
+            curve = self._curves[pool.address] = V3Curve(state, pool.window, kept[2])
         return curve
 
-    def _mixed_bound(self, path: tuple[_Step, ...]) -> float:
-        """``mixed_profit_bound`` of the path's legs, from each step's bounding curve (cached; no legs built)."""
-        hops = []
+    def _mixed_bound(self, path: tuple[_Step, ...], log_rate_sum: float) -> float:
+        """An upper bound of the path's profit (``mixed_profit_bound``), V3 hops only over the ticks a profitable
+        trade can reach (``V3Curve.reachable_bounding_reserves``, from ``log_rate_sum``: the path's summed log
+        marginal rates), V2 hops cached per step until their pool changes; no legs built."""
         bound_hops = self._bound_hops
+        drop = max(log_rate_sum, 0.0) + LOG_RATE_MARGIN
+        k, m, n = 1.0, 1.0, 0.0
         for step in path:
             hop = bound_hops.get(step)
             if hop is None:
@@ -441,13 +450,23 @@ class PoolGraph:
                 p = self._pools[address]
                 if p.state is not None:
                     curve = self._curve(p)
-                    hop = (1 - curve.fee, *curve.bounding_reserves(zero_for_one))
+                    hop = (1 - curve.fee, *curve.reachable_bounding_reserves(zero_for_one, drop))
                 else:
                     reserve0, reserve1, gamma = self._float_reserves[address]
-                    hop = (gamma, reserve0, reserve1) if zero_for_one else (gamma, reserve1, reserve0)
-                bound_hops[step] = hop
-            hops.append(hop)
-        return constant_product_bound(hops)
+                    hop = bound_hops[step] = (
+                        (gamma, reserve0, reserve1) if zero_for_one else (gamma, reserve1, reserve0)
+                    )
+            gamma, r_in, r_out = hop
+            if r_in <= 0:
+                return 0.0
+            k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
+        if k <= m or n <= 0:
+            return 0.0
+        return (math.sqrt(k) - math.sqrt(m)) ** 2 / n
+
+    def _log_rate_sum(self, path: tuple[_Step, ...]) -> float:
+        log_rates = self._log_rates
+        return sum(log_rates[address][0 if zero_for_one else 1] for address, zero_for_one in path)
 
     def _float_optimum(self, path: tuple[_Step, ...]) -> FloatOptimum | None:
         if path not in self._float_optima:
@@ -496,7 +515,7 @@ class PoolGraph:
         if any(log_rates[address][0] == -math.inf for address, _ in path):
             return 0.0  # through an empty pair or a V3-style pool with no price or liquidity: no result
         if self.is_mixed(path):
-            return self._mixed_bound(path) * (1 + ESTIMATE_MARGIN)
+            return self._mixed_bound(path, self._log_rate_sum(path)) * (1 + ESTIMATE_MARGIN)
         k = m = n = 0.0
         for position, (address, zero_for_one) in enumerate(path):
             reserve0, reserve1, gamma = self._float_reserves[address]
@@ -558,7 +577,7 @@ class PoolGraph:
                 for rotated in self._rotations(path, token_value):
                     if mixed:
                         # Ranked by an upper bound (V3 hops at their marginal rate); searched only if reached.
-                        bound = self._mixed_bound(rotated)
+                        bound = self._mixed_bound(rotated, log_sum)
                         if bound <= 0:
                             continue
                         start = self._token_in(rotated[0])
@@ -615,7 +634,8 @@ class PoolGraph:
         return results
 
     def _rotations(self, path: tuple[_Step, ...], token_value: Mapping[str, float] | None) -> list[tuple[_Step, ...]]:
-        starts = [self._token_in(step) for step in path]
+        pools = self._pools
+        starts = [pools[address].token0 if zero_for_one else pools[address].token1 for address, zero_for_one in path]
         if token_value is not None:
             chosen = [i for i, token in enumerate(starts) if token_value.get(token, 0) > 0]
             if chosen:

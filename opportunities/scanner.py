@@ -439,13 +439,15 @@ class ChainMarket:
                 # Only a cycle whose profit bound, net of its gas, could beat the best is simulated.
                 two_hop_gas = gas_cost(2)  # None: no 2-hop cycle has a net figure to compare
                 for rotated in self._two_hop_paths(address, token_value) if two_hop_gas is not None else ():
-                    if best_net is not None:
+                    if best_net is not None and two_hop_gas is not None:
                         floor = float(best_net[0] + two_hop_gas[1])
                         bound_usd = self.graph.profit_bound(rotated) * token_value[self.graph.path_start(rotated)]
                         if floor > 0 and bound_usd * (1 + _BOUND_MARGIN) < floor * (1 - _BOUND_MARGIN):
                             continue
                     alternative = self.graph.result(rotated)
-                    alternative_net = None if alternative is None else net(alternative)
+                    if alternative is None:
+                        continue
+                    alternative_net = net(alternative)
                     if alternative_net is not None and (best_net is None or alternative_net[0] > best_net[0]):
                         best, best_net = alternative, alternative_net
             if best_net is None or best_net[0] < policy.min_profit_usd:
@@ -500,7 +502,7 @@ class ChainMarket:
     def _two_hop_paths(self, address: str, token_value: Mapping[str, float]) -> list[tuple[tuple[str, bool], ...]]:
         """The 2-hop cycles through a pool (not through an empty pair), each from each start token with a value."""
         graph = self.graph
-        found = []
+        found: list[tuple[tuple[str, bool], ...]] = []
         for path in graph.cycle_paths(address):
             if len(path) != 2 or any(
                 graph.pool(step[0]).state is None

@@ -27,11 +27,12 @@ tick) yields 0: such an input is never reported.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
-from dexes.uniswap_v3.pool import SwapRevertError, V3PoolState
+from dexes.uniswap_v3.pool import SwapRevertError, TickInfo, V3PoolState
 from dexes.uniswap_v3.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 Q96 = float(1 << 96)
@@ -39,6 +40,19 @@ FEE_DENOMINATOR = 10_000
 _LOG_BASE = math.log(1.0001) / 2  # sqrt price at tick t = exp(t · ln(1.0001) / 2)
 _MAX_ITERATIONS = 40
 _RELATIVE_TOLERANCE = 1e-9
+
+
+class TickProfile:
+    """A pool's initialized ticks as the float model uses them, unchanged by Swaps (rebuilt after a Mint or Burn):
+    ticks in order, √P at each (float), their liquidity nets, and the nets' prefix sums (exact integers)."""
+
+    __slots__ = ("nets", "prefix", "sqrt_prices", "ticks")
+
+    def __init__(self, ticks: Mapping[int, TickInfo]) -> None:
+        self.ticks = sorted(ticks)
+        self.sqrt_prices = [math.exp(t * _LOG_BASE) for t in self.ticks]
+        self.nets = [ticks[t].liquidity_net for t in self.ticks]
+        self.prefix = list(accumulate(self.nets, initial=0))
 
 
 class V3Curve:
@@ -55,34 +69,39 @@ class V3Curve:
         "_starts",
         "fee",
         "liquidity",
+        "liquidity_int",
+        "profile",
         "sqrt_price",
         "state_tick",
-        "ticks",
         "window",
     )
 
-    def __init__(self, state: V3PoolState, window: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, state: V3PoolState, window: tuple[int, int] | None = None, profile: TickProfile | None = None
+    ) -> None:
         self.window = window  # tick range whose initialized ticks are known; beyond it nothing is assumed
         self.sqrt_price = state.sqrt_price_x96 / Q96
+        self.liquidity_int = state.liquidity
         self.liquidity = float(state.liquidity)
         self.fee = state.fee / 1e6
         self.state_tick = state.tick
-        self.ticks = state.ticks
+        self.profile = profile if profile is not None else TickProfile(state.ticks)
         self._segments: dict[bool, list[tuple[float, float, float, float]]] = {}
         self._starts: dict[bool, list[float]] = {}
         self._max_liquidity: dict[bool, float] = {}
-        self._crossed_by_direction: dict[bool, list[int]] = {}
+        self._crossed_by_direction: dict[bool, range] = {}
 
-    def _crossed(self, zero_for_one: bool) -> list[int]:
-        """The initialized ticks a swap in this direction crosses, nearest first (computed once per direction)."""
+    def _crossed(self, zero_for_one: bool) -> range:
+        """Indexes (in ``profile``) of the initialized ticks a swap in this direction crosses, nearest first."""
         crossed = self._crossed_by_direction.get(zero_for_one)
         if crossed is None:
-            ordered = sorted(self.ticks)
+            ticks = self.profile.ticks
             low, high = self.window or (MIN_TICK, MAX_TICK)
+            current = bisect_right(ticks, self.state_tick)
             if zero_for_one:
-                crossed = [t for t in reversed(ordered[: bisect_right(ordered, self.state_tick)]) if t >= low]
+                crossed = range(current - 1, bisect_left(ticks, low) - 1, -1)
             else:
-                crossed = [t for t in ordered[bisect_right(ordered, self.state_tick) :] if t <= high]
+                crossed = range(current, max(current, bisect_right(ticks, high)))
             self._crossed_by_direction[zero_for_one] = crossed
         return crossed
 
@@ -105,13 +124,14 @@ class V3Curve:
     def _build(self, zero_for_one: bool) -> None:
         # Segments (input so far, output so far, √P at the segment's start, liquidity in it), input after the fee.
         crossed = self._crossed(zero_for_one)  # going down, crossing a tick subtracts its net
+        sqrt_prices, nets = self.profile.sqrt_prices, self.profile.nets
         s = self.sqrt_price
         liquidity = self.liquidity
         total_in = total_out = 0.0
         segments = []
-        for t in crossed:
-            s_tick = math.exp(t * _LOG_BASE)
-            net = float(self.ticks[t].liquidity_net)
+        for index in crossed:
+            s_tick = sqrt_prices[index]
+            net = float(nets[index])
             if (s_tick < s) if zero_for_one else (s_tick > s):
                 segments.append((total_in, total_out, s, liquidity))
                 if liquidity > 0:
@@ -132,13 +152,41 @@ class V3Curve:
         the pool's for every input: the most liquidity any segment on this side has, everywhere."""
         liquidity = self._max_liquidity.get(zero_for_one)
         if liquidity is None:
-            liquidity = current = self.liquidity
-            ticks = self.ticks
-            for t in self._crossed(zero_for_one):
-                current += -ticks[t].liquidity_net if zero_for_one else ticks[t].liquidity_net
-                if current > liquidity:
-                    liquidity = current
-            self._max_liquidity[zero_for_one] = liquidity = float(liquidity)
+            # In integers from the nets' prefix sums: after crossing down to tick j the pool holds
+            # L − (prefix[current] − prefix[j]); up to tick j, L + (prefix[j] − prefix[current]).
+            crossed = self._crossed(zero_for_one)
+            prefix = self.profile.prefix
+            if zero_for_one:
+                current, deepest = crossed.start + 1, crossed.stop + 1
+                most = max(prefix[deepest : current + 1], default=prefix[current]) - prefix[current]
+            else:
+                current, deepest = crossed.start, crossed.stop
+                most = max(prefix[current : deepest + 1]) - prefix[current]
+            self._max_liquidity[zero_for_one] = liquidity = float(self.liquidity_int + most)
+        reserve0 = liquidity / self.sqrt_price
+        reserve1 = liquidity * self.sqrt_price
+        return (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
+
+    def reachable_bounding_reserves(self, zero_for_one: bool, log_rate_drop: float) -> tuple[float, float]:
+        """``bounding_reserves`` over the ticks a profitable trade can reach: in a cycle whose hops' log marginal
+        rates sum to ``log_rate_drop`` (> 0) before trading, every input up to the optimum keeps this hop's
+        marginal rate within a factor e^−drop of its start (the others' rates only fall), i.e. √P within
+        e^∓drop/2; liquidity beyond the first tick past that price is never used there."""
+        crossed = self._crossed(zero_for_one)
+        if not crossed:
+            return self.bounding_reserves(zero_for_one)
+        # The farthest tick (in √P) the price can reach, widened by a tick against float error.
+        reach = (math.log(self.sqrt_price) + (-log_rate_drop if zero_for_one else log_rate_drop) / 2) / _LOG_BASE
+        ticks, prefix = self.profile.ticks, self.profile.prefix
+        if zero_for_one:
+            current = crossed.start + 1
+            deepest = max(crossed.stop + 1, bisect_left(ticks, math.floor(reach) - 1))
+            most = max(prefix[deepest : current + 1], default=prefix[current]) - prefix[current]
+        else:
+            current = crossed.start
+            deepest = max(current, min(crossed.stop, bisect_right(ticks, math.ceil(reach) + 1)))
+            most = max(prefix[current : deepest + 1]) - prefix[current]
+        liquidity = float(self.liquidity_int + most)
         reserve0 = liquidity / self.sqrt_price
         reserve1 = liquidity * self.sqrt_price
         return (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
@@ -188,17 +236,36 @@ Leg = V2Leg | V3Leg
 
 def float_trade(legs: Sequence[Leg], amount_in: float) -> tuple[float, float]:
     """(output, marginal rate dout/dx) of the cycle at ``amount_in``, in the float model."""
-    amount = amount_in
-    rate = 1.0
+    return _plan_trade(_float_plan(legs), amount_in)
+
+
+# A leg as the float model evaluates it: (fee factor, reserve in, reserve out) for a pair, a bound
+# ``V3Curve.trade`` and its direction for a V3 hop (converted once per search, not once per evaluation).
+_PlanLeg = tuple[float, float, float] | tuple[V3Curve, bool]
+
+
+def _float_plan(legs: Sequence[Leg]) -> list[_PlanLeg]:
+    plan: list[_PlanLeg] = []
     for leg in legs:
         if isinstance(leg, V2Leg):
-            gamma = leg.gamma / FEE_DENOMINATOR
-            r_in, r_out = float(leg.reserve_in), float(leg.reserve_out)
+            plan.append((leg.gamma / FEE_DENOMINATOR, float(leg.reserve_in), float(leg.reserve_out)))
+        else:
+            plan.append((leg.curve, leg.zero_for_one))
+    return plan
+
+
+def _plan_trade(plan: Sequence[_PlanLeg], amount_in: float) -> tuple[float, float]:
+    amount = amount_in
+    rate = 1.0
+    for leg in plan:
+        if len(leg) == 3:
+            gamma, r_in, r_out = leg  # type: ignore[misc]
             denominator = r_in + gamma * amount
             rate *= gamma * r_in * r_out / (denominator * denominator)
             amount = gamma * amount * r_out / denominator
         else:
-            amount, leg_rate = leg.curve.trade(leg.zero_for_one, amount)
+            curve, zero_for_one = leg  # type: ignore[misc]
+            amount, leg_rate = curve.trade(zero_for_one, amount)
             rate *= leg_rate
         if amount <= 0 or rate == 0:
             return 0.0, 0.0
@@ -275,6 +342,7 @@ def float_optimum(legs: Sequence[Leg]) -> FloatOptimum | None:
     rate_at_zero = marginal_rate(legs)
     if rate_at_zero <= 1.0:
         return None
+    plan = _float_plan(legs)
     evaluations = 0
     guess = _in_range_optimum(legs)
     if not guess > 0:
@@ -283,7 +351,7 @@ def float_optimum(legs: Sequence[Leg]) -> FloatOptimum | None:
     out_low = rate_low = 0.0
     # Bracket: D(low) > 1 ≥ D(high).
     for _ in range(200):
-        out_high, rate_high = float_trade(legs, high)
+        out_high, rate_high = _plan_trade(plan, high)
         evaluations += 1
         if rate_high <= 1.0:
             break
@@ -303,7 +371,7 @@ def float_optimum(legs: Sequence[Leg]) -> FloatOptimum | None:
             x = high - g_high * (high - low) / (g_high - g_low)
             if not low < x < high:
                 x = (low + high) / 2
-        out_x, rate = float_trade(legs, x)
+        out_x, rate = _plan_trade(plan, x)
         evaluations += 1
         g = math.log(rate) if rate > 0 else -math.inf
         if g > 0:
