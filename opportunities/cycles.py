@@ -272,7 +272,7 @@ class PoolGraph:
     # its float optimum (mixed paths). A block's scan and the scanner's 2-hop alternatives share them.
     _found: dict[tuple[_Step, ...], tuple[int, int] | None] = field(default_factory=dict)
     _float_optima: dict[tuple[_Step, ...], FloatOptimum | None] = field(default_factory=dict)
-    _bound_hops: dict[_Step, tuple[float, float, float]] = field(default_factory=dict)  # V2 steps, until they change
+    _bound_hops: dict[_Step, tuple[float, float, float]] = field(default_factory=dict)  # per step, until it changes
 
     def __post_init__(self) -> None:
         self.base_tokens = tuple(self.base_tokens)
@@ -436,12 +436,10 @@ class PoolGraph:
             curve = self._curves[pool.address] = V3Curve(state, pool.window, kept[2])
         return curve
 
-    def _mixed_bound(self, path: tuple[_Step, ...], log_rate_sum: float) -> float:
-        """An upper bound of the path's profit (``mixed_profit_bound``), V3 hops only over the ticks a profitable
-        trade can reach (``V3Curve.reachable_bounding_reserves``, from ``log_rate_sum``: the path's summed log
-        marginal rates), V2 hops cached per step until their pool changes; no legs built."""
+    def _mixed_bound(self, path: tuple[_Step, ...]) -> float:
+        """``mixed_profit_bound`` of the path's legs (``constant_product_bound`` of each step's bounding curve,
+        cached per step until its pool changes; no legs built)."""
         bound_hops = self._bound_hops
-        drop = max(log_rate_sum, 0.0) + LOG_RATE_MARGIN
         k, m, n = 1.0, 1.0, 0.0
         for step in path:
             hop = bound_hops.get(step)
@@ -450,12 +448,11 @@ class PoolGraph:
                 p = self._pools[address]
                 if p.state is not None:
                     curve = self._curve(p)
-                    hop = (1 - curve.fee, *curve.reachable_bounding_reserves(zero_for_one, drop))
+                    hop = (1 - curve.fee, *curve.bounding_reserves(zero_for_one))
                 else:
                     reserve0, reserve1, gamma = self._float_reserves[address]
-                    hop = bound_hops[step] = (
-                        (gamma, reserve0, reserve1) if zero_for_one else (gamma, reserve1, reserve0)
-                    )
+                    hop = (gamma, reserve0, reserve1) if zero_for_one else (gamma, reserve1, reserve0)
+                bound_hops[step] = hop
             gamma, r_in, r_out = hop
             if r_in <= 0:
                 return 0.0
@@ -463,10 +460,6 @@ class PoolGraph:
         if k <= m or n <= 0:
             return 0.0
         return (math.sqrt(k) - math.sqrt(m)) ** 2 / n
-
-    def _log_rate_sum(self, path: tuple[_Step, ...]) -> float:
-        log_rates = self._log_rates
-        return sum(log_rates[address][0 if zero_for_one else 1] for address, zero_for_one in path)
 
     def _float_optimum(self, path: tuple[_Step, ...]) -> FloatOptimum | None:
         if path not in self._float_optima:
@@ -515,7 +508,7 @@ class PoolGraph:
         if any(log_rates[address][0] == -math.inf for address, _ in path):
             return 0.0  # through an empty pair or a V3-style pool with no price or liquidity: no result
         if self.is_mixed(path):
-            return self._mixed_bound(path, self._log_rate_sum(path)) * (1 + ESTIMATE_MARGIN)
+            return self._mixed_bound(path) * (1 + ESTIMATE_MARGIN)
         k = m = n = 0.0
         for position, (address, zero_for_one) in enumerate(path):
             reserve0, reserve1, gamma = self._float_reserves[address]
@@ -577,7 +570,7 @@ class PoolGraph:
                 for rotated in self._rotations(path, token_value):
                     if mixed:
                         # Ranked by an upper bound (V3 hops at their marginal rate); searched only if reached.
-                        bound = self._mixed_bound(rotated, log_sum)
+                        bound = self._mixed_bound(rotated)
                         if bound <= 0:
                             continue
                         start = self._token_in(rotated[0])

@@ -555,7 +555,9 @@ class _LazyTokenValues(Mapping[str, float]):
         return value
 
     def get(self, token: str, default: Any = None) -> Any:  # type: ignore[override]
-        value = self._value(token)  # the scan asks for every start token: no exception on the common miss
+        value = self._values.get(token)  # the scan asks for every start token: no exception, one call on a hit
+        if value is None:
+            value = self._value(token)
         return value if value > 0 else default
 
     def __iter__(self) -> Any:

@@ -167,30 +167,6 @@ class V3Curve:
         reserve1 = liquidity * self.sqrt_price
         return (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
 
-    def reachable_bounding_reserves(self, zero_for_one: bool, log_rate_drop: float) -> tuple[float, float]:
-        """``bounding_reserves`` over the ticks a profitable trade can reach: in a cycle whose hops' log marginal
-        rates sum to ``log_rate_drop`` (> 0) before trading, every input up to the optimum keeps this hop's
-        marginal rate within a factor e^−drop of its start (the others' rates only fall), i.e. √P within
-        e^∓drop/2; liquidity beyond the first tick past that price is never used there."""
-        crossed = self._crossed(zero_for_one)
-        if not crossed:
-            return self.bounding_reserves(zero_for_one)
-        # The farthest tick (in √P) the price can reach, widened by a tick against float error.
-        reach = (math.log(self.sqrt_price) + (-log_rate_drop if zero_for_one else log_rate_drop) / 2) / _LOG_BASE
-        ticks, prefix = self.profile.ticks, self.profile.prefix
-        if zero_for_one:
-            current = crossed.start + 1
-            deepest = max(crossed.stop + 1, bisect_left(ticks, math.floor(reach) - 1))
-            most = max(prefix[deepest : current + 1], default=prefix[current]) - prefix[current]
-        else:
-            current = crossed.start
-            deepest = max(current, min(crossed.stop, bisect_right(ticks, math.ceil(reach) + 1)))
-            most = max(prefix[current : deepest + 1]) - prefix[current]
-        liquidity = float(self.liquidity_int + most)
-        reserve0 = liquidity / self.sqrt_price
-        reserve1 = liquidity * self.sqrt_price
-        return (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
-
     def trade(self, zero_for_one: bool, amount_in: float) -> tuple[float, float]:
         """(output, marginal rate after the trade) of an exact-input swap; (partial output, 0.0) if
         the known liquidity cannot absorb it."""
