@@ -27,7 +27,7 @@ from transactions.models import ArbitrageTransaction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db]
 
-BLOCKS = int(os.environ.get("GROUND_TRUTH_BLOCKS", "300"))
+BLOCKS = int(os.environ.get("GROUND_TRUTH_BLOCKS", "500"))
 
 
 def _truth_by_tx(truth: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -96,6 +96,10 @@ def test_ground_truth_recall_precision_wei_exact(
             shapes["flash"] += bool(line["flash"])
             shapes["v2+v3"] += not line["v2_only"]
             shapes["tax token"] += bool(line["tax_token"])
+            if line.get("aggregator"):  # hops from aggregator_from on ran inside the aggregator
+                shapes["aggregator, executor" if line["via"] == "executor" else "aggregator, own account"] += 1
+                shapes["aggregator fee"] += line["aggregator_fee_bps"] > 0
+                shapes["aggregator mid-cycle"] += line["aggregator_from"] > 0
         shapes["flash loan"] += loan
         shapes["two-cycle tx"] += len(tx_lines) == 2
         shapes["two start tokens"] += len({x["start_token"] for x in tx_lines}) == 2
@@ -134,10 +138,14 @@ def test_ground_truth_recall_precision_wei_exact(
         reference = sum(Decimal(v) / 10 ** decimals[t] * usd[t] for t, v in expected.items())
         assert abs(tx.profit_gross_usd - reference) <= reference * Decimal("0.5") + Decimal("0.01")
 
-    for shape in ("v2+v3", "tax token", "flash", "two-cycle tx", "builder native", "builder token"):
+    kinds = ("v2+v3", "tax token", "flash", "two-cycle tx", "builder native", "builder token", "two start tokens")
+    kinds += ("aggregator, executor", "aggregator, own account", "aggregator fee", "aggregator mid-cycle")
+    for shape in kinds:
         assert shapes[shape] > 0, f"the simulator ran no {shape} arbitrage: {dict(shapes)}"
     batches = [x for x in decoys.values() if x.get("decoy") == "batch_swaps" and x["status"]]
     assert batches, "the simulator should send batch transactions of unrelated swaps"
+    routed = [x for x in decoys.values() if x.get("decoy") == "aggregator_route" and x["status"]]
+    assert routed, "the simulator should send non-cyclic trades through the aggregator"
 
     with capsys.disabled():
         print(
