@@ -205,6 +205,42 @@ def test_aggregator_forwarding_between_hops_keeps_the_chain() -> None:
     assert arb is not None and arb.cycles[0].pools == (P1, P2) and arb.gains == {USDT: 12}
 
 
+def test_aggregator_run_mid_cycle_with_a_fee_keeps_the_chain_and_the_executors_exact_gain() -> None:
+    # The executor does hop 1, then hands WBNB to an aggregator (transferFrom), which sends its fee to a
+    # collector, pays P2 (whose output goes straight to the pair P3), and forwards P3's output back.
+    collector = _checksum(0xF0)
+    tx = Tx()
+    tx.transfer(USDT, EXECUTOR, P1, 600)
+    got = tx.v2(P1, USDT, 600, WBNB, 1_000, EXECUTOR)
+    tx.transfer(WBNB, EXECUTOR, AGGREGATOR, got)
+    tx.transfer(WBNB, AGGREGATOR, collector, 1)
+    tx.transfer(WBNB, AGGREGATOR, P2, got - 1)
+    tx.v2(P2, WBNB, got - 1, CAKE, 50, P3)
+    out = tx.v2(P3, CAKE, 50, USDT, 611, AGGREGATOR)
+    tx.transfer(USDT, AGGREGATOR, EXECUTOR, out)
+    arb = tx.find()
+    assert arb is not None and [c.pools for c in arb.cycles] == [(P1, P2, P3)]
+    assert arb.cycles[0].profit == 11 and arb.gains == {USDT: 11}
+
+
+def test_an_account_sending_a_whole_cycle_through_an_aggregator_gains_what_came_back() -> None:
+    # No contract of its own: the account calls the aggregator (the contract it called, so on the
+    # searcher's side); the fee it sends to its collector leaves that side and is a cost.
+    collector = _checksum(0xF0)
+    tx = Tx()
+    tx.transfer(USDT, USER, AGGREGATOR, 600)
+    tx.transfer(USDT, AGGREGATOR, collector, 3)
+    tx.transfer(USDT, AGGREGATOR, P1, 597)
+    got = tx.v2(P1, USDT, 597, WBNB, 10, AGGREGATOR)
+    tx.transfer(WBNB, AGGREGATOR, P2, got)
+    out = tx.v2(P2, WBNB, got, USDT, 612, AGGREGATOR)
+    tx.transfer(USDT, AGGREGATOR, USER, out)
+    arb = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=[USER, AGGREGATOR], wrapped_native=WBNB)
+    assert arb is not None and arb.cycles[0].pools == (P1, P2)
+    assert arb.gains == {USDT: 12}  # 612 back for 600 paid: the fee is counted
+    assert arb.cycles[0].profit == 15  # the pools' side: the fee was taken before the first pool
+
+
 def test_builder_payments_native_from_the_trace_and_wrapped_from_the_logs() -> None:
     tx = Tx()
     tx.transfer(WBNB, EXECUTOR, P1, 10**18)
