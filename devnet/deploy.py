@@ -287,8 +287,10 @@ def deploy(
     batcher = d.create(me, "ArbExecutor", ["address"], [roles.transferer])
     cl = _deploy_cl_dexes(d, me, cl_dexes, tokens[market.wrapped_native.symbol]) if cl_dexes else {}
     helper = d.create(me, "V3Helper") if cl_dexes else None
-    # A DEX aggregator (ours): arbitrage routes pass through it, traders route through it.
+    # DEX aggregators (ours): arbitrage routes pass through them, traders route through them. The
+    # first sends its fees to a collector, the second keeps them in its own balance.
     aggregator = d.create(me, "DevAggregator", ["address"], [roles.aggregator_fees])
+    keeping_aggregator = d.create(me, "DevAggregator", ["address"], ["0x" + "00" * 20])
 
     # Liquidity: the deployer mints / wraps exactly what the pools need.
     need: dict[str, int] = {}
@@ -334,7 +336,12 @@ def deploy(
     # Simulator accounts: traders hold every plain token and approve every router
     # (and the V3 SwapRouter and helper).
     tradable = [t for t in market.tokens if t.kind not in ODD_KINDS]
-    spenders = [*routers.values(), *[c["router"] for c in cl.values() if c.get("router")], aggregator]
+    spenders = [
+        *routers.values(),
+        *[c["router"] for c in cl.values() if c.get("router")],
+        aggregator,
+        keeping_aggregator,
+    ]
     if helper:
         spenders.append(helper)
     first_receipts = d.flush()  # every contract exists before the traders' transactions (interval mining mixes senders)
@@ -401,7 +408,12 @@ def deploy(
         "cl_pools": cl_pools,
         "v3_helper": helper,
         "batcher": {"account": roles.transferer, "executor": batcher},
-        "aggregator": {"address": aggregator, "fee_collector": roles.aggregator_fees, "user": roles.aggregator_user},
+        "aggregator": {
+            "address": aggregator,
+            "fee_collector": roles.aggregator_fees,
+            "keeping": keeping_aggregator,  # keeps its fees
+            "user": roles.aggregator_user,
+        },
         "executor": executors[0],
         "deployed_at_block": deployed_at,
         # --- devnet-only keys (extra keys are allowed by the registry schema) ---

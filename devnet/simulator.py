@@ -68,13 +68,15 @@ class SimConfig:
 
 @dataclass(frozen=True)
 class Aggregated:
-    """A route sent through the aggregator: by its own searcher account
-    (``via_user``, the whole cycle), or by an executor from hop ``start`` on."""
+    """A route sent through an aggregator (``address``): by its own searcher
+    account (``via_user``, the whole cycle), or by an executor from hop
+    ``start`` on; ``fee_bps`` of the aggregator's input is its fee."""
 
     via_user: bool
     sender: str
     start: int
     fee_bps: int
+    address: str
 
 
 # (usd net of gas, cycle, amount, profit, flash, tax, aggregated)
@@ -473,27 +475,34 @@ class Simulator:
             data = abi("DevAggregator").swap.encode(
                 self._route_hops(cycle), cycle[0].token_in, amount, amount + min_profit, agg.fee_bps, agg.sender
             )
-            return agg.sender, self.aggregator["address"], data
+            return agg.sender, agg.address, data
         data = abi("ArbExecutor").executeAggregated.encode(
-            self._route_struct(cycle, amount, min_profit, False), self.aggregator["address"], agg.start, agg.fee_bps
+            self._route_struct(cycle, amount, min_profit, False), agg.address, agg.start, agg.fee_bps
         )
         return account, executor, data
 
+    def _aggregators(self) -> list[str]:
+        """The aggregator that sends its fees to a collector, and the one that keeps them."""
+        if self.aggregator is None:
+            return []
+        return [a for a in (self.aggregator["address"], self.aggregator.get("keeping")) if a]
+
     def _aggregated(self, cycle: Cycle) -> Aggregated | None:
-        """Sometimes: send this route through the aggregator, either from the
-        aggregator's own searcher account (the whole cycle, output back to it)
-        or from an executor that hands hops ``start``.. to the aggregator. A fee
-        is charged only on a middle token (on the start token it would sit
-        between the pools' amounts and the searcher's)."""
+        """Sometimes: send this route through an aggregator, either from the
+        aggregators' searcher account (the whole cycle, output back to it) or
+        from an executor that hands hops ``start``.. to the aggregator, with a
+        fee of 0, 5 or 10 bps on the aggregator's input (a fee on the start
+        token falls between the pools' amounts and the searcher's)."""
         if self.aggregator is None or self.rng.random() >= self.config.aggregator_probability:
             return None
         if any(h.pool in self.tax_pools for h in cycle):  # a V3 pool cannot be paid in a tax token anyway
             return None
+        address = self.rng.choice(self._aggregators())
+        fee = self.rng.choice((0, 5, 10))
         if self.rng.random() < 0.35:
-            return Aggregated(via_user=True, sender=self.aggregator["user"], start=0, fee_bps=0)
+            return Aggregated(via_user=True, sender=self.aggregator["user"], start=0, fee_bps=fee, address=address)
         start = self.rng.randrange(len(cycle))
-        fee = self.rng.choice((0, 5, 10)) if start > 0 else 0
-        return Aggregated(via_user=False, sender="", start=start, fee_bps=fee)
+        return Aggregated(via_user=False, sender="", start=start, fee_bps=fee, address=address)
 
     def _submit_routes(self) -> None:
         """Route bots: mixed V2+V3/Algebra cycles (and tax-token cycles), priced
@@ -856,7 +865,8 @@ class Simulator:
         amount = self._raw_usd(self.rng.uniform(200, 5_000), a)
         fee = self.rng.choice((0, 5, 10))
         data = abi("DevAggregator").swap.encode(hops, a, amount, 0, fee, trader)
-        tx = self._send(trader, self.aggregator["address"], data, gas=1_500_000, gas_price=self.gas_price)
+        aggregator = self.rng.choice(self._aggregators())
+        tx = self._send(trader, aggregator, data, gas=1_500_000, gas_price=self.gas_price)
         self._decoy("aggregator_route", tx)
 
     def _decoy_transfer(self, _noise: Any) -> None:
@@ -1003,7 +1013,7 @@ class Simulator:
             (cycle, _flash), (amount, _exp) = cycles[0], meta["planned"][0]
             gained = deltas[(meta["user"], block, cycle[0].token_in)]
             line = self._arb_line(common, cycle, amount, amount + gained, False, 0, 0, 1, "aggregator")
-            return [line | self._route_fields(cycle, meta)]
+            return [line | self._route_fields(cycle, meta) | self._routed_fee(receipt, meta)]
         profits = self._cycle_profits(receipt, meta["executor"])
         if len(profits) != len(cycles):
             raise RuntimeError(
@@ -1019,8 +1029,23 @@ class Simulator:
                 common, cycle, amount, amount + profit, flash, meta["coinbase_wei"], i, len(cycles), "executor",
                 meta["attempt"],
             )  # fmt: skip
-            lines.append(line | self._route_fields(cycle, meta))
+            lines.append(line | self._route_fields(cycle, meta) | self._routed_fee(receipt, meta))
         return lines
+
+    def _routed_fee(self, receipt: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+        """The fee the aggregator took (raw units of its input token), from its own ``Routed`` event."""
+        agg: Aggregated | None = meta.get("aggregated")
+        if agg is None:
+            return {}
+        topic = abi("DevAggregator").topic("Routed")
+        fees = [
+            int(decode(["address", "uint256", "address", "uint256", "uint256"], bytes.fromhex(lg["data"][2:]))[4])
+            for lg in receipt["logs"]
+            if lg["topics"] and lg["topics"][0] == topic and to_checksum_address(lg["address"]) == agg.address
+        ]
+        if len(fees) != 1:
+            raise RuntimeError(f"tx {receipt['transactionHash']}: {len(fees)} Routed events of {agg.address}")
+        return {"aggregator_fee": str(fees[0])}
 
     def _route_fields(self, cycle: Cycle, meta: dict[str, Any]) -> dict[str, Any]:
         families = [self.family[h.pool] for h in cycle]
@@ -1038,9 +1063,16 @@ class Simulator:
     def _aggregator_fields(self, agg: Aggregated | None) -> dict[str, Any]:
         """Which hops the aggregator ran (from ``aggregator_from`` to the end) and its fee on their input."""
         if agg is None or self.aggregator is None:
-            return {"aggregator": None, "aggregator_from": None, "aggregator_fee_bps": 0}
+            return {
+                "aggregator": None,
+                "aggregator_keeps_fee": False,
+                "aggregator_from": None,
+                "aggregator_fee_bps": 0,
+                "aggregator_fee": "0",
+            }
         return {
-            "aggregator": self.aggregator["address"],
+            "aggregator": agg.address,
+            "aggregator_keeps_fee": agg.address == self.aggregator.get("keeping"),
             "aggregator_from": agg.start,
             "aggregator_fee_bps": agg.fee_bps,
         }

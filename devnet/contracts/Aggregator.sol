@@ -24,9 +24,9 @@ interface IAggToken {
 
 /// @title A small DEX aggregator (multi-hop router over V2 and V3-style pools).
 /// @notice Shaped like the public aggregators arbitrage bots and users call as
-/// one hop: it pulls the caller's tokens, optionally takes an integrator fee on
-/// the input (sent to `feeCollector`), routes through the pools and forwards
-/// the output to `recipient`. Between hops the tokens sit in the aggregator,
+/// one hop: it pulls the caller's tokens, optionally takes a fee on the input
+/// (sent to `feeCollector`, or kept in the aggregator's own balance when that
+/// is zero), routes through the pools and forwards the output to `recipient`. Between hops the tokens sit in the aggregator,
 /// except from a V2 pair or V3 pool into a following V2 pair, which is paid
 /// directly (pair to pair). The last pool always pays the aggregator, which
 /// forwards what it received. Hop kinds as ArbExecutor's: 0 = V2 pair (feeBps
@@ -73,7 +73,7 @@ contract DevAggregator {
         uint256 held = _pull(tokenIn, amountIn);
         uint256 fee = (held * feeBps) / 10000;
         if (fee > 0) {
-            require(IAggToken(tokenIn).transfer(feeCollector, fee), "AGG: fee");
+            if (feeCollector != address(0)) require(IAggToken(tokenIn).transfer(feeCollector, fee), "AGG: fee");
             held -= fee;
         }
         address token = tokenIn;

@@ -87,10 +87,13 @@ def test_ground_truth_recall_precision_wei_exact(
             assert cycle.tokens == line["tokens"]
             assert cycle.venues == line["families"]
             assert [h["pool"] for h in cycle.hops] == line["pools"]
-            assert cycle.start_amount == int(line["start_amount"])
+            # An aggregator running the whole cycle takes its fee from the start amount before the first
+            # pool: the cycle's amounts are the pools', the truth's the searcher's (the profits below match).
+            outside = int(line.get("aggregator_fee") or 0) if line.get("aggregator_from") == 0 else 0
+            assert cycle.start_amount == int(line["start_amount"]) - outside
             if not loan:  # a flash loan's fee is paid outside the cycle: the truth's profit is net of it
                 assert cycle.end_amount == int(line["end_amount"]), tx_hash
-                assert cycle.profit_raw == int(line["profit"]) > 0
+                assert cycle.profit_raw == int(line["profit"]) + outside > 0
             assert cycle.profitable
             shapes[f"{line['hops']}-hop"] += 1
             shapes["flash"] += bool(line["flash"])
@@ -98,7 +101,9 @@ def test_ground_truth_recall_precision_wei_exact(
             shapes["tax token"] += bool(line["tax_token"])
             if line.get("aggregator"):  # hops from aggregator_from on ran inside the aggregator
                 shapes["aggregator, executor" if line["via"] == "executor" else "aggregator, own account"] += 1
-                shapes["aggregator fee"] += line["aggregator_fee_bps"] > 0
+                shapes["aggregator fee"] += int(line["aggregator_fee"]) > 0
+                shapes["aggregator keeps its fee"] += line["aggregator_keeps_fee"] and int(line["aggregator_fee"]) > 0
+                shapes["aggregator fee on the start token"] += outside > 0
                 shapes["aggregator mid-cycle"] += line["aggregator_from"] > 0
         shapes["flash loan"] += loan
         shapes["two-cycle tx"] += len(tx_lines) == 2
@@ -140,6 +145,7 @@ def test_ground_truth_recall_precision_wei_exact(
 
     kinds = ("v2+v3", "tax token", "flash", "two-cycle tx", "builder native", "builder token", "two start tokens")
     kinds += ("aggregator, executor", "aggregator, own account", "aggregator fee", "aggregator mid-cycle")
+    kinds += ("aggregator keeps its fee", "aggregator fee on the start token")
     for shape in kinds:
         assert shapes[shape] > 0, f"the simulator ran no {shape} arbitrage: {dict(shapes)}"
     batches = [x for x in decoys.values() if x.get("decoy") == "batch_swaps" and x["status"]]

@@ -24,6 +24,7 @@ from transactions.flows import (
     hop_from_log,
     moves_from_logs,
     native_moves_from_trace,
+    searchers_of,
     token_cycle_possible,
 )
 
@@ -235,10 +236,38 @@ def test_an_account_sending_a_whole_cycle_through_an_aggregator_gains_what_came_
     tx.transfer(WBNB, AGGREGATOR, P2, got)
     out = tx.v2(P2, WBNB, got, USDT, 612, AGGREGATOR)
     tx.transfer(USDT, AGGREGATOR, USER, out)
-    arb = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=[USER, AGGREGATOR], wrapped_native=WBNB)
+    searchers = searchers_of(sender=USER, contract=AGGREGATOR, moves=tx.moves)
+    assert searchers == (USER,)  # the aggregator spent the account's tokens and paid it back: it works for it
+    arb = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=searchers, wrapped_native=WBNB)
     assert arb is not None and arb.cycles[0].pools == (P1, P2)
     assert arb.gains == {USDT: 12}  # 612 back for 600 paid: the fee is counted
     assert arb.cycles[0].profit == 15  # the pools' side: the fee was taken before the first pool
+
+
+def test_a_fee_the_aggregator_keeps_is_not_the_accounts_gain() -> None:
+    tx = Tx()
+    tx.transfer(USDT, USER, AGGREGATOR, 600)  # the aggregator keeps 3 of it in its own balance
+    tx.transfer(USDT, AGGREGATOR, P1, 597)
+    got = tx.v2(P1, USDT, 597, WBNB, 10, P2)  # pair to pair
+    out = tx.v2(P2, WBNB, got, USDT, 612, AGGREGATOR)
+    tx.transfer(USDT, AGGREGATOR, USER, out)
+    searchers = searchers_of(sender=USER, contract=AGGREGATOR, moves=tx.moves)
+    arb = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=searchers, wrapped_native=WBNB)
+    assert arb is not None and arb.gains == {USDT: 12}
+    # Counting the aggregator as the searcher's would have credited its fee: 612 - 597.
+    both = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=[USER, AGGREGATOR], wrapped_native=WBNB)
+    assert both is not None and both.gains == {USDT: 15}
+
+
+def test_a_bots_own_contract_stays_on_the_searchers_side() -> None:
+    # The executor holds its own capital; native coin the bot sends with the call (a builder tip) is not a pull.
+    moves = [
+        TokenMove(0, NATIVE, BOT, EXECUTOR, 10**17),
+        TokenMove(1, USDT, EXECUTOR, P1, 600),
+        TokenMove(2, USDT, P2, EXECUTOR, 612),
+    ]
+    assert searchers_of(sender=BOT, contract=EXECUTOR, moves=moves) == (BOT, EXECUTOR)
+    assert searchers_of(sender=BOT, contract=None, moves=moves) == (BOT,)
 
 
 def test_builder_payments_native_from_the_trace_and_wrapped_from_the_logs() -> None:
