@@ -157,6 +157,7 @@ def test_ground_truth_recall_precision_wei_exact(
         print(
             f"\nground truth chain 56: {BLOCKS} blocks {first}-{last}, {len(truth)} arbitrage txs, "
             f"{sum(len(v) for v in truth.values())} cycles, {len(decoys)} decoy/reverted txs "
-            f"({len(losing)} losing round trips stored as losses); recall 100%, precision 100%, "
+            f"({len(losing)} losing round trips stored as losses, {len(batches)} batches of unrelated swaps, "
+            f"{len(routed)} non-cyclic aggregator trades); recall 100%, precision 100%, "
             f"profits, gas and builder payments wei-exact; shapes {dict(shapes)}"
         )
