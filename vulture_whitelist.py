@@ -43,6 +43,7 @@ FAILED
 env_networks
 # The devnet simulator calls this decoy by name too (see the decoys above).
 _._decoy_batch_swaps
+_._decoy_aggregator_route
 # Fields of decoded event records: part of the decoded value, kept so a record says all its log says.
 _.tick_spacing_limit_orders  # Algebra TickSpacing(newTickSpacing, newTickSpacingLimitOrders)
 _.protocol_fees_token0  # PancakeSwap V3 Swap(..., protocolFeesToken0, protocolFeesToken1)

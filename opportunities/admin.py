@@ -22,7 +22,7 @@ class OpportunityAdmin(DetectionAdmin):
         "captured",
     ]
     # RelatedFieldListFilter lists the DEX table; RelatedOnly would run a DISTINCT over every opportunity.
-    list_filter = ["chain", ("pool__dex", admin.RelatedFieldListFilter), "captured"]
+    list_filter = ["chain", ("pool__dex", admin.RelatedFieldListFilter), "captured", "gas_price_source"]
     search_fields = ["=pool_address", "pool_name", "pool__token0__symbol", "pool__token1__symbol", "=capture_tx_hash"]
     date_hierarchy = "detected_at"
     ordering = ["-detected_at", "-id"]

@@ -74,7 +74,7 @@ from dexes.families import ALGEBRA, ALGEBRA_V1, CL_FAMILIES, cl_topics
 from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
 from dexes.uniswap_v3.pool import V3PoolState
 from opportunities.cycles import CycleResult, Pool, PoolGraph, imbalance_pct, virtual_reserves
-from opportunities.gas import GasFloors, block_tips_fetch, gas_price_wei
+from opportunities.gas import GasFloors, GasPrice, GasPriceSource, block_tips_fetch, gas_price, gas_price_wei
 from opportunities.selectors import PoolRow, TokenRow, scanner_cl_states, scanner_pools, scanner_tokens
 from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
 
@@ -137,6 +137,18 @@ class ScanPolicy:
         """A block's gas price: base fee + the observed tip, floored (``opportunities.gas``)."""
         floors = GasFloors(min_gas_price_wei, min_priority_fee_wei, self.priority_fee_wei)
         return gas_price_wei(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, floors=floors)
+
+    def gas_price(
+        self,
+        base_fee_wei: int | None,
+        *,
+        observed_tip_wei: int | None = None,
+        min_gas_price_wei: int = 0,
+        min_priority_fee_wei: int = 0,
+    ) -> GasPrice:
+        """``gas_price_wei`` and which figure set it."""
+        floors = GasFloors(min_gas_price_wei, min_priority_fee_wei, self.priority_fee_wei)
+        return gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, floors=floors)
 
 
 # --------------------------------------------------------------------------- market
@@ -397,7 +409,8 @@ class ChainMarket:
             return []
         token_value = _LazyTokenValues(self.prices)
         native_usd = self.prices.native_price_usd()
-        gas_price = self.block_gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, policy=policy)
+        block_gas = self.block_gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, policy=policy)
+        gas_price = block_gas.wei
         results = self.graph.scan(changed, token_value=token_value)
         drafts: list[OpportunityDraft] = []
         gas_cost_cache: dict[int, tuple[Decimal, Decimal] | None] = {}
@@ -480,23 +493,27 @@ class ChainMarket:
                     profit_raw=best.profit,
                     gas_estimate=policy.gas_units(len(best.cycle.hops)),
                     gas_cost_usd=gas_usd,
+                    gas_price_wei=gas_price,
+                    gas_price_source=block_gas.source.value,
                     path_pools=tuple(self.rows[p].address for p in best.cycle.pools),
                     path_tokens=tuple(self._spelling(t) for t in best.cycle.tokens),
                 )
             )
         return drafts
 
-    def block_gas_price(self, *, base_fee_wei: int | None, observed_tip_wei: int | None, policy: ScanPolicy) -> int:
-        """The block's gas price (``opportunities.gas``); a 0 falls back to the last non-zero one seen."""
-        price = policy.gas_price_wei(
+    def block_gas_price(
+        self, *, base_fee_wei: int | None, observed_tip_wei: int | None, policy: ScanPolicy
+    ) -> GasPrice:
+        """The block's gas price and its source (``opportunities.gas``); 0 falls back to the last non-zero one seen."""
+        price = policy.gas_price(
             base_fee_wei,
             observed_tip_wei=observed_tip_wei,
             min_gas_price_wei=self.config.min_gas_price_wei,
             min_priority_fee_wei=self.config.min_priority_fee_wei,
         )
-        if price == 0:
-            return self.last_gas_price_wei
-        self.last_gas_price_wei = price
+        if price.wei == 0:
+            return GasPrice(self.last_gas_price_wei, GasPriceSource.LAST_SEEN) if self.last_gas_price_wei else price
+        self.last_gas_price_wei = price.wei
         return price
 
     def _two_hop_paths(self, address: str, token_value: Mapping[str, float]) -> list[tuple[tuple[str, bool], ...]]:

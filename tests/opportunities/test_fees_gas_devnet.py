@@ -159,12 +159,14 @@ def test_bsc_gas_is_what_the_block_paid_and_an_unpaid_block_costs_the_minimum_ga
     router_swap(net, "PancakeSwap V2", ["USDT", "WBNB"], 300_000 * 10**18, gas_price=7 * GWEI)
     paid = opportunity_through(pool, mine_and_scan(net, config, client))
     assert abs(implied_gas_price_wei(paid) / (7 * GWEI) - 1) < Decimal("0.0001")
+    assert (paid.gas_price_wei, paid.gas_price_source) == (7 * GWEI, "observed")  # the figure names its source
 
     # Every transaction of the block paid nothing (a system-transaction-like block): priced at the floor, never 0.
     router_swap(net, "PancakeSwap V2", ["USDT", "WBNB"], 300_000 * 10**18, gas_price=0)
     unpaid = opportunity_through(pool, mine_and_scan(net, config, client))
     assert unpaid.gas_cost_usd > 0
     assert abs(implied_gas_price_wei(unpaid) / 50_000_000 - 1) < Decimal("0.001")
+    assert (unpaid.gas_price_wei, unpaid.gas_price_source) == (50_000_000, "registry_floor")
 
 
 def test_polygon_gas_tip_is_never_below_the_minimum_priority_fee(devnet_137_fresh: Any) -> None:
@@ -182,6 +184,7 @@ def test_polygon_gas_tip_is_never_below_the_minimum_priority_fee(devnet_137_fres
         expected = head_base_fee + 25 * GWEI  # a 1 gwei tip paid, a 25 gwei tip priced
         # gas_cost_usd is ~$0.0015 here, stored to 6 decimals: 3e-4 relative at worst.
         assert abs(implied_gas_price_wei(opportunity) / expected - 1) < Decimal("0.001")
+        assert (opportunity.gas_price_wei, opportunity.gas_price_source) == (expected, "registry_floor")
     finally:
         client.close()
 
