@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
@@ -40,6 +41,7 @@ from django.conf import settings
 from arbmonitor import metrics
 from streaming import history, shutdown
 from streaming.chains import configured_chain_ids
+from streaming.coalesce import Coalescer
 from streaming.connection import Seam, StreamConnection
 from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
@@ -89,6 +91,10 @@ class StreamHub:
             key=settings.WS_LEASE_KEY,
             limit=settings.WS_MAX_CONNECTIONS,
             lease_seconds=settings.WS_LEASE_SECONDS,
+        )
+        # Resumes asked at the same moment (a burst of reconnections) read the history in one call.
+        self._history_reads: Coalescer[history.Read, history.Recovery] = Coalescer(
+            functools.partial(history.read_many, self._redis)
         )
         self.connections: dict[str, StreamConnection] = {}
         self._subscribers: dict[str, dict[StreamConnection, None]] = {channel: {} for channel in CHANNELS}
@@ -293,9 +299,10 @@ class StreamHub:
         self.subscriptions_changed(connection, channel)
         try:
             if request.since is not None:
-                found = await history.read_since(self._redis, group, request.since.seq, request.since.epoch)
+                read = history.Read(group, since=(request.since.seq, request.since.epoch))
             else:
-                found = await history.read_last(self._redis, group, min(request.replay or 1, settings.WS_HISTORY_SIZE))
+                read = history.Read(group, last=min(request.replay or 1, settings.WS_HISTORY_SIZE))
+            found = await self._history_reads.submit(read)
         except BaseException:
             if added:
                 connection.discard_subscription(channel, filters)

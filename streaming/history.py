@@ -23,6 +23,8 @@ profit or swap filter applies to it).
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -109,29 +111,58 @@ class Recovery:
     entries: list[Entry] = field(default_factory=list)
 
 
-async def read_since(redis: Any, group: str, seq: int, epoch: str) -> Recovery:
-    """Everything after ``seq`` of ``epoch``, if the history still holds all of it."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hmget(counter_key(group), "seq", "epoch")
-        pipe.xrange(stream_key(group), min=f"{seq + 1}-0", max="+")
-        (current, current_epoch), raw = await pipe.execute()
-    latest = int(current) if current is not None else 0
-    latest_epoch = _str(current_epoch) if current_epoch is not None else ""
-    entries = [_entry(entry_id, fields) for entry_id, fields in raw]
-    return decide_since(seq, epoch, latest, latest_epoch, entries)
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One resume's question: after ``since`` (``(seq, epoch)``), or else the ``last`` N of ``group``."""
+
+    group: str
+    since: tuple[int, str] | None = None
+    last: int = 0
 
 
-async def read_last(redis: Any, group: str, count: int) -> Recovery:
-    """The last ``count`` notifications; recovered when the history held that many (or all since the epoch began)."""
+async def read_many(redis: Any, reads: list[Read]) -> list[Recovery]:
+    """Answer many resumes in one Redis transaction (``streaming.coalesce`` gathers them).
+
+    Per group: its counter once, one ``XRANGE`` from the lowest position asked for (every
+    ``since`` read is a suffix of it) and one ``XREVRANGE`` of the largest ``last`` asked for.
+    """
+    by_group: defaultdict[str, list[Read]] = defaultdict(list)
+    for read in reads:
+        by_group[read.group].append(read)
+    groups = list(by_group)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hmget(counter_key(group), "seq", "epoch")
-        pipe.xrevrange(stream_key(group), max="+", min="-", count=count)
-        (current, current_epoch), raw = await pipe.execute()
-    latest = int(current) if current is not None else 0
-    latest_epoch = _str(current_epoch) if current_epoch is not None else ""
-    entries = [_entry(entry_id, fields) for entry_id, fields in reversed(raw)]
-    complete = len(entries) == count or len(entries) == latest
-    return Recovery(complete, latest, latest_epoch, entries)
+        for group in groups:
+            pipe.hmget(counter_key(group), "seq", "epoch")
+            positions = [read.since[0] for read in by_group[group] if read.since is not None]
+            if positions:
+                pipe.xrange(stream_key(group), min=f"{min(positions) + 1}-0", max="+")
+            lasts = [read.last for read in by_group[group] if read.since is None]
+            if lasts:
+                pipe.xrevrange(stream_key(group), max="+", min="-", count=max(lasts))
+        replies = iter(await pipe.execute())
+    answers: dict[tuple[str, tuple[int, str] | None, int], Recovery] = {}
+    for group in groups:
+        current, current_epoch = next(replies)
+        latest = int(current) if current is not None else 0
+        latest_epoch = _str(current_epoch) if current_epoch is not None else ""
+        group_reads = by_group[group]
+        if any(read.since is not None for read in group_reads):
+            after = [_entry(entry_id, fields) for entry_id, fields in next(replies)]
+            seqs = [entry.seq for entry in after]
+            for read in group_reads:
+                if read.since is not None:
+                    seq, epoch = read.since
+                    suffix = after[bisect_right(seqs, seq) :]
+                    answers[(group, read.since, 0)] = decide_since(seq, epoch, latest, latest_epoch, suffix)
+        if any(read.since is None for read in group_reads):
+            newest_first = [_entry(entry_id, fields) for entry_id, fields in next(replies)]
+            for read in group_reads:
+                if read.since is None:
+                    entries = list(reversed(newest_first[: read.last]))
+                    complete = len(entries) == read.last or len(entries) == latest
+                    answers[(group, None, read.last)] = Recovery(complete, latest, latest_epoch, entries)
+    # Recovery's entries list is shared by equal reads: callers only read it.
+    return [answers[(read.group, read.since, read.last if read.since is None else 0)] for read in reads]
 
 
 def decide_since(seq: int, epoch: str, latest: int, latest_epoch: str, entries: list[Entry]) -> Recovery:

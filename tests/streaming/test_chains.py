@@ -31,7 +31,8 @@ async def registry_only(stream_settings: Any, transactional_db: None) -> AsyncIt
     configured_chain_ids_cache_clear()
 
 
-async def test_the_registry_s_chains_and_the_database_s_are_served(registry_only: Any) -> None:
+@pytest.mark.usefixtures("registry_only")
+async def test_the_registry_s_chains_and_the_database_s_are_served() -> None:
     assert await configured_chain_ids() == {56}
     await database_sync_to_async(ChainFactory)(
         chain_id=137, name="Polygon", native_symbol="POL", block_time=2.0, explorer_url=""
@@ -40,7 +41,8 @@ async def test_the_registry_s_chains_and_the_database_s_are_served(registry_only
     assert await configured_chain_ids() == {56, 137}
 
 
-async def test_a_web_process_started_before_the_first_registry_sync_streams_the_first_scan(registry_only: Any) -> None:
+@pytest.mark.usefixtures("registry_only")
+async def test_a_web_process_started_before_the_first_registry_sync_streams_the_first_scan() -> None:
     # The fault (issue 11): the web process comes up on a database the workers have not synced yet; it
     # used to join a chain's groups only on its next maintenance round (10 s), and the first scans'
     # notifications, published to groups nobody had joined, were lost without a notice.
