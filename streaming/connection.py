@@ -38,12 +38,15 @@ def new_connection_id() -> str:
 class StreamConnection:
     """What the fan-out needs to know about a connection, and its subscription rules."""
 
-    __slots__ = ("accepted", "connection_id", "max_subscriptions", "outbox", "resumes", "subscriptions")
+    __slots__ = ("accepted", "api_key_id", "connection_id", "max_subscriptions", "outbox", "resumes", "subscriptions")
 
-    def __init__(self, connection_id: str, outbox: Outbox, *, max_subscriptions: int) -> None:
+    def __init__(
+        self, connection_id: str, outbox: Outbox, *, max_subscriptions: int, api_key_id: int | None = None
+    ) -> None:
         self.connection_id = connection_id
         self.outbox = outbox
         self.max_subscriptions = max_subscriptions
+        self.api_key_id = api_key_id  # the key it was let in with (None: anonymous); closed if the key is revoked
         self.subscriptions: dict[str, list[SubscriptionFilter]] = {channel: [] for channel in CHANNELS}
         # group -> its resume's seam (see StreamHub.recover); None (the usual case) if it never resumed.
         self.resumes: dict[str, Seam] | None = None

@@ -31,7 +31,7 @@ from streaming.fanout import (
     StreamHub,
     get_hub,
 )
-from streaming.gate import max_subscriptions
+from streaming.gate import api_key_id, max_subscriptions
 from streaming.history import Recovery
 from streaming.limits import RateLimiter, RateVerdict
 from streaming.outbox import Outbox
@@ -81,7 +81,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             send_timeout=settings.WS_SEND_TIMEOUT_SECONDS,
             abort=functools.partial(transport.abort, self.base_send),
         )
-        connection = StreamConnection(connection_id, outbox, max_subscriptions=max_subscriptions(self.scope))
+        connection = StreamConnection(
+            connection_id, outbox, max_subscriptions=max_subscriptions(self.scope), api_key_id=api_key_id(self.scope)
+        )
         self.limiter = RateLimiter(
             rate=settings.WS_RATE_LIMIT_PER_SECOND,
             burst=settings.WS_RATE_LIMIT_PER_SECOND,

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
 
@@ -45,9 +46,11 @@ from streaming.coalesce import Coalescer
 from streaming.connection import Seam, StreamConnection
 from streaming.errors import ServiceUnavailableError, redis_unavailable
 from streaming.events import EVENT_TYPE, group_name
+from streaming.gate import CLOSE_INVALID_KEY
 from streaming.leases import ConnectionLeases
 from streaming.protocol import CHANNELS, Subscribe, error_text
 from streaming.retractions import RETRACTION_EVENT_TYPE, retraction_recipients
+from streaming.selectors import api_keys_active
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,12 @@ SHUTDOWN_NOTICE = (
     "Server shutting down (a restart or deploy): this connection closes with code 1001 after what was "
     "already queued for it. Reconnect with backoff and resume with since; nothing published meanwhile is lost "
     "within the history"
+)
+
+KEY_REVOKED_REASON = "API key revoked"
+KEY_REVOKED = (
+    "API key revoked: the key this connection was opened with was deactivated or deleted; this connection "
+    "closes with code 4001. Do not reconnect with this key"
 )
 
 
@@ -224,6 +233,26 @@ class StreamHub:
         self.forget(connection)
         connection.outbox.deliver({"type": "websocket.send", "text": error_text(SHUTDOWN_NOTICE)})
         connection.outbox.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON)
+
+    async def close_revoked(self) -> int:
+        """Close the connections whose API key was deactivated or deleted since they came in (4001).
+
+        Checked on every maintenance round (a third of ``WS_LEASE_SECONDS``): one query for the
+        keys of this process's open connections. Returns how many were closed.
+        """
+        keyed = [c for c in self.connections.values() if c.api_key_id is not None and not c.outbox.closed]
+        if not keyed:
+            return 0
+        active = await database_sync_to_async(api_keys_active)(api_key_ids={c.api_key_id for c in keyed})
+        revoked = [c for c in keyed if c.api_key_id not in active]
+        for connection in revoked:
+            self.forget(connection)
+            connection.outbox.deliver({"type": "websocket.send", "text": error_text(KEY_REVOKED)})
+            connection.outbox.close(CLOSE_INVALID_KEY, KEY_REVOKED_REASON)
+        if revoked:
+            self.stats["revoked"] += len(revoked)
+            logger.info("closed %d connection(s) whose API key was revoked", len(revoked))
+        return len(revoked)
 
     def _check_drained(self) -> None:
         if self.draining and not self.connections:
@@ -511,6 +540,7 @@ class StreamHub:
             try:
                 await self.leases.renew(list(self.connections))
                 await self.join(await configured_chain_ids(), refresh=True)
+                await self.close_revoked()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -69,6 +69,12 @@ def max_subscriptions(scope: dict[str, Any]) -> int:
     return grant.max_subscriptions if isinstance(grant, Grant) else settings.WS_MAX_SUBSCRIPTIONS
 
 
+def api_key_id(scope: dict[str, Any]) -> int | None:
+    """The API key id the connection behind ``scope`` was let in with (None: anonymous)."""
+    grant = scope.get(GRANT)
+    return grant.api_key_id if isinstance(grant, Grant) else None
+
+
 def _lookup(key: str) -> KeyGrant | None:
     grant = api_key_grant(key=key)
     if grant is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from streaming.models import ApiKey
@@ -26,3 +27,8 @@ def api_key_grant(*, key: str) -> KeyGrant | None:
     if row is None:
         return None
     return KeyGrant(api_key_id=row[0], name=row[1], max_connections=row[2], max_subscriptions=row[3])
+
+
+def api_keys_active(*, api_key_ids: Collection[int]) -> set[int]:
+    """Which of ``api_key_ids`` are still active (a deleted or deactivated key is not)."""
+    return set(ApiKey.objects.filter(id__in=list(api_key_ids), is_active=True).values_list("id", flat=True))

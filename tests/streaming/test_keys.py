@@ -47,7 +47,10 @@ def keys_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     with scratch_database(tmp_path_factory.mktemp("ws-keys"), "ws_keys") as url:
         env = servers.base_env(url)
         subprocess.run([sys.executable, "-c", servers.PREPARE_DB], env=env, cwd=servers.ROOT, check=True, timeout=180)
-        spec = [("wide", 10, 32, True), ("two", 2, 1, True), ("off", 10, 32, False), ("solo", 1, 32, True)]
+        spec = [
+            ("wide", 10, 32, True), ("two", 2, 1, True), ("off", 10, 32, False), ("solo", 1, 32, True),
+            ("doomed", 10, 32, True), ("drained", 2, 32, True),
+        ]  # fmt: skip
         made = subprocess.run(
             [sys.executable, "-c", CREATE_KEYS],
             input=json.dumps(spec).encode(),
@@ -75,6 +78,15 @@ def start(keys_database: tuple[str, dict[str, str]], tmp_path: Path) -> Iterator
     yield run
     for server in started:
         server.stop()
+
+
+DEACTIVATE = """
+import sys
+import django
+django.setup()
+from streaming.models import ApiKey
+assert ApiKey.objects.filter(name=sys.argv[1]).update(is_active=False) == 1
+"""
 
 
 @pytest.fixture
@@ -255,4 +267,64 @@ async def test_permessage_deflate_is_negotiated_only_when_on_and_offered(
             if message["type"] == "opportunity" and message["data"]["pool_name"] == sent["pool_name"]:
                 assert message["data"] == sent
                 break
+        await ws.close()
+
+
+async def test_a_revoked_key_s_open_connections_are_told_and_closed_4001_and_others_stay(
+    start: Any, keys_database: tuple[str, dict[str, str]]
+) -> None:
+    url, keys = keys_database
+    server = start("uvicorn", WS_LEASE_SECONDS="1.5")  # the maintenance round (a third of it) checks the keys
+    doomed = [await open_client(server, additional_headers={"X-API-Key": keys["doomed"]}) for _ in range(2)]
+    kept = await open_client(server, additional_headers={"X-API-Key": keys["wide"]})
+    anonymous = await open_client(server)
+    for ws in doomed:
+        assert (await request(ws, {"type": "subscribe", "channel": "opportunities"}))["type"] == "subscribed"
+
+    # The fault: an operator deactivates the key while its clients are connected (admin or shell).
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", DEACTIVATE, "doomed"],
+        env=servers.base_env(url),
+        cwd=servers.ROOT,
+        check=True,
+        timeout=120,
+    )
+    for ws in doomed:
+        message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        assert message["type"] == "error" and message["message"].startswith("API key revoked"), message
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "API key revoked")
+    assert await refusal(server, additional_headers={"X-API-Key": keys["doomed"]}) == (
+        "Invalid API key: unknown or inactive",
+        4001,
+        "Invalid API key",
+    )
+    for ws in (kept, anonymous):
+        assert (await request(ws, {"type": "ping"}))["type"] == "pong"
+        await ws.close()
+
+
+async def test_a_key_s_slots_come_back_when_a_draining_process_closes_its_connections(
+    start: Any, keys: dict[str, str]
+) -> None:
+    lease_key = f"test:ws:{uuid.uuid4().hex}"
+    # Leases far longer than the test: a slot that comes back was given back, not expired.
+    stopping = start("uvicorn", WS_LEASE_KEY=lease_key, WS_LEASE_SECONDS="300")
+    staying = start("uvicorn", WS_LEASE_KEY=lease_key, WS_LEASE_SECONDS="300")
+    headers = {"X-API-Key": keys["drained"]}  # max_connections 2
+    held = [await open_client(stopping, additional_headers=headers) for _ in range(2)]
+    assert (await refusal(staying, additional_headers=headers))[1] == 1008
+
+    stopping.process.terminate()  # a deploy: SIGTERM, the process drains (notice, 1001) and exits
+    for ws in held:
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    await asyncio.to_thread(stopping.process.wait, TIMEOUT)
+    moved = [await open_client(staying, additional_headers=headers) for _ in range(2)]
+    for ws in moved:
         await ws.close()
