@@ -301,7 +301,7 @@ def main() -> None:
             DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
             WS_MAX_CONNECTIONS="20000",
             WS_MAX_CONNECTIONS_PER_IP="0",  # every client comes from 127.0.0.1
-            LOG_LEVEL="WARNING",
+            LOG_LEVEL=os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
         )
         code = (
             "import django; django.setup(); from django.core.management import call_command; "

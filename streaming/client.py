@@ -241,6 +241,11 @@ class StreamClient:
         position = self.positions.get((channel, chain_id)) if chain_id is not None else None
         if position is not None:
             message["since"] = {"seq": position[0], "epoch": position[1]}
+        elif chain_id is not None:
+            # No notification seen yet: ask for the position only, so that a reconnection before the
+            # first notification still resumes from here (a quiet filter would otherwise lose what
+            # was published while it was away).
+            message["replay"] = 0
         return message
 
     def _track(self, message: Message) -> None:
@@ -253,13 +258,17 @@ class StreamClient:
                 self.positions[key] = (message.seq, message.epoch)
         elif (
             isinstance(message, Subscribed)
-            and message.recovered is False
+            and message.recovered is not None
             and message.filters.get("chain_id") is not None
             and message.seq is not None
             and message.epoch is not None
         ):
-            # Not recovered (the caller was told): live notifications continue from the server's position.
-            self.positions[(message.channel, message.filters["chain_id"])] = (message.seq, message.epoch)
+            key = (message.channel, message.filters["chain_id"])
+            if message.recovered is False or key not in self.positions:
+                # Not recovered (the caller was told): live notifications continue from the server's
+                # position. Or the first subscribe (``replay: 0``): resume from there until a
+                # notification moves the position on. (A recovered resume's replay moves it itself.)
+                self.positions[key] = (message.seq, message.epoch)
 
     async def messages(self) -> AsyncIterator[Message]:
         """Every message, across reconnections, until :meth:`close`. Heartbeats are answered with a ping."""

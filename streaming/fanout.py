@@ -330,7 +330,7 @@ class StreamHub:
             if request.since is not None:
                 read = history.Read(group, since=(request.since.seq, request.since.epoch))
             else:
-                read = history.Read(group, last=min(request.replay or 1, settings.WS_HISTORY_SIZE))
+                read = history.Read(group, last=min(request.replay or 0, settings.WS_HISTORY_SIZE))
             found = await self._history_reads.submit(read)
         except BaseException:
             if added:

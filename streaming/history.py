@@ -113,7 +113,8 @@ class Recovery:
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """One resume's question: after ``since`` (``(seq, epoch)``), or else the ``last`` N of ``group``."""
+    """One resume's question: after ``since`` (``(seq, epoch)``), or else the ``last`` N of ``group``
+    (0: none, only the group's position)."""
 
     group: str
     since: tuple[int, str] | None = None
@@ -137,7 +138,7 @@ async def read_many(redis: Any, reads: list[Read]) -> list[Recovery]:
             if positions:
                 pipe.xrange(stream_key(group), min=f"{min(positions) + 1}-0", max="+")
             lasts = [read.last for read in by_group[group] if read.since is None]
-            if lasts:
+            if lasts and max(lasts) > 0:
                 pipe.xrevrange(stream_key(group), max="+", min="-", count=max(lasts))
         replies = iter(await pipe.execute())
     answers: dict[tuple[str, tuple[int, str] | None, int], Recovery] = {}
@@ -155,7 +156,8 @@ async def read_many(redis: Any, reads: list[Read]) -> list[Recovery]:
                     suffix = after[bisect_right(seqs, seq) :]
                     answers[(group, read.since, 0)] = decide_since(seq, epoch, latest, latest_epoch, suffix)
         if any(read.since is None for read in group_reads):
-            newest_first = [_entry(entry_id, fields) for entry_id, fields in next(replies)]
+            wanted = max(read.last for read in group_reads if read.since is None)
+            newest_first = [_entry(entry_id, fields) for entry_id, fields in next(replies)] if wanted else []
             for read in group_reads:
                 if read.since is None:
                     entries = list(reversed(newest_first[: read.last]))
@@ -169,6 +171,8 @@ def decide_since(seq: int, epoch: str, latest: int, latest_epoch: str, entries: 
     """Pure: can a client at ``(seq, epoch)`` be brought up to date from ``entries``?"""
     if latest == 0:  # nothing published in any epoch: nothing was missed
         return Recovery(seq == 0, latest, latest_epoch)
+    if seq == 0 and epoch == "":  # a position taken before anything was published: all of this epoch is new
+        epoch = latest_epoch
     if epoch != latest_epoch or seq > latest:
         return Recovery(False, latest, latest_epoch)
     if seq == latest:

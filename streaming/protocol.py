@@ -53,7 +53,7 @@ class Subscribe:
     channel: str
     filters: SubscriptionFilter
     since: Since | None = None
-    replay: int | None = None  # the last N notifications, then live ones
+    replay: int | None = None  # the last N notifications, then live ones (0: none, only the position)
     request_id: RequestId = None
 
 
@@ -151,8 +151,8 @@ def _resume(payload: dict[str, Any]) -> tuple[Since | None, int | None]:
         raise ProtocolError("Invalid subscribe: give 'since' or 'replay', not both")
     replay = None
     if raw_replay is not None:
-        if type(raw_replay) is not int or raw_replay < 1:
-            raise ProtocolError(f"Invalid replay: must be a positive integer, got {_quote(raw_replay)}")
+        if type(raw_replay) is not int or raw_replay < 0:
+            raise ProtocolError(f"Invalid replay: must be an integer >= 0, got {_quote(raw_replay)}")
         replay = raw_replay
     since = None
     if raw_since is not None:

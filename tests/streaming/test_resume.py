@@ -96,6 +96,7 @@ def entry(seq: int) -> history.Entry:
         (3, "old", 5, "e", [entry(4), entry(5)], False, []),  # another epoch
         (9, "e", 5, "e", [], False, []),  # ahead of the server: not this history
         (0, "", 0, "", [], True, []),  # nothing published yet
+        (0, "", 2, "e", [entry(1), entry(2)], True, [1, 2]),  # a position taken before the first publish
     ],
 )
 def test_decide_since(seq, epoch, latest, latest_epoch, entries, recovered, replayed) -> None:
@@ -199,7 +200,7 @@ async def test_no_gap_and_no_duplicate_at_the_seam_while_events_flow(clients: An
         ({"since": {"seq": -1, "epoch": "e"}}, "Invalid since: seq must be a non-negative integer"),
         ({"since": {"seq": 1}}, "Invalid since: epoch must be a string"),
         ({"since": [1, "e"]}, "Invalid since: must be an object"),
-        ({"replay": 0}, "Invalid replay: must be a positive integer"),
+        ({"replay": -1}, "Invalid replay: must be an integer >= 0"),
     ],
 )
 async def test_invalid_resume_requests_get_an_error_and_change_nothing(

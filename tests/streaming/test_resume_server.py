@@ -116,6 +116,49 @@ async def test_the_python_client_reconnects_and_resumes_without_gap_or_duplicate
     assert client.connections == 2
 
 
+@pytest.mark.parametrize("published_before", [0, 1])
+async def test_the_python_client_resumes_even_before_its_first_notification(
+    launch: Any, database_url: str, published_before: int
+) -> None:
+    """A quiet subscription (no notification yet) that loses its connection still gets what it missed."""
+    env = {"WS_LEASE_KEY": f"test:ws:{uuid.uuid4().hex}", "WS_HISTORY_KEY": f"test:ws:history:{uuid.uuid4().hex}"}
+    server = launch("uvicorn", **env)
+    before = [("opportunity", opportunity(pool_name="before"))] * published_before
+    await asyncio.to_thread(servers.publish, database_url, before, **env)
+    client = StreamClient(server.url, origin=server.origin, backoff_first=0.05, backoff_max=0.5)
+    client.subscribe("opportunities", chain_id=56)
+    received: list[Message] = []
+    changed = asyncio.Event()
+
+    async def consume() -> None:
+        async for message in client.messages():
+            received.append(message)
+            changed.set()
+
+    async def until(predicate: Any) -> None:
+        async with asyncio.timeout(60):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+
+    task = asyncio.create_task(consume())
+    try:
+        await until(lambda: any(isinstance(m, Subscribed) for m in received))
+        server.stop()  # the fault: the connection goes before any notification came
+        missed = [("opportunity", opportunity(pool_name=name)) for name in ("x", "y")]
+        await asyncio.to_thread(servers.publish, database_url, missed, **env)
+        launch("uvicorn", port=server.port, **env)
+        await until(lambda: sum(isinstance(m, Notification) for m in received) == 2)
+    finally:
+        await client.close()
+        task.cancel()
+    first, resumed = [m for m in received if isinstance(m, Subscribed)]
+    assert (first.recovered, first.seq) == (True, published_before)  # the position, nothing replayed
+    assert (resumed.recovered, resumed.seq) == (True, published_before + 2)
+    notifications = [(n.seq, n.data["pool_name"]) for n in received if isinstance(n, Notification)]
+    assert notifications == [(published_before + 1, "x"), (published_before + 2, "y")]
+
+
 async def test_the_python_client_does_not_reconnect_after_a_close_it_caused(launch: Any) -> None:
     server = launch("uvicorn", WS_LEASE_KEY=f"test:ws:{uuid.uuid4().hex}")
     client = StreamClient(server.url, origin=server.origin, backoff_first=0.05, backoff_max=0.1)
