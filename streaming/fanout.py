@@ -20,8 +20,15 @@ live stream (a client gets them back by resuming with ``since``); the per-group
 sequence numbers (``seq``, ``epoch``, assigned in Redis at publish time, see
 ``streaming.history``) tell the hub how many, and it says so with the next event
 that arrives (see ``_check_sequence``: each publisher process also numbers its own events
-per group, ``publisher_seq``, so an event that never reached Redis, or arrives out of order
-with another publisher's, is counted right).
+per group, ``publisher_seq``, so an event that never reached Redis is counted right).
+
+Events numbered and kept by the publisher but lost between Redis and this process (the
+channel layer drops what a busy process did not read in time: over ``capacity``, or older
+than ``expiry``) are not lost to clients: the next event of the group shows the gap in its
+``seq`` and the hub reads the missing ones back from the history and dispatches them first,
+in order (``_fill_gap``); the maintenance round finds a gap no later event shows
+(``catch_up``). Their live copies, should they still come, are dropped as second copies. Only
+what the history no longer holds is told to clients as missed.
 """
 
 from __future__ import annotations
@@ -116,6 +123,10 @@ class StreamHub:
         self._outages = 0
         # group -> the epochs of its history seen here (a new one means the history was reset)
         self._epochs: dict[str, list[str]] = {}
+        # group -> (epoch, highest seq dispatched here): a live event past it shows notifications lost
+        # on the way (the channel layer over capacity, or expired in it), which are read back from the
+        # history and dispatched first (see _fill_gap); an event at or below it is a second copy.
+        self._dispatched: dict[str, tuple[str, int, int]] = {}  # (epoch, seq, outage count then)
         self._to_release: set[str] = set()
         self._releasing: asyncio.Future[None] | None = None
         self.stats: Counter[str] = Counter()
@@ -372,8 +383,17 @@ class StreamHub:
         subscribers = self._subscribers.get(channel)
         if subscribers is None:
             return 0
-        if not self._check_sequence(event, subscribers):
+        tracked = self._track_dispatched(event)
+        if tracked is None:  # a second copy of a notification dispatched already (e.g. read back from the history)
+            self.stats["duplicates"] += 1
             return 0
+        numbered, missed, during_outage = tracked
+        # Numbered events: the group's numbers tell what is missing for good (not even in the history),
+        # so a publisher's gap that was read back is no news; unnumbered ones: the publisher's count.
+        if not self._check_sequence(event, subscribers, tell=not numbered):
+            return 0
+        if missed:
+            self._tell_missed(event["channel"], subscribers, missed, during_outage)
         self._check_epoch(event, subscribers)
         if not subscribers:
             return 0
@@ -406,7 +426,69 @@ class StreamHub:
         metrics.ws_event_dispatched(event, delivered)
         return delivered
 
-    def _check_sequence(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> bool:
+    def _track_dispatched(self, event: dict[str, Any]) -> tuple[bool, int, bool] | None:
+        """Note the event's group position: None for a second copy, else ``(counted, missed, during an
+        outage)``: ``counted`` when the group's numbers can tell what is missing (an earlier event of the
+        same epoch was seen here), ``missed`` how many of its group before it never came here."""
+        seq, epoch = event.get("seq"), event.get("epoch")
+        if seq is None or not epoch:
+            return False, 0, False
+        group = group_name(event["channel"], event["chain_id"])
+        known = self._dispatched.get(group)
+        self._dispatched[group] = (epoch, seq, self._outages)
+        if known is None or known[0] != epoch:  # nothing to compare with: the publisher's count tells
+            return False, 0, False
+        if seq <= known[1]:
+            self._dispatched[group] = known
+            return None
+        return True, seq - known[1] - 1, known[2] != self._outages
+
+    async def _fill_gap(self, event: dict[str, Any]) -> None:
+        """Before a live event: dispatch the notifications of its group numbered since the last one
+        dispatched here, read back from the history (they were lost on the way to this process)."""
+        seq, epoch = event.get("seq"), event.get("epoch")
+        if seq is None or not epoch or event.get("type") not in (EVENT_TYPE, RETRACTION_EVENT_TYPE):
+            return
+        group = group_name(event["channel"], event["chain_id"])
+        known = self._dispatched.get(group)
+        if known is not None and known[0] == epoch and seq > known[1] + 1:
+            await self._read_back(group, epoch, known[1] + 1, seq - 1)
+
+    async def _read_back(self, group: str, epoch: str, first: int, last: int) -> None:
+        entries = await history.read_range(self._redis, group, first, last)
+        channel, chain_id = group.rsplit(".", 1)
+        for entry in entries:
+            self.stats["read_back"] += 1
+            self.dispatch(
+                {
+                    "type": RETRACTION_EVENT_TYPE if entry.retracted else EVENT_TYPE,
+                    "channel": channel,
+                    "chain_id": int(chain_id),
+                    "text": entry.text,
+                    "profit": entry.profit,
+                    "swap_count": entry.swap_count,
+                    "seq": entry.seq,
+                    "epoch": epoch,
+                }
+            )
+        if entries:
+            logger.warning("%d %s notification(s) lost on the way to this process were read back from the history",
+                           len(entries), group)  # fmt: skip
+
+    async def catch_up(self) -> None:
+        """Dispatch what was published to the groups seen here but never arrived (no later event shows
+        the gap): each group's latest number against the last dispatched, on every maintenance round."""
+        groups = [group for group in self._dispatched if self._subscribers.get(group.rsplit(".", 1)[0])]
+        if not groups:
+            return
+        for group, (seq, epoch) in (await history.positions(self._redis, groups)).items():
+            known = self._dispatched.get(group)
+            if known is not None and known[0] == epoch and seq > known[1]:
+                await self._read_back(group, epoch, known[1] + 1, seq)
+
+    def _check_sequence(
+        self, event: dict[str, Any], subscribers: dict[StreamConnection, None], *, tell: bool = True
+    ) -> bool:
         """Tell subscribers when events were lost on the way (never drop silently), and why.
 
         False for a second copy of an event (a publisher's retry after a connection error
@@ -426,29 +508,25 @@ class StreamHub:
             return False
         if last is None or seq == last[0] + 1:
             return True
-        lost = seq - last[0] - 1
-        during_outage = last[1] != self._outages
+        if tell:  # (numbered events are counted by their group's numbers instead)
+            self._tell_missed(event["channel"], subscribers, seq - last[0] - 1, last[1] != self._outages)
+        return True
+
+    def _tell_missed(
+        self, channel: str, subscribers: dict[StreamConnection, None], lost: int, during_outage: bool
+    ) -> None:
         self.stats["lost"] += lost
         metrics.ws_events_lost(lost)
-        logger.warning(
-            "%d %s notification(s) from %s lost before this process%s",
-            lost,
-            key[1],
-            publisher,
-            " (Redis outage)" if during_outage else "",
-        )
+        logger.warning("%d %s notification(s) lost before this process%s", lost, channel,
+                       " (Redis outage)" if during_outage else "")  # fmt: skip
         why = (
             "while this server was cut off from Redis"
             if during_outage
             else "on the way (the server's channel layer was over capacity)"
         )
-        message = {
-            "type": "websocket.send",
-            "text": error_text(f"{lost} {event['channel']} notification(s) were missed {why}"),
-        }
+        message = {"type": "websocket.send", "text": error_text(f"{lost} {channel} notification(s) were missed {why}")}
         for connection in list(subscribers):
             connection.outbox.deliver(message)
-        return True
 
     def _check_epoch(self, event: dict[str, Any], subscribers: dict[StreamConnection, None]) -> None:
         """Tell the chain's subscribers when its history was reset (Redis lost it): a new epoch.
@@ -493,6 +571,7 @@ class StreamHub:
                 await self._outage(exc)
                 continue
             try:
+                await self._fill_gap(event)
                 self.dispatch(event)
             except Exception:
                 logger.exception("fan-out of one event failed")
@@ -540,6 +619,7 @@ class StreamHub:
             try:
                 await self.leases.renew(list(self.connections))
                 await self.join(await configured_chain_ids(), refresh=True)
+                await self.catch_up()
                 await self.close_revoked()
             except asyncio.CancelledError:
                 raise

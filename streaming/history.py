@@ -167,6 +167,25 @@ async def read_many(redis: Any, reads: list[Read]) -> list[Recovery]:
     return [answers[(read.group, read.since, read.last if read.since is None else 0)] for read in reads]
 
 
+async def read_range(redis: Any, group: str, first: int, last: int) -> list[Entry]:
+    """The entries numbered ``first`` to ``last`` that the history still holds, in order."""
+    raw = await redis.xrange(stream_key(group), min=f"{first}-0", max=f"{last}-1")
+    return [_entry(entry_id, fields) for entry_id, fields in raw]
+
+
+async def positions(redis: Any, groups: list[str]) -> dict[str, tuple[int, str]]:
+    """Each group's latest ``(seq, epoch)`` (groups where nothing was published are left out)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for group in groups:
+            pipe.hmget(counter_key(group), "seq", "epoch")
+        replies = await pipe.execute()
+    return {
+        group: (int(seq), _str(epoch))
+        for group, (seq, epoch) in zip(groups, replies, strict=True)
+        if seq is not None and epoch is not None
+    }
+
+
 def decide_since(seq: int, epoch: str, latest: int, latest_epoch: str, entries: list[Entry]) -> Recovery:
     """Pure: can a client at ``(seq, epoch)`` be brought up to date from ``entries``?"""
     if latest == 0:  # nothing published in any epoch: nothing was missed
