@@ -24,6 +24,8 @@ def test_the_page_loads_with_stats_chart_and_leaderboards(page: Any, site: dict[
     box = chart.bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 60
     assert page.locator("#board-bots tbody tr").count() == 3
+    # Ranked by contract, the two senders of one contract are one row.
+    assert page.locator("#board-contracts tbody tr").count() == 2
     assert page.locator("#board-pools tbody tr").first.inner_text().count("USDT-WBNB") == 1
     assert page.locator("#transactions tr").count() == 24
     assert page.locator("#opportunities tr").count() == 24
