@@ -239,15 +239,19 @@ def aggregates_on_removed(*, kind: str, chain_id: int, rows: Sequence[Any]) -> N
 
 
 @transaction.atomic
-def aggregates_rebuild(*, chain_id: int | None = None, batch: int = 5000, links_only: bool = False) -> None:
+def aggregates_rebuild(
+    *, chain_id: int | None = None, batch: int = 5000, links_only: bool = False, links: bool = True
+) -> None:
     """Recompute every bucket and the filters' side tables (of one chain or all) from the rows.
 
     PostgreSQL does it in SQL (minutes for tens of millions of rows); other databases go through
-    the same delta functions as the receivers, in batches. ``links_only``: the side tables alone.
+    the same delta functions as the receivers, in batches. ``links_only``: the side tables alone;
+    ``links=False``: the buckets alone (the two can then run side by side, in two processes).
     """
     from api.links import links_rebuild
 
-    links_rebuild(chain_id=chain_id)
+    if links or links_only:
+        links_rebuild(chain_id=chain_id)
     if links_only:
         return
     for model in TABLES:

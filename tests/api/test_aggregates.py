@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.db import transaction
@@ -209,3 +210,21 @@ def test_rolling_windows_follow_writes_and_roll_forward_like_a_rebuild() -> None
     windows_reset(now=later)
     assert windows_snapshot() == rolled
     assert rolled != incremental
+
+
+def test_the_command_rebuilds_buckets_and_side_tables_apart() -> None:
+    from django.core.management import call_command
+
+    from api.models import TransactionPool
+
+    ChainFactory()
+    for i in range(3):
+        record_tx(n=i, sender=BOT_A, contract=CONTRACT_A, at=T0 + timedelta(hours=i))
+    incremental = snapshot()
+    links = set(TransactionPool.objects.values_list("pool", "transaction_id"))
+    ContractBucket.objects.all().delete()
+    TransactionPool.objects.all().delete()
+    call_command("aggregates_rebuild", "--buckets-only", stdout=StringIO())
+    assert snapshot() == incremental and not TransactionPool.objects.exists()
+    call_command("aggregates_rebuild", "--links-only", stdout=StringIO())
+    assert set(TransactionPool.objects.values_list("pool", "transaction_id")) == links
