@@ -212,6 +212,10 @@ class TransactionPool(models.Model):
     transaction = models.ForeignKey(
         "transactions.ArbitrageTransaction", on_delete=models.CASCADE, db_constraint=False, related_name="pool_links"
     )
+    # Copies of the transaction's (never changing) net profit and swap count: ``?pool=`` with a profit or
+    # swap filter tests them in a covering index (PostgreSQL, api 0006) and fetches only the rows it returns.
+    profit_net_usd = models.DecimalField(max_digits=30, decimal_places=6)
+    swap_count = models.PositiveSmallIntegerField()
 
     def __str__(self) -> str:
         return f"{self.pool} {self.transaction_id}"
