@@ -326,6 +326,10 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
     def bot() -> str:
         return address(3, rng.choice((56, 137)), skew(rng, BOTS_PER_CHAIN))
 
+    def bot_contract() -> str:
+        chain = rng.choice((56, 137))
+        return contract(chain, skew(rng, BOTS_PER_CHAIN))
+
     def rare_bot() -> str:
         return address(3, 56, BOTS_PER_CHAIN - 1 - rng.randrange(100))
 
@@ -362,6 +366,7 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
         ("transactions next page (cursor)", lambda: cursor_url, client),
         ("transactions ?sender= (top bot)", lambda: f"/api/v1/transactions/?sender={bot()}", client),
         ("transactions ?sender= (rare bot)", lambda: f"/api/v1/transactions/?sender={rare_bot()}", client),
+        ("transactions ?contract=", lambda: f"/api/v1/transactions/?contract={bot_contract()}", client),
         ("transactions ?pool=", lambda: f"/api/v1/transactions/?pool={pool()}", client),
         ("transactions ?pool= (hottest pools)", lambda: f"/api/v1/transactions/?pool={hot_pool()}", client),
         ("transactions ?pool= next page (cursor)", lambda: pool_cursor(), client),
@@ -381,6 +386,7 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
             client,
         ),
         ("search bot address", lambda: f"/api/v1/search/?q={bot()}", client),
+        ("search contract address", lambda: f"/api/v1/search/?q={bot_contract()}", client),
         ("search pool address", lambda: f"/api/v1/search/?q={pool()}", client),
         (
             "search token address",
@@ -400,6 +406,7 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
         ("page / ?period=30d", lambda: "/?period=30d", client),
         ("page /tx/<id>", lambda: f"/tx/{tx_id()}", client),
         ("page /bot/<address>", lambda: f"/bot/{bot()}", client),
+        ("page /bot/<contract>", lambda: f"/bot/{bot_contract()}", client),
         ("page /pool/<address>", lambda: f"/pool/{pool()}", client),
         ("admin: transactions changelist", lambda: "/admin/transactions/arbitragetransaction/", staff),
         (
@@ -432,7 +439,8 @@ def measure(repeats: int, only: str | None = None) -> list[tuple[str, float, flo
         p50 = statistics.median(times)
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         results.append((name, p50, p95, len(times)))
-        print(f"| {name} | {p50:.1f} | {p95:.1f} | {'yes' if p95 <= 100 else '**no**'} |", flush=True)
+        load = os.getloadavg()[0]
+        print(f"| {name} | {p50:.1f} | {p95:.1f} | {'yes' if p95 <= 100 else '**no**'} | {load:.1f} |", flush=True)
     return results
 
 
@@ -476,7 +484,8 @@ def main() -> int:
             for t in (TX_TABLE, OPP_TABLE)
         ]
     print(f"\n{DB}: {size}, ~{counts[0]:,} transactions, ~{counts[1]:,} opportunities\n")
-    print("| endpoint | p50 ms | p95 ms | p95 ≤ 100 ms |\n|---|---|---|---|")
+    print(f"started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()}")
+    print("| endpoint | p50 ms | p95 ms | p95 ≤ 100 ms | load (1 min) |\n|---|---|---|---|---|")
     measure(args.repeats, args.only)
     return 0
 
