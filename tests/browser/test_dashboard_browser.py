@@ -32,6 +32,7 @@ def test_the_page_loads_with_stats_chart_and_leaderboards(page: Any, site: dict[
     page.set_viewport_size({"width": 1200, "height": 760})
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-viewport.png"))  # the README's picture (docs/dashboard.png)
+    page.locator("div.boards").screenshot(path=str(ARTIFACTS / "dashboard-leaderboards.png"))
 
 
 def test_live_rows_arrive_over_the_websocket_with_exact_big_integers(page: Any, site: dict[str, Any]) -> None:
