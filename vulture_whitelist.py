@@ -25,7 +25,6 @@ _._decoy_transfer
 _._decoy_sandwich
 # Fixtures requested by parameter name.
 scan_redis_clean
-registry_only  # tests/streaming/test_chains.py
 RAW_CHANNEL
 # alerts/ model fields written by keyword (create/filter/update) and shown in the admin, never read as attributes.
 _.key_hash
