@@ -42,6 +42,7 @@ FAILED
 env_networks
 # The devnet simulator calls this decoy by name too (see the decoys above).
 _._decoy_batch_swaps
+_._decoy_aggregator_route
 # Fields of decoded event records: part of the decoded value, kept so a record says all its log says.
 _.tick_spacing_limit_orders  # Algebra TickSpacing(newTickSpacing, newTickSpacingLimitOrders)
 _.protocol_fees_token0  # PancakeSwap V3 Swap(..., protocolFeesToken0, protocolFeesToken1)
@@ -77,5 +78,8 @@ _.connection_made
 _.connection_lost
 # streaming/deflate.py sets uvicorn's Config attribute, which uvicorn's protocol reads.
 _.ws_per_message_deflate
+# ConcentratedPoolState's known tick range: written through cl_state_row, read by name in scanner_cl_states.
+_.known_tick_lower
+_.known_tick_upper
 # A fixture requested by parameter name only for its ordering (tests/alerts/conftest.py).
 django_db_setup

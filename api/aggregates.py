@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
 
-from api.models import BotBucket, ChainBucket, PoolBucket, Span, TokenBucket
+from api.models import BotBucket, ChainBucket, ContractBucket, PoolBucket, Span, TokenBucket
 from opportunities.models import Opportunity
 from transactions.models import ArbitrageTransaction
 
@@ -45,6 +45,7 @@ TABLES: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
     BotBucket: (("sender",), ("tx_count", "gross_usd", "gas_usd", "net_usd", "builder_native")),
+    ContractBucket: (("contract",), ("tx_count", "gross_usd", "gas_usd", "net_usd", "builder_native")),
     PoolBucket: (("pool",), ("tx_count", "tx_gross_usd", "opp_count", "opp_profit_usd")),
     TokenBucket: (("token",), ("tx_count", "tx_gross_usd")),
 }
@@ -98,6 +99,8 @@ def deltas_for_transactions(
                 },
             )
             _add(deltas, BotBucket, (*base, tx.from_address), {**money, "builder_native": sign * builder})
+            if tx.contract_address:  # empty: stored before the contract was recorded
+                _add(deltas, ContractBucket, (*base, tx.contract_address), {**money, "builder_native": sign * builder})
             for pool in dict.fromkeys(tx.pools_involved):
                 _add(deltas, PoolBucket, (*base, pool), {"tx_count": sign, "tx_gross_usd": sign * gross})
             for token in dict.fromkeys(tx.tokens_involved):
@@ -236,15 +239,19 @@ def aggregates_on_removed(*, kind: str, chain_id: int, rows: Sequence[Any]) -> N
 
 
 @transaction.atomic
-def aggregates_rebuild(*, chain_id: int | None = None, batch: int = 5000, links_only: bool = False) -> None:
+def aggregates_rebuild(
+    *, chain_id: int | None = None, batch: int = 5000, links_only: bool = False, links: bool = True
+) -> None:
     """Recompute every bucket and the filters' side tables (of one chain or all) from the rows.
 
     PostgreSQL does it in SQL (minutes for tens of millions of rows); other databases go through
-    the same delta functions as the receivers, in batches. ``links_only``: the side tables alone.
+    the same delta functions as the receivers, in batches. ``links_only``: the side tables alone;
+    ``links=False``: the buckets alone (the two can then run side by side, in two processes).
     """
     from api.links import links_rebuild
 
-    links_rebuild(chain_id=chain_id)
+    if links or links_only:
+        links_rebuild(chain_id=chain_id)
     if links_only:
         return
     for model in TABLES:
@@ -288,6 +295,9 @@ def _rebuild_postgresql(chain_id: int | None) -> None:
     opp = Opportunity._meta.db_table
     where = "" if chain_id is None else f"WHERE t.chain_id = {int(chain_id)}"
     where_o = "" if chain_id is None else f"WHERE o.chain_id = {int(chain_id)}"
+    where_contract = "WHERE t.contract_address <> ''" + (
+        "" if chain_id is None else f" AND t.chain_id = {int(chain_id)}"
+    )
     hour_t = "date_trunc('hour', t.block_timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     hour_o = "date_trunc('hour', o.detected_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     builder = "coalesce(t.coinbase_transfer_wei, 0) / 1e18"
@@ -311,6 +321,11 @@ def _rebuild_postgresql(chain_id: int | None) -> None:
         SELECT t.chain_id, 'h', {hour_t}, t.from_address, count(*), sum(t.profit_gross_usd), sum(t.gas_cost_usd),
           sum(t.profit_net_usd), sum({builder})
         FROM {tx} t {where} GROUP BY 1, 3, 4""",
+        f"""INSERT INTO {ContractBucket._meta.db_table} (chain_id, span, start, contract, tx_count, gross_usd,
+            gas_usd, net_usd, builder_native)
+        SELECT t.chain_id, 'h', {hour_t}, t.contract_address, count(*), sum(t.profit_gross_usd),
+          sum(t.gas_cost_usd), sum(t.profit_net_usd), sum({builder})
+        FROM {tx} t {where_contract} GROUP BY 1, 3, 4""",
         f"""INSERT INTO {PoolBucket._meta.db_table} (chain_id, span, start, pool, tx_count, tx_gross_usd, opp_count,
             opp_profit_usd)
         SELECT chain_id, 'h', b, pool, sum(tc), sum(g), sum(oc), sum(op) FROM (

@@ -93,6 +93,15 @@ class _Common(django_filters.FilterSet):
         return None if value is None else int(value)
 
 
+# Filters that also apply to ``api_transactionpool``'s copies of the transaction's columns.
+POOL_LINK_FILTERS = {
+    "min_profit": "profit_net_usd__gte",
+    "max_profit": "profit_net_usd__lte",
+    "min_swaps": "swap_count__gte",
+    "max_swaps": "swap_count__lte",
+}
+
+
 class TransactionFilter(_Common):
     sender = AddressFilter(field_name="from_address", help_text="The transaction's sender (the bot's EOA).")
     contract = AddressFilter(field_name="contract_address", help_text="The contract the sender called (the bot's).")
@@ -114,7 +123,11 @@ class TransactionFilter(_Common):
         fields: list[str] = []
 
     def filter_pool(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
-        return transactions_through_pool(qs, value)  # the (pool, time) side table, paged by its index
+        # The (pool, time) side table, paged by its index; the profit and swap filters are repeated on the
+        # link's copies so its covering index skips the links whose transaction they reject.
+        data = self.form.cleaned_data
+        link = {lookup: data[param] for param, lookup in POOL_LINK_FILTERS.items() if data.get(param) is not None}
+        return transactions_through_pool(qs, value, **link)
 
     def filter_token(self, qs: QuerySet[ArbitrageTransaction], name: str, value: str) -> QuerySet[ArbitrageTransaction]:
         return qs.filter(json_list_has_any("tokens_involved", [value], expected_rows=transactions_through(token=value)))

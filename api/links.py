@@ -32,7 +32,13 @@ BATCH = 5_000
 def transaction_pool_links(rows: Iterable[ArbitrageTransaction]) -> list[TransactionPool]:
     """One link per transaction and distinct pool it swapped through (pure)."""
     return [
-        TransactionPool(pool=pool, detected_at=tx.detected_at, transaction_id=tx.pk)
+        TransactionPool(
+            pool=pool,
+            detected_at=tx.detected_at,
+            transaction_id=tx.pk,
+            profit_net_usd=tx.profit_net_usd,
+            swap_count=tx.swap_count,
+        )
         for tx in rows
         for pool in dict.fromkeys(tx.pools_involved)
     ]
@@ -72,9 +78,16 @@ def links_on_removed(*, kind: str, rows: Sequence[Any]) -> None:
             OpportunityToken.objects.filter(opportunity_id__in=chunk).delete()
 
 
-def transactions_through_pool(qs: QuerySet[ArbitrageTransaction], pool: str) -> QuerySet[ArbitrageTransaction]:
-    """``qs`` restricted to transactions through ``pool``, carrying the link's time to page by."""
-    return qs.filter(pool_links__pool=pool).annotate(**{KEYSET_AT: F("pool_links__detected_at")})
+def transactions_through_pool(
+    qs: QuerySet[ArbitrageTransaction], pool: str, **link_filters: Any
+) -> QuerySet[ArbitrageTransaction]:
+    """``qs`` restricted to transactions through ``pool``, carrying the link's time to page by.
+
+    ``link_filters`` (lookups on the link's copies, e.g. ``profit_net_usd__gte``) go in the same join, so
+    the index tests them before any transaction row is fetched.
+    """
+    lookups = {f"pool_links__{lookup}": value for lookup, value in link_filters.items()}
+    return qs.filter(pool_links__pool=pool, **lookups).annotate(**{KEYSET_AT: F("pool_links__detected_at")})
 
 
 def opportunities_of_token(qs: QuerySet[Opportunity], token: str) -> QuerySet[Opportunity]:
@@ -119,8 +132,9 @@ def _rebuild_postgresql(chain_id: int | None) -> None:
             TransactionPool._meta.db_table,
             "transaction_id",
             tx,
-            f"INSERT INTO {TransactionPool._meta.db_table} (pool, detected_at, transaction_id) "
-            f"SELECT p.pool, t.detected_at, t.id FROM {tx} t "
+            f"INSERT INTO {TransactionPool._meta.db_table} (pool, detected_at, transaction_id, profit_net_usd, "
+            "swap_count) "
+            f"SELECT p.pool, t.detected_at, t.id, t.profit_net_usd, t.swap_count FROM {tx} t "
             "CROSS JOIN LATERAL (SELECT DISTINCT jsonb_array_elements_text(t.pools_involved) pool) p",
             "t",
         ),

@@ -74,6 +74,36 @@ class BotBucket(models.Model):
         return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.sender}"
 
 
+class ContractBucket(models.Model):
+    """Per chain, hour/day and called contract (the transactions' ``to``): the contract leaderboard.
+
+    One searcher often sends from several EOAs into one contract, so its bot is best ranked by the
+    contract; transactions stored without a contract (before flows recorded it) are not counted here.
+    """
+
+    chain_id = models.PositiveBigIntegerField()
+    span = models.CharField(max_length=1, choices=Span.choices)
+    start = models.DateTimeField()
+    contract = models.CharField(max_length=42)
+    tx_count = models.BigIntegerField(default=0)
+    gross_usd = usd_field()
+    gas_usd = usd_field()
+    net_usd = usd_field()
+    builder_native = native_field()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "span", "start", "contract"], name="api_contractbucket_key")
+        ]
+        indexes = [
+            models.Index(fields=["contract", "span", "start"], name="api_contractbucket_contract"),
+            models.Index(fields=["span", "start"], name="api_contractbucket_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain_id}/{self.span}/{self.start:%Y-%m-%d %H:00} {self.contract}"
+
+
 class PoolBucket(models.Model):
     """Per chain, hour/day and pool: arbitrage transactions through it and opportunities on it."""
 
@@ -129,7 +159,7 @@ class WindowTotal(models.Model):
     """
 
     period = models.CharField(max_length=4)
-    board = models.CharField(max_length=8)  # "bot", "pool", "token"
+    board = models.CharField(max_length=8)  # "bot" (sender), "contract", "pool", "token"
     chain_id = models.PositiveBigIntegerField()
     key = models.CharField(max_length=42)
     tx_count = models.BigIntegerField(default=0)
@@ -182,6 +212,10 @@ class TransactionPool(models.Model):
     transaction = models.ForeignKey(
         "transactions.ArbitrageTransaction", on_delete=models.CASCADE, db_constraint=False, related_name="pool_links"
     )
+    # Copies of the transaction's (never changing) net profit and swap count: ``?pool=`` with a profit or
+    # swap filter tests them in a covering index (PostgreSQL, api 0006) and fetches only the rows it returns.
+    profit_net_usd = models.DecimalField(max_digits=30, decimal_places=6)
+    swap_count = models.PositiveSmallIntegerField()
 
     def __str__(self) -> str:
         return f"{self.pool} {self.transaction_id}"

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from api.addresses import BLOCK_RE, HASH_RE, SYMBOL_RE, checksum, is_address
 from api.aggregates import day_start, hour_start
 from api.links import newest_first, transactions_through_pool
-from api.models import BotBucket, ChainBucket, PoolBucket, Span, TokenBucket
+from api.models import BotBucket, ChainBucket, ContractBucket, PoolBucket, Span, TokenBucket
 from api.windows import WINDOWS, window_rows, window_start
 from arbmonitor.timeutil import utc_isoformat
 from chains.models import Chain, Pool, ScanCursor, Token
@@ -104,7 +104,8 @@ def _board_rows(
     *, period: str, board: str, chain_id: int | None, limit: int, now: datetime | None
 ) -> tuple[datetime, list[dict[str, Any]]]:
     """Top rows of one board: from the rolling window (1d/7d/30d) or the hour buckets (1h)."""
-    order = ["-net_usd", "key"] if board == "bot" else ["-tx_count", "-gross_usd", "key"]
+    by_profit = board in ("bot", "contract")
+    order = ["-net_usd", "key"] if by_profit else ["-tx_count", "-gross_usd", "key"]
     if period in WINDOWS:
         since = window_start(period, now=now)
         rows = window_rows(period=period, board=board, chain_id=chain_id, order=order, limit=limit)
@@ -123,10 +124,15 @@ def _board_rows(
         ]
     span, since = period_window(period, now=now)
     model: Any
-    model, key = {"bot": (BotBucket, "sender"), "pool": (PoolBucket, "pool"), "token": (TokenBucket, "token")}[board]
+    model, key = {
+        "bot": (BotBucket, "sender"),
+        "contract": (ContractBucket, "contract"),
+        "pool": (PoolBucket, "pool"),
+        "token": (TokenBucket, "token"),
+    }[board]
     scope = Q(span=span, start__gte=since) & (Q(chain_id=chain_id) if chain_id is not None else Q())
     sums: dict[str, Any] = {"tx": Sum("tx_count")}
-    if board == "bot":
+    if by_profit:
         sums.update(gross=Sum("gross_usd"), gas=Sum("gas_usd"), net=Sum("net_usd"), builder=Sum("builder_native"))
         ordering = ["-net", key]
     else:
@@ -143,8 +149,10 @@ def _board_rows(
 def leaderboard(
     *, period: str, chain_id: int | None = None, limit: int = 10, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Top bots (sending address) by net profit; top pools and tokens by arbitrage transactions through them."""
+    """Top bots by net profit, ranked by sending address and by the contract they called; top pools and
+    tokens by arbitrage transactions through them."""
     since, bots = _board_rows(period=period, board="bot", chain_id=chain_id, limit=limit, now=now)
+    _, contracts = _board_rows(period=period, board="contract", chain_id=chain_id, limit=limit, now=now)
     _, pools = _board_rows(period=period, board="pool", chain_id=chain_id, limit=limit, now=now)
     _, tokens = _board_rows(period=period, board="token", chain_id=chain_id, limit=limit, now=now)
     pool_info = {
@@ -166,6 +174,18 @@ def leaderboard(
                 "profit_net_usd": _f(r["net"]),
             }
             for r in bots
+        ],
+        "contracts": [
+            {
+                "chain_id": r["chain_id"],
+                "contract_address": r["key"],
+                "transaction_count": int(r["tx"]),
+                "profit_gross_usd": _f(r["gross"]),
+                "gas_cost_usd": _f(r["gas"]),
+                "builder_payments_native": _f(r["builder"]),
+                "profit_net_usd": _f(r["net"]),
+            }
+            for r in contracts
         ],
         "pools": [
             {
@@ -206,9 +226,17 @@ def _dex_name(pool: Pool | None) -> str | None:
 
 def bot_totals(*, sender: str) -> list[dict[str, Any]]:
     """All-time totals of a sending address per chain (daily buckets)."""
+    return _profit_totals(BotBucket.objects.filter(sender=sender, span=Span.DAY))
+
+
+def contract_totals(*, contract: str) -> list[dict[str, Any]]:
+    """All-time totals of a called contract per chain, whoever sent its transactions (daily buckets)."""
+    return _profit_totals(ContractBucket.objects.filter(contract=contract, span=Span.DAY))
+
+
+def _profit_totals(buckets: QuerySet[Any]) -> list[dict[str, Any]]:
     rows = (
-        BotBucket.objects.filter(sender=sender, span=Span.DAY)
-        .values("chain_id")
+        buckets.values("chain_id")
         .annotate(
             tx=Sum("tx_count"),
             gross=Sum("gross_usd"),
@@ -361,6 +389,7 @@ def search(q: str) -> dict[str, Any]:
             "kind": "bot",
             "address": address,
             "totals": bot_totals(sender=address),
+            "contract_totals": contract_totals(contract=address),
             "transactions": [
                 transaction_data(t)
                 for t in ArbitrageTransaction.objects.filter(from_address=address).order_by("-detected_at", "-id")[

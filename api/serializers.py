@@ -9,6 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from opportunities.gas import GasPriceSource
 from opportunities.models import Opportunity
 from opportunities.serializers import opportunity_data
 from transactions.models import ArbitrageTransaction
@@ -30,6 +31,19 @@ class OpportunitySerializer(serializers.Serializer):
     captured = serializers.BooleanField()
     captured_by = serializers.CharField(allow_null=True)
     capture_tx_hash = serializers.CharField(allow_null=True)
+    venues = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Each hop's protocol family, in swap order.",
+    )
+    gas_price_wei = serializers.IntegerField(
+        allow_null=True, help_text="The block's gas price the gas cost is at (wei); null on rows stored before it."
+    )
+    gas_price_source = serializers.ChoiceField(
+        choices=[source.value for source in GasPriceSource],
+        allow_null=True,
+        help_text="What set the gas price: the block's observed tip (eth_feeHistory), the registry's floor, the "
+        "operator's GAS_PRIORITY_FEE_WEI, the base fee alone (tip unknown) or the last price seen; null: unknown.",
+    )
 
     def to_representation(self, instance: Opportunity) -> dict[str, Any]:
         return opportunity_data(instance)

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from api.aggregates import Deltas, day_start, hour_start, upsert_add
-from api.models import BotBucket, PoolBucket, Span, TokenBucket, WindowState, WindowTotal
+from api.models import BotBucket, ContractBucket, PoolBucket, Span, TokenBucket, WindowState, WindowTotal
 
 WINDOWS: dict[str, tuple[str, timedelta]] = {
     "1d": (Span.HOUR, timedelta(days=1)),
@@ -28,6 +28,17 @@ BOARDS: dict[type, tuple[str, str, dict[str, str]]] = {
     BotBucket: (
         "bot",
         "sender",
+        {
+            "tx_count": "tx_count",
+            "gross_usd": "gross_usd",
+            "gas_usd": "gas_usd",
+            "net_usd": "net_usd",
+            "builder_native": "builder_native",
+        },
+    ),
+    ContractBucket: (
+        "contract",
+        "contract",
         {
             "tx_count": "tx_count",
             "gross_usd": "gross_usd",

@@ -20,7 +20,12 @@ With ``--devnet`` it also starts an anvil devnet, runs the market simulator and
 counts the JSON-RPC requests the scan loop makes per block, live-following
 (one block per run) and catching up (many blocks per run).
 
-    .venv/bin/python bench/scan_pools.py [--blocks 20] [--seed 1] [--devnet] [--quick]
+    .venv/bin/python bench/scan_pools.py [--blocks 20] [--seed 1] [--devnet] [--quick] [--v3-share 0.5]
+
+``--v3-share`` makes that share of the pools PancakeSwap V3 pools (fee tiers 100/500/2500, with
+about 60 initialized ticks each: a base range plus 30 nested positions a few spacings to a few
+hundred spacings wide around the price); a changed V3 pool is a Swap moving its price by up to
+±2 % (crossing initialized ticks), applied from its ``Swap`` event as the scanner does.
 """
 
 from __future__ import annotations
@@ -53,7 +58,31 @@ E18 = 10**18
 STABLES = ("USDT", "BUSD", "USDC")
 BASES = ("WBNB", "USDT", "BUSD", "USDC", "ETH", "BTCB")
 DEXES = (("PancakeSwap V2", 25), ("Biswap", 10), ("ApeSwap", 20))
+V3_DEX = "PancakeSwap V3"
+V3_TIERS = ((100, 1), (500, 10), (2500, 50))
 SYNC_TOPIC = "0x1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"
+
+
+def _v3_state(rng: random.Random, r0: int, r1: int) -> Any:
+    """A PancakeSwap V3 pool priced r1/r0 with about as much in-range depth, ~60 initialized ticks."""
+    from math import isqrt
+
+    from dexes.uniswap_v3.pool import V3PoolState
+    from dexes.uniswap_v3.tick_math import get_tick_at_sqrt_ratio
+
+    fee, spacing = rng.choice(V3_TIERS)
+    sqrt_price = isqrt((r1 << 192) // r0)
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    state = V3PoolState(sqrt_price_x96=sqrt_price, tick=tick, liquidity=0, fee=fee, tick_spacing=spacing)
+    depth = isqrt(r0 * r1)
+    centre = tick // spacing
+    state.apply_mint((centre - 3000) * spacing, (centre + 3000) * spacing, max(depth // 4, 1))
+    for _ in range(30):
+        width = int(10 ** rng.uniform(0, 2.5))
+        lower = centre - rng.randint(1, width)
+        upper = centre + rng.randint(1, width)
+        state.apply_mint(lower * spacing, upper * spacing, max(int(depth * rng.uniform(0.02, 0.2)), 1))
+    return state
 
 
 def _address(prefix: int, n: int) -> str:
@@ -63,7 +92,7 @@ def _address(prefix: int, n: int) -> str:
 class SyntheticMarket:
     """Tokens, pools and a price model; pools are (address, dex, fee, token0, token1, reserve0, reserve1)."""
 
-    def __init__(self, pool_count: int, token_count: int, rng: random.Random) -> None:
+    def __init__(self, pool_count: int, token_count: int, rng: random.Random, v3_share: float = 0.0) -> None:
         self.rng = rng
         prices = {"WBNB": 600.0, "USDT": 1.0, "BUSD": 1.0, "USDC": 1.0, "ETH": 3000.0, "BTCB": 90000.0}
         names = list(prices) + [f"T{i:04d}" for i in range(token_count)]
@@ -90,6 +119,10 @@ class SyntheticMarket:
                 r0, r1 = (reserve_a, reserve_b) if t0 == self.address[a] else (reserve_b, reserve_a)
                 self.pools.append((_address(0x20, len(self.pools)), dex, fee, t0, t1, r0, r1))
         self.reserves = {p[0]: (p[5], p[6]) for p in self.pools}
+        # V3 pools: a share of the pools, chosen at random, get a concentrated-liquidity state instead.
+        self.v3: dict[str, Any] = {}
+        for address, _dex, _fee, _t0, _t1, r0, r1 in rng.sample(self.pools, int(len(self.pools) * v3_share)):
+            self.v3[address] = _v3_state(rng, r0, r1)
 
     def chain_config(self) -> Any:
         from chains.config import chain_config_parse
@@ -112,12 +145,44 @@ class SyntheticMarket:
         """New reserves of ``count`` random pools after a ±2% swap each."""
         changed = []
         for address, *_ in self.rng.sample(self.pools, count):
+            if address in self.v3:
+                continue
             r0, r1 = self.reserves[address]
             new0 = int(r0 * (1 + self.rng.uniform(-0.02, 0.02)))
             new1 = r0 * r1 // new0
             self.reserves[address] = (new0, new1)
             changed.append((address, new0, new1))
         return changed
+
+    def swap_block_v3(self, count: int) -> list[Any]:
+        """``Swap`` events of the V3 pools among ``count`` random pools (the same draw as ``swap_block``):
+        each moves the price by up to ±2 %; the bench's own states follow."""
+        from math import isqrt
+
+        from dexes.uniswap_v3.events import SwapEvent
+
+        events = []
+        rng = self.rng
+        for address in [a for a in self._last_draw if a in self.v3]:
+            state = self.v3[address]
+            move = rng.uniform(-0.02, 0.02)
+            target = isqrt(int(state.sqrt_price_x96**2 * (1 + move)))
+            zero_for_one = target < state.sqrt_price_x96
+            result = state.swap(zero_for_one, 10**40, target)
+            state.apply_swap(result.sqrt_price_x96, result.liquidity, result.tick)
+            events.append(
+                SwapEvent(address.lower(), address, address, result.amount0, result.amount1,
+                          result.sqrt_price_x96, result.liquidity, result.tick)
+            )  # fmt: skip
+        return events
+
+    def block(self, count: int) -> tuple[list[tuple[str, int, int]], list[Any]]:
+        """One block: (V2 Syncs, V3 Swap events) of ``count`` random pools."""
+        state = self.rng.getstate()
+        self._last_draw = [p[0] for p in self.rng.sample(self.pools, count)]
+        self.rng.setstate(state)
+        syncs = self.swap_block(count)
+        return syncs, self.swap_block_v3(count)
 
 
 def _db_setup() -> None:
@@ -153,11 +218,14 @@ def _db_load(market: SyntheticMarket) -> None:
         )
         for i, (name, fee) in enumerate(DEXES)
     }
+    v3_dex = Dex.objects.create(
+        chain=chain, name=V3_DEX, factory_address=_address(0x31, 0), fee_bps=0, family="pancakeswap_v3"
+    )
     Pool.objects.bulk_create(
         [
             Pool(
                 chain=chain,
-                dex=dexes[dex],
+                dex=v3_dex if address in market.v3 else dexes[dex],
                 address=address,
                 token0_id=token_id[t0],
                 token1_id=token_id[t1],
@@ -170,6 +238,13 @@ def _db_load(market: SyntheticMarket) -> None:
             for address, dex, fee, t0, t1, r0, r1 in market.pools
         ],
         batch_size=2000,
+    )
+    from chains.models import ConcentratedPoolState
+    from chains.v3pools import cl_state_row
+
+    ids = dict(Pool.objects.filter(address__in=list(market.v3)).values_list("address", "pk"))
+    ConcentratedPoolState.objects.bulk_create(
+        [cl_state_row(ids[address], state, block=0) for address, state in market.v3.items()], batch_size=500
     )
 
 
@@ -201,7 +276,25 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000, result
 
 
-def run_cell(pool_count: int, token_count: int, changed_counts: list[int], blocks: int, seed: int) -> list[str]:
+def _swap_log(number: int, block_hash: str, index: int, event: Any) -> Any:
+    """A PancakeSwap V3 ``Swap`` log carrying ``event``'s values."""
+    from dexes.pancakeswap_v3.events import SWAP_TOPIC
+    from evm.rpc import LogRecord
+
+    def word(value: int) -> bytes:
+        return (value % (1 << 256)).to_bytes(32, "big")
+
+    data = b"".join(
+        word(v) for v in (event.amount0, event.amount1, event.sqrt_price_x96, event.liquidity, event.tick, 0, 0)
+    )
+    topic = "0x" + "00" * 12 + event.sender[2:].lower()
+    topics = (SWAP_TOPIC, topic, topic)
+    return LogRecord(number, block_hash, f"0x{index:064x}", index, index, event.sender, topics, data)
+
+
+def run_cell(
+    pool_count: int, token_count: int, changed_counts: list[int], blocks: int, seed: int, v3_share: float = 0.0
+) -> list[str]:
     from evm.rpc import BlockHeader, LogRecord
     from opportunities.scanner import (
         BlockSyncs,
@@ -216,7 +309,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
     from scanning.loop import BlockBatch, batch_process
 
     rng = random.Random(seed)
-    market = SyntheticMarket(pool_count, token_count, rng)
+    market = SyntheticMarket(pool_count, token_count, rng, v3_share)
     _db_load(market)
     config = market.chain_config()
     policy = ScanPolicy(min_profit_usd=Decimal(1), priority_fee_wei=0)
@@ -235,8 +328,15 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
         walls, cpus, found = [], [], []
         for _ in range(blocks):
             number += 1
-            syncs = tuple(SyncUpdate(*c) for c in market.swap_block(changed_count))
-            block = BlockSyncs(number, f"0x{number:064x}", base_fee, syncs, priority_fee_wei=10**9)
+            syncs, swaps = market.block(changed_count)
+            block = BlockSyncs(
+                number,
+                f"0x{number:064x}",
+                base_fee,
+                tuple(SyncUpdate(*c) for c in syncs),
+                priority_fee_wei=10**9,
+                cl_events=tuple((event.pool, event) for event in swaps),
+            )
             wall, cpu, drafts = _timed(lambda block=block: market_scan_blocks(memory, [block], policy=policy))
             walls.append(wall)
             cpus.append(cpu)
@@ -246,7 +346,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
         process_walls, process_cpus = [], []
         for _ in range(blocks):
             number += 1
-            changes = market.swap_block(changed_count)
+            changes, swaps = market.block(changed_count)
             header = BlockHeader(number, f"0x{number:064x}", f"0x{number - 1:064x}", 0, "0x0", base_fee)
             logs = [
                 LogRecord(
@@ -255,6 +355,7 @@ def run_cell(pool_count: int, token_count: int, changed_counts: list[int], block
                 )
                 for i, (address, r0, r1) in enumerate(changes)
             ]  # fmt: skip
+            logs += [_swap_log(number, header.hash, len(logs) + i, event) for i, event in enumerate(swaps)]
             batch = BlockBatch(chain=config, client=None, headers=[header], logs=logs)  # type: ignore[arg-type]
 
             def process(batch: Any = batch, scanner: PoolScanner = scanner) -> None:
@@ -349,6 +450,7 @@ def main() -> None:
     parser.add_argument("--devnet", action="store_true", help="also count RPC requests per block on an anvil devnet")
     parser.add_argument("--quick", action="store_true", help="10,000 pools × 200 changed only")
     parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic markets (with --devnet)")
+    parser.add_argument("--v3-share", type=float, default=0.0, help="share of the pools that are V3 pools")
     args = parser.parse_args()
     _db_setup()
     print(
@@ -359,10 +461,10 @@ def main() -> None:
     if args.no_synthetic:
         pass
     elif args.quick:
-        run_cell(10_000, 400, [200], args.blocks, args.seed)
+        run_cell(10_000, 400, [200], args.blocks, args.seed, args.v3_share)
     else:
         for pool_count, token_count in ((1_000, 300), (10_000, 400), (50_000, 800)):
-            run_cell(pool_count, token_count, [20, 200, 1000], args.blocks, args.seed)
+            run_cell(pool_count, token_count, [20, 200, 1000], args.blocks, args.seed, args.v3_share)
     if args.devnet:
         print()
         print("| scan mode | blocks | RPC requests | requests/block | opportunities |")

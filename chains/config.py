@@ -18,6 +18,9 @@ Schema (keys not listed are ignored)::
      "tokens": [{"address", "symbol", "decimals", "fee_on_transfer" (optional)}],
      "dexes": [{"name", "factory", "fee_bps", "fee_per_pair" (optional)}],
      "pools": [{"address", "dex", "token0", "token1"}],
+     "cl_dexes": [{"name", "family", "factory", "pool_deployer" (optional), "init_code_hash" (optional),
+                   "fee_tiers": {"<fee in millionths>": <tick spacing>} (optional)}],
+     "cl_pools": [{"address", "dex", "token0", "token1"}],
      "min_gas_price_wei": 0, "min_priority_fee_wei": 0}
 
 ``fee_per_pair`` (Biswap): each pair charges its own fee, read from the pair's
@@ -25,6 +28,11 @@ Schema (keys not listed are ignored)::
 DEX's default, used only for display. ``min_gas_price_wei`` (BSC) and
 ``min_priority_fee_wei`` (Polygon) are the floors the chain's validators
 enforce: opportunities are never priced below them (``opportunities.gas``).
+
+``cl_dexes`` are the concentrated-liquidity DEXes (families in ``dexes.families``:
+``uniswap_v3``, ``pancakeswap_v3``, ``algebra`` (V1.9), ``algebra_v1``). Their pools are
+found from the factory's ``PoolCreated`` / ``Pool`` logs (``chains.v3pools``); the devnet
+manifest's ``cl_dexes`` entries have this shape.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from django.core.exceptions import ImproperlyConfigured
 from eth_utils import is_address, to_checksum_address
 
 from arbmonitor.env import env_str, env_url_list
+from dexes.families import CL_FAMILIES
 
 LOG_SOURCES = ("eth_getLogs", "eth_getBlockReceipts")
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
@@ -61,6 +70,18 @@ class DexConfig:
     fee_bps: int
     router: str | None = None
     fee_per_pair: bool = False  # Biswap: read each pair's swapFee(); fee_bps is the default
+
+
+@dataclass(frozen=True, slots=True)
+class ClDexConfig:
+    """A concentrated-liquidity DEX: its family, factory, and (for CREATE2 checks) deployer and init code hash."""
+
+    name: str
+    family: str
+    factory: str
+    pool_deployer: str | None = None
+    init_code_hash: str | None = None
+    fee_tiers: Mapping[int, int] = field(default_factory=dict)  # fee (millionths) -> tick spacing
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +111,18 @@ class ChainConfig:
     pools: tuple[PoolConfig, ...] = ()
     min_gas_price_wei: int = 0  # the validators' minimum gas price (BSC)
     min_priority_fee_wei: int = 0  # the validators' minimum tip (Polygon)
+    cl_dexes: tuple[ClDexConfig, ...] = ()
+    cl_pools: tuple[PoolConfig, ...] = ()  # concentrated-liquidity pools known up front (the devnet's)
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def dex_by_factory(self, factory: str) -> DexConfig | None:
         factory = factory.lower()
         return next((d for d in self.dexes if d.factory.lower() == factory), None)
+
+    def cl_dex_by_factory(self, factory: str) -> ClDexConfig | None:
+        factory = factory.lower()
+        return next((d for d in self.cl_dexes if d.factory.lower() == factory), None)
 
 
 def _address(value: Any, where: str) -> str:
@@ -184,8 +211,31 @@ def chain_config_parse(
     )
     min_gas_price = _wei(data, "min_gas_price_wei", where)
     min_priority_fee = _wei(data, "min_priority_fee_wei", where)
+    cl_dexes = tuple(_cl_dex_parse(d, where) for d in data.get("cl_dexes") or [])
+    cl_pools = tuple(
+        PoolConfig(
+            address=_address(p.get("address"), f"{where} cl_pool"),
+            dex=str(p.get("dex", "")),
+            token0=_address(p.get("token0"), f"{where} cl_pool token0"),
+            token1=_address(p.get("token1"), f"{where} cl_pool token1"),
+        )
+        for p in data.get("cl_pools") or []
+    )
+    names = [d.name for d in dexes] + [d.name for d in cl_dexes]
+    if len(set(names)) != len(names):
+        raise ImproperlyConfigured(f"{where}: DEX names must be unique across dexes and cl_dexes: {names}")
     known = {"chain_id", "name", "native_symbol", "block_time", "explorer_url", "rpc_urls", "ws_urls", "log_source"}
-    known |= {"multicall3", "wrapped_native", "stable_tokens", "base_tokens", "tokens", "dexes", "pools"}
+    known |= {
+        "multicall3",
+        "wrapped_native",
+        "stable_tokens",
+        "base_tokens",
+        "tokens",
+        "dexes",
+        "pools",
+        "cl_dexes",
+        "cl_pools",
+    }
     known |= {"min_gas_price_wei", "min_priority_fee_wei"}
     return ChainConfig(
         chain_id=chain_id,
@@ -207,8 +257,39 @@ def chain_config_parse(
         pools=pools,
         min_gas_price_wei=min_gas_price,
         min_priority_fee_wei=min_priority_fee,
+        cl_dexes=cl_dexes,
+        cl_pools=cl_pools,
         source=source,
         extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def _cl_dex_parse(d: Any, where: str) -> ClDexConfig:
+    if not isinstance(d, Mapping):
+        raise ImproperlyConfigured(f"{where}: each cl_dexes entry must be an object")
+    name = str(_require(d, "name", str, f"{where} cl_dex"))
+    family = str(_require(d, "family", str, f"{where} cl_dex {name}"))
+    if family not in CL_FAMILIES:
+        raise ImproperlyConfigured(f"{where}: cl_dex {name}: family {family!r} is not one of {sorted(CL_FAMILIES)}")
+    init_code_hash = d.get("init_code_hash")
+    if init_code_hash is not None and not (
+        isinstance(init_code_hash, str) and init_code_hash.startswith("0x") and len(init_code_hash) == 66
+    ):
+        raise ImproperlyConfigured(f"{where}: cl_dex {name}: init_code_hash must be 0x + 64 hex digits")
+    tiers = d.get("fee_tiers") or d.get("tick_spacing") or {}
+    try:
+        fee_tiers = {int(fee): int(spacing) for fee, spacing in dict(tiers).items()}
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"{where}: cl_dex {name}: fee_tiers must map fees to tick spacings") from None
+    return ClDexConfig(
+        name=name,
+        family=family,
+        factory=_address(d.get("factory"), f"{where} cl_dex {name} factory"),
+        pool_deployer=_address(d["pool_deployer"], f"{where} cl_dex {name} pool_deployer")
+        if d.get("pool_deployer")
+        else None,
+        init_code_hash=init_code_hash,
+        fee_tiers=fee_tiers,
     )
 
 

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from dexes.families import FAMILY_CHOICES, UNISWAP_V2
+
 
 class RawAmountField(models.Field):
     """A raw token amount or reserve (uint256 scale, signed for profits), exact, as a Python ``int``.
@@ -90,9 +92,14 @@ class Dex(models.Model):
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="dexes")
     name = models.CharField(max_length=64)
     factory_address = models.CharField(max_length=42)
-    fee_bps = models.PositiveSmallIntegerField(help_text="Swap fee in basis points (25 = 0.25%).")
+    fee_bps = models.PositiveSmallIntegerField(
+        help_text="Swap fee in basis points (25 = 0.25%); 0 for concentrated-liquidity DEXes (fee per pool)."
+    )
     fee_per_pair = models.BooleanField(
         default=False, help_text="Each pair charges its own fee (Biswap's swapFee()); fee_bps is the default."
+    )
+    family = models.CharField(
+        max_length=16, choices=FAMILY_CHOICES, default=UNISWAP_V2, help_text="Protocol family: each hop's venue."
     )
 
     class Meta:
@@ -147,6 +154,37 @@ class Pool(models.Model):
     def name(self) -> str:
         """The spec's pool name, e.g. ``WBNB-BUSD`` (token0-token1)."""
         return f"{self.token0.symbol or self.token0.address[:8]}-{self.token1.symbol or self.token1.address[:8]}"
+
+
+class ConcentratedPoolState(models.Model):
+    """A concentrated-liquidity pool's swap state (Uniswap V3, PancakeSwap V3, Algebra) as of ``block_number``.
+
+    Written by the pool scanner in the same transaction as its cursor, so it always sits at
+    the cursor; ``ticks`` holds every initialized tick the scanner knows (loaded around the
+    price with Multicall3 on discovery, then kept from Mint/Burn events).
+    """
+
+    pool = models.OneToOneField(Pool, on_delete=models.CASCADE, primary_key=True, related_name="cl_state")
+    sqrt_price_x96 = RawAmountField(default=0)
+    tick = models.IntegerField(default=0)
+    liquidity = RawAmountField(default=0, help_text="In-range liquidity.")
+    fee = models.PositiveIntegerField(help_text="Swap fee in millionths (500 = 0.05%); Algebra's is dynamic.")
+    tick_spacing = models.IntegerField()
+    ticks = models.JSONField(
+        default=dict, help_text='Initialized ticks: {"tick": ["liquidityGross", "liquidityNet"]}, decimal strings.'
+    )
+    has_limit_orders = models.BooleanField(default=False, help_text="Algebra V1.9 limit orders: not simulated.")
+    # Null: every initialized tick is known (state built from the pool's creation on). Else the tick range the
+    # Multicall3 load covered: a swap is simulated only while its price stays inside it.
+    known_tick_lower = models.IntegerField(null=True, blank=True)
+    known_tick_upper = models.IntegerField(null=True, blank=True)
+    block_number = models.PositiveBigIntegerField(null=True, blank=True, help_text="State as of this block.")
+
+    class Meta:
+        verbose_name = "concentrated-liquidity pool state"
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} tick {self.tick} @ {self.block_number}"
 
 
 class ScanCursor(models.Model):

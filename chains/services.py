@@ -49,6 +49,12 @@ def chain_registry_sync(*, config: ChainConfig, enabled: bool = True) -> Chain:
             factory_address=dex.factory,
             defaults={"name": dex.name, "fee_bps": dex.fee_bps, "fee_per_pair": dex.fee_per_pair},
         )
+    for cl_dex in config.cl_dexes:  # concentrated liquidity: the fee is each pool's (ConcentratedPoolState)
+        dexes[cl_dex.name], _ = Dex.objects.update_or_create(
+            chain=chain,
+            factory_address=cl_dex.factory,
+            defaults={"name": cl_dex.name, "fee_bps": 0, "family": cl_dex.family},
+        )
     # Pools: insert the missing ones, update only those whose DEX or tokens changed. A scanner may be
     # writing reserves to these rows right now; touching an unchanged row would take its lock for nothing
     # and, in another order than the scanner's, deadlock with it (issue 11 #7).

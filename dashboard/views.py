@@ -202,6 +202,7 @@ def bot_page(request: HttpRequest, address: str) -> HttpResponse:
     context = {
         "address": address,
         "totals": selectors.bot_totals(sender=address),
+        "contract_totals": selectors.contract_totals(contract=address),
         "transactions": txs,
         "links": [(c, c.explorer_link("address", address)) for c in chains.values() if c.explorer_url],
         "captured": [

@@ -58,11 +58,13 @@ class Roles:
     builder: str
     round_tripper: str  # cyclic_route decoys only, so its balance change per block is that trade's
     cl_bots: list[str]  # bots whose routes go through concentrated-liquidity pools (and tax tokens)
+    aggregator_user: str  # a searcher without a contract: sends cyclic routes to the aggregator itself
+    aggregator_fees: str  # the aggregator's fee collector
 
     @classmethod
     def from_accounts(cls, accounts: list[str]) -> Roles:
-        if len(accounts) < 18:
-            raise ValueError(f"the devnet needs 18 unlocked accounts, node has {len(accounts)}")
+        if len(accounts) < 20:
+            raise ValueError(f"the devnet needs 20 unlocked accounts, node has {len(accounts)}")
         return cls(
             deployer=accounts[0],
             bots=accounts[1:5],
@@ -73,11 +75,20 @@ class Roles:
             builder=accounts[15],
             round_tripper=accounts[14],
             cl_bots=accounts[16:18],
+            aggregator_user=accounts[18],
+            aggregator_fees=accounts[19],
         )
 
     @property
     def funded_traders(self) -> list[str]:
-        return [*self.traders, self.lp_provider, self.transferer, self.sandwicher, self.round_tripper]
+        return [
+            *self.traders,
+            self.lp_provider,
+            self.transferer,
+            self.sandwicher,
+            self.round_tripper,
+            self.aggregator_user,
+        ]
 
 
 def default_manifest_path(chain_id: int) -> Path:
@@ -276,6 +287,10 @@ def deploy(
     batcher = d.create(me, "ArbExecutor", ["address"], [roles.transferer])
     cl = _deploy_cl_dexes(d, me, cl_dexes, tokens[market.wrapped_native.symbol]) if cl_dexes else {}
     helper = d.create(me, "V3Helper") if cl_dexes else None
+    # DEX aggregators (ours): arbitrage routes pass through them, traders route through them. The
+    # first sends its fees to a collector, the second keeps them in its own balance.
+    aggregator = d.create(me, "DevAggregator", ["address"], [roles.aggregator_fees])
+    keeping_aggregator = d.create(me, "DevAggregator", ["address"], ["0x" + "00" * 20])
 
     # Liquidity: the deployer mints / wraps exactly what the pools need.
     need: dict[str, int] = {}
@@ -321,7 +336,12 @@ def deploy(
     # Simulator accounts: traders hold every plain token and approve every router
     # (and the V3 SwapRouter and helper).
     tradable = [t for t in market.tokens if t.kind not in ODD_KINDS]
-    spenders = [*routers.values(), *[c["router"] for c in cl.values() if c.get("router")]]
+    spenders = [
+        *routers.values(),
+        *[c["router"] for c in cl.values() if c.get("router")],
+        aggregator,
+        keeping_aggregator,
+    ]
     if helper:
         spenders.append(helper)
     first_receipts = d.flush()  # every contract exists before the traders' transactions (interval mining mixes senders)
@@ -388,6 +408,12 @@ def deploy(
         "cl_pools": cl_pools,
         "v3_helper": helper,
         "batcher": {"account": roles.transferer, "executor": batcher},
+        "aggregator": {
+            "address": aggregator,
+            "fee_collector": roles.aggregator_fees,
+            "keeping": keeping_aggregator,  # keeps its fees
+            "user": roles.aggregator_user,
+        },
         "executor": executors[0],
         "deployed_at_block": deployed_at,
         # --- devnet-only keys (extra keys are allowed by the registry schema) ---

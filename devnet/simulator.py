@@ -61,8 +61,26 @@ class SimConfig:
     tax_probability: float = 0.2  # also price a route through a fee-on-transfer token
     token_tip_probability: float = 0.3  # a route tx pays the builder in the wrapped native token
     flash_loan_probability: float = 0.25  # a lone non-flash route borrows its input with a V3 pool's flash()
+    aggregator_probability: float = 0.3  # a candidate route goes (partly) through the aggregator
     truth_path: Path | None = None
     append: bool = False
+
+
+@dataclass(frozen=True)
+class Aggregated:
+    """A route sent through an aggregator (``address``): by its own searcher
+    account (``via_user``, the whole cycle), or by an executor from hop
+    ``start`` on; ``fee_bps`` of the aggregator's input is its fee."""
+
+    via_user: bool
+    sender: str
+    start: int
+    fee_bps: int
+    address: str
+
+
+# (usd net of gas, cycle, amount, profit, flash, tax, aggregated)
+RouteOpp = tuple[float, Cycle, int, int, bool, bool, Aggregated | None]
 
 
 @dataclass
@@ -133,9 +151,8 @@ class Simulator:
         self._truth: TextIO = open(path, "a" if self.config.append else "w")  # noqa: SIM115 - closed in close()
         # Executor capital only grows (reverts change nothing), so the funding
         # read now is a safe cap for non-flash inputs.
-        self._capital = {
-            e: {t: self._balance(t, e) for t in manifest["base_tokens"]} for _, e in [*self.bots, *self.cl_bots]
-        }
+        holders = [e for _, e in [*self.bots, *self.cl_bots]] + ([self.aggregator["user"]] if self.aggregator else [])
+        self._capital = {e: {t: self._balance(t, e) for t in manifest["base_tokens"]} for e in holders}
 
     # ------------------------------------------------------------------ I/O helpers
     def close(self) -> None:
@@ -168,6 +185,7 @@ class Simulator:
         self.v3_helper: str | None = manifest.get("v3_helper")
         self.cl_bots = [(b["account"], b["executor"]) for b in manifest.get("cl_bots") or []]
         self.batcher: dict[str, str] | None = manifest.get("batcher")
+        self.aggregator: dict[str, str] | None = manifest.get("aggregator")
         self.round_tripper: str | None = manifest["accounts"].get("round_tripper")
         bases = manifest["base_tokens"]
         mixed = enumerate_cycles([*self.pools.values(), *self.cl_pools.values()], bases, self.config.max_hops)
@@ -392,41 +410,99 @@ class Simulator:
         replies = self.chain.client.batch([("eth_call", [c, "latest"]) for c in calls], return_errors=True)
         return [None if isinstance(r, RpcResponseError) else bytes.fromhex(r[2:]) for r in replies]
 
-    def _price_routes(self, candidates: list[tuple[Cycle, bool]]) -> list[tuple[float, Cycle, int, int, bool, bool]]:
-        """Price each candidate on chain (executeRoute as eth_call on a ladder of
-        sizes, from a route bot); (usd net of gas, cycle, amount, profit, flash, tax)."""
+    def _price_routes(self, candidates: list[tuple[Cycle, bool, Aggregated | None]]) -> list[RouteOpp]:
+        """Price each candidate on chain (executeRoute, executeAggregated or the
+        aggregator's swap as eth_call on a ladder of sizes, from the account that
+        would send it); (usd net of gas, cycle, amount, profit, flash, tax, aggregated)."""
         account, executor = self.cl_bots[0]
         ladder_usd = (300.0, 1_500.0, 6_000.0, 25_000.0, 100_000.0)
         calls, keys = [], []
-        for i, (cycle, flash) in enumerate(candidates):
+        for i, (cycle, flash, agg) in enumerate(candidates):
             start = cycle[0].token_in
             for usd in ladder_usd:
                 amount = self._raw_usd(usd, start)
-                if not flash:
+                if agg is not None and agg.via_user:
+                    amount = min(amount, self._capital[agg.sender].get(start, 0) * 8 // 10)
+                elif not flash:
                     amount = min(amount, self._capital[executor].get(start, 0) * 8 // 10)
                 if amount <= 0:
                     continue
-                data = abi("ArbExecutor").executeRoute.encode(self._route_struct(cycle, amount, 0, flash))
-                calls.append({"from": account, "to": executor, "data": data, "gas": hex(3_000_000)})
+                sender, to, data = self._route_call(account, executor, cycle, amount, 0, flash, agg)
+                calls.append({"from": sender, "to": to, "data": data, "gas": hex(3_000_000)})
                 keys.append((i, amount))
         best: dict[int, tuple[int, int]] = {}
         for (i, amount), raw in zip(keys, self._eth_calls(calls), strict=True):
             if raw is None:
                 continue
             profit = int.from_bytes(raw[:32], "big")
+            agg = candidates[i][2]
+            if agg is not None and agg.via_user:
+                profit -= amount  # the aggregator returns its output
             if profit > best.get(i, (0, 0))[1]:
                 best[i] = (amount, profit)
         out = []
         for i, (amount, profit) in best.items():
-            cycle, flash = candidates[i]
+            cycle, flash, agg = candidates[i]
             start = cycle[0].token_in
             usd = profit / 10 ** self.tokens[start]["decimals"] * self.usd[start]
             gas_usd = (180_000 * len(cycle)) * self.gas_price / 1e18 * self.native_usd
             if usd - gas_usd >= self.config.min_profit_usd:
                 tax = any(h.pool in self.tax_pools for h in cycle)
-                out.append((usd - gas_usd, cycle, amount, profit, flash, tax))
+                out.append((usd - gas_usd, cycle, amount, profit, flash, tax, agg))
         out.sort(key=lambda o: -o[0])
         return out
+
+    def _route_call(
+        self,
+        account: str,
+        executor: str,
+        cycle: Cycle,
+        amount: int,
+        min_profit: int,
+        flash: bool,
+        agg: Aggregated | None,
+    ) -> tuple[str, str, str]:
+        """(sender, to, calldata) of one route: the executor's executeRoute, its
+        executeAggregated, or (a searcher without a contract) the aggregator's swap."""
+        if agg is None:
+            return (
+                account,
+                executor,
+                abi("ArbExecutor").executeRoute.encode(self._route_struct(cycle, amount, min_profit, flash)),
+            )
+        assert self.aggregator is not None
+        if agg.via_user:
+            data = abi("DevAggregator").swap.encode(
+                self._route_hops(cycle), cycle[0].token_in, amount, amount + min_profit, agg.fee_bps, agg.sender
+            )
+            return agg.sender, agg.address, data
+        data = abi("ArbExecutor").executeAggregated.encode(
+            self._route_struct(cycle, amount, min_profit, False), agg.address, agg.start, agg.fee_bps
+        )
+        return account, executor, data
+
+    def _aggregators(self) -> list[str]:
+        """The aggregator that sends its fees to a collector, and the one that keeps them."""
+        if self.aggregator is None:
+            return []
+        return [a for a in (self.aggregator["address"], self.aggregator.get("keeping")) if a]
+
+    def _aggregated(self, cycle: Cycle) -> Aggregated | None:
+        """Sometimes: send this route through an aggregator, either from the
+        aggregators' searcher account (the whole cycle, output back to it) or
+        from an executor that hands hops ``start``.. to the aggregator, with a
+        fee of 0, 5 or 10 bps on the aggregator's input (a fee on the start
+        token falls between the pools' amounts and the searcher's)."""
+        if self.aggregator is None or self.rng.random() >= self.config.aggregator_probability:
+            return None
+        if any(h.pool in self.tax_pools for h in cycle):  # a V3 pool cannot be paid in a tax token anyway
+            return None
+        address = self.rng.choice(self._aggregators())
+        fee = self.rng.choice((0, 5, 10))
+        if self.rng.random() < 0.35:
+            return Aggregated(via_user=True, sender=self.aggregator["user"], start=0, fee_bps=fee, address=address)
+        start = self.rng.randrange(len(cycle))
+        return Aggregated(via_user=False, sender="", start=start, fee_bps=fee, address=address)
 
     def _submit_routes(self) -> None:
         """Route bots: mixed V2+V3/Algebra cycles (and tax-token cycles), priced
@@ -436,25 +512,43 @@ class Simulator:
             return
         pool_free = [c for c in self.mixed_cycles if not {h.pool for h in c} & self._block_pools]
         k = min(self.config.cl_candidates_per_block, len(pool_free))
-        candidates = [(c, rng.random() < self.config.flash_probability) for c in rng.sample(pool_free, k)]
+        candidates: list[tuple[Cycle, bool, Aggregated | None]] = []
+        for c in rng.sample(pool_free, k):
+            agg = self._aggregated(c)
+            candidates.append((c, agg is None and rng.random() < self.config.flash_probability, agg))
         if self.tax_cycles and rng.random() < self.config.tax_probability:
-            candidates.append((rng.choice(self.tax_cycles), False))
+            candidates.append((rng.choice(self.tax_cycles), False, None))
         opps = self._price_routes(candidates)
         bots = list(self.cl_bots)
         rng.shuffle(bots)
-        chosen: list[tuple[float, Cycle, int, int, bool, bool]] = []
+        chosen: list[RouteOpp] = []
+        user_sent = False
         for opp in opps:
             pools = {h.pool for h in opp[1]}
             if pools & self._block_pools:
+                continue
+            agg = opp[6]
+            if agg is not None and agg.via_user:
+                # The aggregator's searcher sends at most one a block (its balance
+                # change over the block is that trade's), and needs no bot.
+                if user_sent:
+                    continue
+                user_sent = True
+                self._block_pools |= pools
+                self._send_user_route(opp, agg)
                 continue
             chosen.append(opp)
             self._block_pools |= pools
         while chosen and bots:
             account, executor = bots.pop()
-            # A tax route travels alone; otherwise sometimes two routes in one transaction.
-            take = 2 if len(chosen) >= 2 and not chosen[0][5] and not chosen[1][5] else 1
+            # A tax or aggregated route travels alone; otherwise sometimes two routes in one transaction.
+            alone = [o[5] or o[6] is not None for o in chosen[:2]]
+            take = 2 if len(chosen) >= 2 and not any(alone) else 1
             take = take if rng.random() < self.config.batch_probability else 1
             picked, chosen = chosen[:take], chosen[take:]
+            if picked[0][6] is not None:
+                self._send_aggregated(account, executor, picked[0], picked[0][6], self._price(3.0, 6.0))
+                continue
             net_usd = sum(p[0] for p in picked)
             coinbase = pay = 0
             if rng.random() < self.config.coinbase_probability:
@@ -478,14 +572,14 @@ class Simulator:
         self,
         account: str,
         executor: str,
-        picked: list[tuple[float, Cycle, int, int, bool, bool]],
+        picked: list[RouteOpp],
         gas_price: int,
         coinbase: int,
         pay: int,
         lender: str | None = None,
     ) -> None:
         ex = abi("ArbExecutor")
-        structs = [self._route_struct(c, a, p // 2, f) for _u, c, a, p, f, _t in picked]
+        structs = [self._route_struct(c, a, p // 2, f) for _u, c, a, p, f, _t, _g in picked]
         if lender is not None:
             data = ex.executeRouteFlashLoan.encode(lender, structs[0])
         elif len(structs) == 1 and coinbase == 0 and pay == 0:
@@ -497,14 +591,48 @@ class Simulator:
         meta = {
             "from": account,
             "executor": executor,
-            "cycles": [(c, f or lender is not None) for _u, c, _a, _p, f, _t in picked],
+            "cycles": [(c, f or lender is not None) for _u, c, _a, _p, f, _t, _g in picked],
             "flash_lender": lender,
-            "planned": [(a, p) for _u, _c, a, p, _f, _t in picked],
+            "planned": [(a, p) for _u, _c, a, p, _f, _t, _g in picked],
             "coinbase_wei": coinbase,
             "pay_token": self.manifest["wrapped_native"] if pay else None,
             "pay_amount": pay,
             "attempt": "normal",
-            "tax": any(t for *_x, t in picked),
+            "tax": any(o[5] for o in picked),
+        }
+        self.pending.append(PendingTx(tx_hash, "arbitrage", meta))
+
+    def _send_aggregated(self, account: str, executor: str, opp: RouteOpp, agg: Aggregated, gas_price: int) -> None:
+        """One route from an executor whose hops from ``agg.start`` on are one aggregator call."""
+        _usd, cycle, amount, profit, _flash, _tax, _agg = opp
+        _sender, to, data = self._route_call(account, executor, cycle, amount, profit // 2, False, agg)
+        tx_hash = self._send(account, to, data, gas=600_000 + 400_000 * len(cycle), gas_price=gas_price)
+        meta = {
+            "from": account,
+            "executor": executor,
+            "cycles": [(cycle, False)],
+            "planned": [(amount, profit)],
+            "coinbase_wei": 0,
+            "attempt": "normal",
+            "aggregated": agg,
+        }
+        self.pending.append(PendingTx(tx_hash, "arbitrage", meta))
+
+    def _send_user_route(self, opp: RouteOpp, agg: Aggregated) -> None:
+        """A searcher without a contract: the whole cycle is one aggregator call
+        from its own account, the output back to it (minOut = input + half the profit)."""
+        _usd, cycle, amount, profit, _flash, _tax, _agg = opp
+        account, executor = self.cl_bots[0]
+        sender, to, data = self._route_call(account, executor, cycle, amount, profit // 2, False, agg)
+        tx_hash = self._send(sender, to, data, gas=600_000 + 400_000 * len(cycle), gas_price=self._price(3.0, 6.0))
+        meta = {
+            "from": sender,
+            "user": sender,
+            "cycles": [(cycle, False)],
+            "planned": [(amount, profit)],
+            "coinbase_wei": 0,
+            "attempt": "normal",
+            "aggregated": agg,
         }
         self.pending.append(PendingTx(tx_hash, "arbitrage", meta))
 
@@ -593,7 +721,7 @@ class Simulator:
             self._decoy("swap_reverse", self._router_swap(sender, dex, path, amount, self.gas_price))
         self._reverse_queue = []
         kinds = ["route_non_cyclic", "cyclic_route", "swap_then_reverse", "add_liquidity", "remove_liquidity",
-                 "transfer", "sandwich", "batch_swaps"]  # fmt: skip
+                 "transfer", "sandwich", "batch_swaps", "aggregator_route"]  # fmt: skip
         for _ in range(self._poisson(self.config.decoys_per_block)):
             kind = rng.choice(kinds)
             getattr(self, f"_decoy_{kind}")(noise)
@@ -711,6 +839,36 @@ class Simulator:
         )
         self._decoy("batch_swaps", tx)
 
+    def _decoy_aggregator_route(self, _noise: Any) -> None:
+        """A trader sells A for C through the aggregator over two pools (V2 or
+        V3-style, A -> B -> C, C != A): a multi-hop swap, not an arbitrage."""
+        if self.aggregator is None:
+            return
+        pools = [*self.pools.values(), *self.cl_pools.values()]
+        first = self.rng.choice(pools)
+        a, b = (first.token0, first.token1) if self.rng.random() < 0.5 else (first.token1, first.token0)
+        seconds = [
+            p
+            for p in pools
+            if p.address != first.address and b in (p.token0, p.token1) and a not in (p.token0, p.token1)
+        ]
+        if not seconds:
+            return
+        second = self.rng.choice(seconds)
+        c = second.token1 if b == second.token0 else second.token0
+        path = (
+            Hop(first.address, a, b, first.fee_bps, a == first.token0),
+            Hop(second.address, b, c, second.fee_bps, b == second.token0),
+        )
+        hops = self._route_hops(path)
+        trader = self.rng.choice(self.traders)
+        amount = self._raw_usd(self.rng.uniform(200, 5_000), a)
+        fee = self.rng.choice((0, 5, 10))
+        data = abi("DevAggregator").swap.encode(hops, a, amount, 0, fee, trader)
+        aggregator = self.rng.choice(self._aggregators())
+        tx = self._send(trader, aggregator, data, gas=1_500_000, gas_price=self.gas_price)
+        self._decoy("aggregator_route", tx)
+
     def _decoy_transfer(self, _noise: Any) -> None:
         token = self.rng.choice(list(self.tokens))
         amount = int(self.rng.uniform(10, 10_000) / self.usd[token] * 10 ** self.tokens[token]["decimals"])
@@ -782,11 +940,12 @@ class Simulator:
             block = int(receipt["blockNumber"], 16)
             if item.kind == "arbitrage":
                 for cycle, _flash in item.meta["cycles"]:
-                    wanted.add((item.meta["executor"], block, cycle[0].token_in))
+                    wanted.add((item.meta.get("executor") or item.meta["user"], block, cycle[0].token_in))
                 if item.meta.get("pay_amount"):
                     wanted.add((item.meta["executor"], block, item.meta["pay_token"]))
             elif item.meta.get("decoy") == "cyclic_route":
                 wanted.add((item.meta["sender"], block, item.meta["cycle"][0].token_in))
+
         keys = sorted(wanted)
         calls = []
         for owner, block, token in keys:
@@ -850,6 +1009,11 @@ class Simulator:
                 }
                 for i, ((cycle, flash), (amount, expected)) in enumerate(zip(cycles, meta["planned"], strict=True))
             ]
+        if meta.get("user"):  # the aggregator's own searcher: its balance change is the profit
+            (cycle, _flash), (amount, _exp) = cycles[0], meta["planned"][0]
+            gained = deltas[(meta["user"], block, cycle[0].token_in)]
+            line = self._arb_line(common, cycle, amount, amount + gained, False, 0, 0, 1, "aggregator")
+            return [line | self._route_fields(cycle, meta) | self._routed_fee(receipt, meta)]
         profits = self._cycle_profits(receipt, meta["executor"])
         if len(profits) != len(cycles):
             raise RuntimeError(
@@ -865,8 +1029,23 @@ class Simulator:
                 common, cycle, amount, amount + profit, flash, meta["coinbase_wei"], i, len(cycles), "executor",
                 meta["attempt"],
             )  # fmt: skip
-            lines.append(line | self._route_fields(cycle, meta))
+            lines.append(line | self._route_fields(cycle, meta) | self._routed_fee(receipt, meta))
         return lines
+
+    def _routed_fee(self, receipt: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+        """The fee the aggregator took (raw units of its input token), from its own ``Routed`` event."""
+        agg: Aggregated | None = meta.get("aggregated")
+        if agg is None:
+            return {}
+        topic = abi("DevAggregator").topic("Routed")
+        fees = [
+            int(decode(["address", "uint256", "address", "uint256", "uint256"], bytes.fromhex(lg["data"][2:]))[4])
+            for lg in receipt["logs"]
+            if lg["topics"] and lg["topics"][0] == topic and to_checksum_address(lg["address"]) == agg.address
+        ]
+        if len(fees) != 1:
+            raise RuntimeError(f"tx {receipt['transactionHash']}: {len(fees)} Routed events of {agg.address}")
+        return {"aggregator_fee": str(fees[0])}
 
     def _route_fields(self, cycle: Cycle, meta: dict[str, Any]) -> dict[str, Any]:
         families = [self.family[h.pool] for h in cycle]
@@ -878,6 +1057,24 @@ class Simulator:
             "builder_token": meta.get("pay_token"),
             "builder_token_amount": str(meta.get("pay_amount") or 0),
             "flash_loan_from": meta.get("flash_lender"),
+            **self._aggregator_fields(meta.get("aggregated")),
+        }
+
+    def _aggregator_fields(self, agg: Aggregated | None) -> dict[str, Any]:
+        """Which hops the aggregator ran (from ``aggregator_from`` to the end) and its fee on their input."""
+        if agg is None or self.aggregator is None:
+            return {
+                "aggregator": None,
+                "aggregator_keeps_fee": False,
+                "aggregator_from": None,
+                "aggregator_fee_bps": 0,
+                "aggregator_fee": "0",
+            }
+        return {
+            "aggregator": agg.address,
+            "aggregator_keeps_fee": agg.address == self.aggregator.get("keeping"),
+            "aggregator_from": agg.start,
+            "aggregator_fee_bps": agg.fee_bps,
         }
 
     def _arb_line(

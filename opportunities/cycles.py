@@ -14,12 +14,25 @@ safety margin; every decision that reaches a result is exact.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import isqrt
 
+from dexes.families import UNISWAP_V2
 from dexes.uniswap_v2.swap_math import FEE_DENOMINATOR, get_amount_out
+from dexes.uniswap_v3.pool import V3PoolState
+from opportunities.v3cycles import (
+    FloatOptimum,
+    Leg,
+    TickProfile,
+    V2Leg,
+    V3Curve,
+    V3Leg,
+    best_mixed_input,
+    float_optimum,
+)
 
 # Refinement: enumerate every integer input that could still beat the best one
 # found when there are at most this many. Beyond that — pools deep enough that the
@@ -39,7 +52,12 @@ ESTIMATE_MARGIN = 1e-6
 
 @dataclass(frozen=True, slots=True)
 class Hop:
-    """One swap direction through one pool, with that pool's reserves at scan time."""
+    """One swap direction through one pool, with that pool's reserves at scan time.
+
+    ``venue`` is the pool's protocol family (``dexes.families``); for a concentrated-liquidity
+    hop the reserves are the in-range virtual reserves (display and pricing only: its amounts
+    come from the tick-by-tick simulation) and ``fee_bps`` is 0.
+    """
 
     pool: str
     token_in: str
@@ -47,6 +65,7 @@ class Hop:
     reserve_in: int
     reserve_out: int
     fee_bps: int
+    venue: str = UNISWAP_V2
 
     def __post_init__(self) -> None:
         if self.reserve_in <= 0 or self.reserve_out <= 0:
@@ -82,6 +101,11 @@ class Cycle:
     def tokens(self) -> tuple[str, ...]:
         """Tokens visited, start token at both ends."""
         return (self.hops[0].token_in, *(hop.token_out for hop in self.hops))
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        """Each hop's protocol family, in swap order."""
+        return tuple(hop.venue for hop in self.hops)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +213,11 @@ def _best_input_raw(
 
 @dataclass(frozen=True, slots=True)
 class Pool:
-    """A tracked V2 pool and its current reserves (raw units)."""
+    """A tracked pool: a V2 pair and its reserves (raw units), or a V3-style pool and its ``state``.
+
+    For a V3-style pool ``reserve0``/``reserve1`` are the in-range virtual reserves
+    (``L / √P``, ``L · √P``: same mid price and local depth) and ``fee_bps`` is 0.
+    """
 
     address: str
     dex: str
@@ -198,6 +226,16 @@ class Pool:
     reserve0: int
     reserve1: int
     fee_bps: int
+    state: V3PoolState | None = None
+    venue: str = UNISWAP_V2
+    window: tuple[int, int] | None = None  # V3: the tick range whose initialized ticks the state holds (None: all)
+
+
+def virtual_reserves(state: V3PoolState) -> tuple[int, int]:
+    """In-range virtual reserves of a V3-style pool (0, 0 before Initialize)."""
+    if not state.sqrt_price_x96:
+        return 0, 0
+    return (state.liquidity << 96) // state.sqrt_price_x96, (state.liquidity * state.sqrt_price_x96) >> 96
 
 
 # A directed use of a pool: (address, zero_for_one). A path is a tuple of them.
@@ -228,6 +266,13 @@ class PoolGraph:
     _pair_pools: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _neighbours: dict[str, set[str]] = field(default_factory=dict)
     _base_rank: dict[str, int] = field(default_factory=dict)
+    _curves: dict[str, V3Curve] = field(default_factory=dict)  # float models of V3 pools, built on first use
+    _profiles: dict[str, tuple[V3PoolState, int, TickProfile]] = field(default_factory=dict)  # (state, ticks version)
+    # Per path at the current reserves and states (cleared by any change): its best integer (input, output), and
+    # its float optimum (mixed paths). A block's scan and the scanner's 2-hop alternatives share them.
+    _found: dict[tuple[_Step, ...], tuple[int, int] | None] = field(default_factory=dict)
+    _float_optima: dict[tuple[_Step, ...], FloatOptimum | None] = field(default_factory=dict)
+    _bound_hops: dict[_Step, tuple[float, float, float]] = field(default_factory=dict)  # per step, until it changes
 
     def __post_init__(self) -> None:
         self.base_tokens = tuple(self.base_tokens)
@@ -254,12 +299,14 @@ class PoolGraph:
         self._neighbours.setdefault(pool.token0, set()).add(pool.token1)
         self._neighbours.setdefault(pool.token1, set()).add(pool.token0)
         self._refresh_rates(pool)
+        self._forget_results()
 
     def update_reserves(self, address: str, reserve0: int, reserve1: int) -> None:
         """Apply a Sync: O(1)."""
         pool = replace(self._pools[address], reserve0=reserve0, reserve1=reserve1)
         self._pools[address] = pool
         self._refresh_rates(pool)
+        self._forget_results()
 
     def update_fee(self, address: str, fee_bps: int) -> None:
         """A pool's fee changed (per-pair fees read again): O(1)."""
@@ -268,8 +315,34 @@ class PoolGraph:
         pool = replace(self._pools[address], fee_bps=fee_bps)
         self._pools[address] = pool
         self._refresh_rates(pool)
+        self._forget_results()
+
+    def update_state(self, address: str, state: V3PoolState) -> None:
+        """A V3-style pool's new state (after its block's events): O(1); its float model is rebuilt on use."""
+        reserve0, reserve1 = virtual_reserves(state)
+        pool = replace(self._pools[address], reserve0=reserve0, reserve1=reserve1, state=state)
+        self._pools[address] = pool
+        self._curves.pop(address, None)
+        self._refresh_rates(pool)
+        self._forget_results()
+
+    def _forget_results(self) -> None:
+        if self._found or self._float_optima:
+            self._found.clear()
+            self._float_optima.clear()
 
     def _refresh_rates(self, pool: Pool) -> None:
+        self._bound_hops.pop((pool.address, True), None)
+        self._bound_hops.pop((pool.address, False), None)
+        if pool.state is not None:
+            state = pool.state
+            if not state.sqrt_price_x96 or (not state.liquidity and not state.ticks):
+                self._log_rates[pool.address] = (-math.inf, -math.inf)
+                return
+            log_fee = math.log1p(-state.fee / 1e6)
+            log_price = 2 * (math.log(state.sqrt_price_x96) - 96 * math.log(2))
+            self._log_rates[pool.address] = (log_fee + log_price, log_fee - log_price)
+            return
         if pool.reserve0 <= 0 or pool.reserve1 <= 0:
             # An empty pool cannot be traded through; -inf keeps it out of every cycle.
             self._log_rates[pool.address] = (-math.inf, -math.inf)
@@ -338,11 +411,113 @@ class PoolGraph:
         hops = []
         for address, zero_for_one in path:
             p = self._pools[address]
+            # A V3 pool out of range has no virtual reserves; 1 keeps the hop valid (they are display only).
+            r0, r1 = (p.reserve0, p.reserve1) if p.state is None else (max(p.reserve0, 1), max(p.reserve1, 1))
             if zero_for_one:
-                hops.append(Hop(p.address, p.token0, p.token1, p.reserve0, p.reserve1, p.fee_bps))
+                hops.append(Hop(p.address, p.token0, p.token1, r0, r1, p.fee_bps, p.venue))
             else:
-                hops.append(Hop(p.address, p.token1, p.token0, p.reserve1, p.reserve0, p.fee_bps))
+                hops.append(Hop(p.address, p.token1, p.token0, r1, r0, p.fee_bps, p.venue))
         return Cycle(tuple(hops))
+
+    def is_mixed(self, path: Iterable[_Step]) -> bool:
+        """True when a hop of the path is a V3-style pool."""
+        pools = self._pools
+        return any(pools[address].state is not None for address, _ in path)
+
+    def _curve(self, pool: Pool) -> V3Curve:
+        curve = self._curves.get(pool.address)
+        if curve is None:
+            state = pool.state
+            assert state is not None
+            # The tick profile outlives Swaps (the same state object, its ticks unchanged); a Mint or Burn renews it.
+            kept = self._profiles.get(pool.address)
+            if kept is None or kept[0] is not state or kept[1] != state.ticks_version:
+                kept = self._profiles[pool.address] = (state, state.ticks_version, TickProfile(state.ticks))
+            curve = self._curves[pool.address] = V3Curve(state, pool.window, kept[2])
+        return curve
+
+    def _mixed_bound(self, path: tuple[_Step, ...]) -> float:
+        """``mixed_profit_bound`` of the path's legs (``constant_product_bound`` of each step's bounding curve,
+        cached per step until its pool changes; no legs built)."""
+        bound_hops = self._bound_hops
+        k, m, n = 1.0, 1.0, 0.0
+        for step in path:
+            hop = bound_hops.get(step)
+            if hop is None:
+                address, zero_for_one = step
+                p = self._pools[address]
+                if p.state is not None:
+                    curve = self._curve(p)
+                    hop = (1 - curve.fee, *curve.bounding_reserves(zero_for_one))
+                else:
+                    reserve0, reserve1, gamma = self._float_reserves[address]
+                    hop = (gamma, reserve0, reserve1) if zero_for_one else (gamma, reserve1, reserve0)
+                bound_hops[step] = hop
+            gamma, r_in, r_out = hop
+            if r_in <= 0:
+                return 0.0
+            k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
+        if k <= m or n <= 0:
+            return 0.0
+        return (math.sqrt(k) - math.sqrt(m)) ** 2 / n
+
+    def _float_optimum(self, path: tuple[_Step, ...]) -> FloatOptimum | None:
+        if path not in self._float_optima:
+            self._float_optima[path] = float_optimum(self._legs(path))
+        return self._float_optima[path]
+
+    def _legs(self, path: tuple[_Step, ...]) -> list[Leg]:
+        legs: list[Leg] = []
+        for address, zero_for_one in path:
+            p = self._pools[address]
+            if p.state is not None:
+                curve = self._curve(p)
+                legs.append(V3Leg(p.state, zero_for_one, curve, curve.limit(zero_for_one)))
+            else:
+                gamma = FEE_DENOMINATOR - p.fee_bps
+                r_in, r_out = (p.reserve0, p.reserve1) if zero_for_one else (p.reserve1, p.reserve0)
+                legs.append(V2Leg(r_in, r_out, gamma))
+        return legs
+
+    def best_input(self, path: tuple[_Step, ...]) -> tuple[int, int] | None:
+        """(amount in, amount out) of a path's best input under the contracts' integer math, or None."""
+        if any(self._log_rates[address][0] == -math.inf for address, _ in path):
+            return None  # through an empty pair or a V3-style pool with no price or liquidity
+        if path not in self._found:
+            if self.is_mixed(path):
+                self._found[path] = best_mixed_input(self._legs(path), self._float_optimum(path))
+            else:
+                self._found[path] = _best_input_raw(self._raw_hops(path))
+        return self._found[path]
+
+    def result(self, path: tuple[_Step, ...]) -> CycleResult | None:
+        found = self.best_input(path)
+        if found is None:
+            return None
+        amount_in, amount_out = found
+        return CycleResult(self.path_cycle(path), amount_in, amount_out, amount_out - amount_in)
+
+    def path_start(self, path: tuple[_Step, ...]) -> str:
+        """The token a path starts (and ends) with."""
+        return self._token_in(path[0])
+
+    def profit_bound(self, path: tuple[_Step, ...]) -> float:
+        """A real number no integer input's profit through the path exceeds, in its start token's raw units
+        (float, with the ranking's margin): for pruning candidates without simulating them."""
+        log_rates = self._log_rates
+        if any(log_rates[address][0] == -math.inf for address, _ in path):
+            return 0.0  # through an empty pair or a V3-style pool with no price or liquidity: no result
+        if self.is_mixed(path):
+            return self._mixed_bound(path) * (1 + ESTIMATE_MARGIN)
+        k = m = n = 0.0
+        for position, (address, zero_for_one) in enumerate(path):
+            reserve0, reserve1, gamma = self._float_reserves[address]
+            r_in, r_out = (reserve0, reserve1) if zero_for_one else (reserve1, reserve0)
+            if position == 0:
+                k, m, n = gamma * r_out, r_in, gamma
+            else:
+                k, m, n = k * gamma * r_out, m * r_in, n * r_in + gamma * k
+        return (math.sqrt(k) - math.sqrt(m)) ** 2 / n * (1 + ESTIMATE_MARGIN) if k > m else 0.0
 
     def _token_in(self, step: _Step) -> str:
         pool = self._pools[step[0]]
@@ -378,7 +553,8 @@ class PoolGraph:
         """
         log_rates = self._log_rates
         float_reserves = self._float_reserves
-        memo: dict[tuple[_Step, ...], tuple[int, int] | None] = {}
+        memo = self._found
+        mixed_paths: set[tuple[_Step, ...]] = set()
         results: dict[str, CycleResult] = {}
         for address in dict.fromkeys(changed):
             if address not in self._pools:
@@ -390,7 +566,17 @@ class PoolGraph:
                     log_sum += log_rates[pool_address][0 if zero_for_one else 1]
                 if log_sum <= -LOG_RATE_MARGIN:
                     continue
+                mixed = self.is_mixed(path)
                 for rotated in self._rotations(path, token_value):
+                    if mixed:
+                        # Ranked by an upper bound (V3 hops at their marginal rate); searched only if reached.
+                        bound = self._mixed_bound(rotated)
+                        if bound <= 0:
+                            continue
+                        start = self._token_in(rotated[0])
+                        candidates.append((self._rank(start, bound * (1 + ESTIMATE_MARGIN), token_value), rotated))
+                        mixed_paths.add(rotated)
+                        continue
                     k = m = n = 0.0
                     for position, (pool_address, zero_for_one) in enumerate(rotated):
                         reserve0, reserve1, gamma = float_reserves[pool_address]
@@ -402,13 +588,26 @@ class PoolGraph:
                     estimate = (math.sqrt(k) - math.sqrt(m)) ** 2 / n if k > m else 0.0
                     start = self._token_in(rotated[0])
                     candidates.append((self._rank(start, estimate * (1 + ESTIMATE_MARGIN), token_value), rotated))
-            candidates.sort(key=lambda item: item[0], reverse=True)
+            # Best first; a mixed cycle enters with its upper bound, is searched in floats when it comes up,
+            # and re-enters with that optimum (a tighter estimate) before its integer simulation.
+            candidates.sort(key=_first)
+            searched: dict[tuple[_Step, ...], FloatOptimum | None] = {}
             best: tuple[tuple, tuple[_Step, ...], tuple[int, int]] | None = None
-            for estimate_rank, rotated in candidates:
+            while candidates:
+                estimate_rank, rotated = candidates.pop()
                 if best is not None and estimate_rank <= best[0]:
                     break
                 if rotated in memo:
                     found = memo[rotated]
+                elif rotated in mixed_paths:
+                    if rotated not in searched:
+                        optimum = searched[rotated] = self._float_optimum(rotated)
+                        if optimum is not None and optimum.profit > 0:
+                            start = self._token_in(rotated[0])
+                            rank = self._rank(start, optimum.profit * (1 + ESTIMATE_MARGIN), token_value)
+                            insort(candidates, (rank, rotated), key=_first)
+                        continue
+                    found = memo[rotated] = best_mixed_input(self._legs(rotated), searched[rotated])
                 else:
                     found = memo[rotated] = _best_input_raw(self._raw_hops(rotated))
                 if found is None:
@@ -428,7 +627,8 @@ class PoolGraph:
         return results
 
     def _rotations(self, path: tuple[_Step, ...], token_value: Mapping[str, float] | None) -> list[tuple[_Step, ...]]:
-        starts = [self._token_in(step) for step in path]
+        pools = self._pools
+        starts = [pools[address].token0 if zero_for_one else pools[address].token1 for address, zero_for_one in path]
         if token_value is not None:
             chosen = [i for i, token in enumerate(starts) if token_value.get(token, 0) > 0]
             if chosen:
@@ -442,6 +642,10 @@ class PoolGraph:
             if value > 0:
                 return (1, profit * value)
         return (0, -self._base_rank.get(start, len(self._base_rank)), profit)
+
+
+def _first(item: tuple) -> tuple:
+    return item[0]
 
 
 def _pair_key(token_a: str, token_b: str) -> tuple[str, str]:

@@ -16,6 +16,11 @@ Floors, whichever is highest wins:
 * a block whose figure is still 0 (an empty block on a chain with neither a
   base fee nor a floor) takes the last non-zero price the scanner saw.
 
+Every price names its source (``GasPriceSource``, stored on the opportunity
+row as ``gas_price_source``): the observed tip, a floor (the registry's, or
+the operator's ``GAS_PRIORITY_FEE_WEI``), the base fee alone (tip unknown, no
+floor above it) or the last price seen.
+
 The tips of a whole batch come from one ``eth_feeHistory`` call (O(1) RPC per
 batch, whatever the number of pools or transactions), only when a block of the
 batch has a Sync to evaluate. A node without ``eth_feeHistory`` (or without
@@ -27,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from evm.rpc import RpcResponseError
@@ -43,10 +49,45 @@ class GasFloors:
     configured_tip_wei: int = 0  # GAS_PRIORITY_FEE_WEI
 
 
+class GasPriceSource(StrEnum):
+    """Which figure set a block's gas price (the opportunity row's ``gas_price_source``)."""
+
+    OBSERVED = "observed"  # base fee + the block's observed tip (eth_feeHistory), at or above every floor
+    REGISTRY_FLOOR = "registry_floor"  # the registry's min_priority_fee_wei or min_gas_price_wei
+    CONFIGURED_FLOOR = "configured_floor"  # the operator's GAS_PRIORITY_FEE_WEI
+    BASE_FEE = "base_fee"  # tip unknown (no eth_feeHistory answer) and no floor: the base fee alone
+    LAST_SEEN = "last_seen"  # everything came out 0: the last non-zero price the scanner evaluated
+
+
+@dataclass(frozen=True, slots=True)
+class GasPrice:
+    wei: int
+    source: GasPriceSource
+
+
+def gas_price(*, base_fee_wei: int | None, observed_tip_wei: int | None, floors: GasFloors) -> GasPrice:
+    """The gas price of one block (wei): base fee + observed tip, floored, and which figure set it. Pure.
+
+    Ties go to the observed tip (it is a measurement), then to the registry's floor.
+    """
+    base = base_fee_wei or 0
+    tips = [
+        (observed_tip_wei, GasPriceSource.OBSERVED),
+        (floors.min_priority_fee_wei, GasPriceSource.REGISTRY_FLOOR),
+        (floors.configured_tip_wei, GasPriceSource.CONFIGURED_FLOOR),
+    ]
+    known = [
+        (tip, source) for tip, source in tips if tip is not None and (tip > 0 or source is GasPriceSource.OBSERVED)
+    ]
+    tip, source = max(known, key=lambda t: t[0], default=(0, GasPriceSource.BASE_FEE))
+    if base + tip < floors.min_gas_price_wei:
+        return GasPrice(floors.min_gas_price_wei, GasPriceSource.REGISTRY_FLOOR)
+    return GasPrice(base + tip, source)
+
+
 def gas_price_wei(*, base_fee_wei: int | None, observed_tip_wei: int | None, floors: GasFloors) -> int:
     """The gas price of one block (wei): base fee + observed tip, floored. Pure."""
-    tip = max(observed_tip_wei or 0, floors.min_priority_fee_wei, floors.configured_tip_wei)
-    return max((base_fee_wei or 0) + tip, floors.min_gas_price_wei)
+    return gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, floors=floors).wei
 
 
 def fee_history_tips(reply: Any, *, newest_block: int, count: int) -> dict[int, int]:

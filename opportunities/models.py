@@ -6,6 +6,9 @@ from django.db import models
 from django.utils import timezone
 
 from chains.models import Chain, Pool, RawAmountField
+from opportunities.gas import GasPriceSource
+
+GAS_PRICE_SOURCES = [(s.value, s.value.replace("_", " ")) for s in GasPriceSource]
 
 
 class Opportunity(models.Model):
@@ -30,12 +33,24 @@ class Opportunity(models.Model):
     # The best cycle through the pool, in swap order, and its exact amounts.
     path_pools = models.JSONField(default=list, help_text="Pool addresses in swap order.")
     path_tokens = models.JSONField(default=list, help_text="Token addresses, start … start.")
+    venues = models.JSONField(
+        default=list, blank=True, help_text="Each hop's protocol family (uniswap_v2, uniswap_v3, pancakeswap_v3, ...)."
+    )
     start_token = models.CharField(max_length=42, blank=True)
     amount_in = RawAmountField(help_text="Optimal input, raw units of the start token.")
     amount_out = RawAmountField(help_text="What the cycle returns for amount_in.")
     profit_raw = RawAmountField(help_text="amount_out - amount_in, raw units of the start token (before gas).")
     gas_estimate = models.PositiveBigIntegerField(default=0, help_text="Gas units assumed for the cycle.")
     gas_cost_usd = models.DecimalField(max_digits=30, decimal_places=6, default=0)
+    gas_price_wei = RawAmountField(null=True, blank=True, help_text="The block's gas price the gas cost is at (wei).")
+    gas_price_source = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        choices=GAS_PRICE_SOURCES,
+        help_text="What set the gas price: the block's observed tip, a floor, the base fee alone or the last "
+        "price seen (empty: stored before the field existed).",
+    )
 
     class Meta:
         verbose_name_plural = "opportunities"

@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
@@ -58,10 +58,24 @@ from chains.pools import (
 )
 from chains.pricing import PoolReserves, PriceBook
 from chains.tokens import token_metadata_complete, token_metadata_refresh
+from chains.v3pools import (
+    ClStateRead,
+    cl_events_by_block,
+    cl_pool_register_created,
+    cl_pool_register_listed,
+    cl_pools_created,
+    cl_state_read,
+    cl_states_insert,
+    cl_states_read_missing,
+    cl_states_read_touched,
+    cl_states_store,
+)
+from dexes.families import ALGEBRA, ALGEBRA_V1, CL_FAMILIES, cl_topics
 from dexes.uniswap_v2.events import PAIR_CREATED_TOPIC, SYNC_TOPIC
-from opportunities.cycles import CycleResult, Pool, PoolGraph, best_cycle_input, imbalance_pct
-from opportunities.gas import GasFloors, block_tips_fetch, gas_price_wei
-from opportunities.selectors import PoolRow, TokenRow, scanner_pools, scanner_tokens
+from dexes.uniswap_v3.pool import V3PoolState
+from opportunities.cycles import CycleResult, Pool, PoolGraph, imbalance_pct, virtual_reserves
+from opportunities.gas import GasFloors, GasPrice, GasPriceSource, block_tips_fetch, gas_price, gas_price_wei
+from opportunities.selectors import PoolRow, TokenRow, scanner_cl_states, scanner_pools, scanner_tokens
 from opportunities.services import OpportunityDraft, opportunity_delete_from_block, opportunity_record_many
 
 logger = logging.getLogger(__name__)
@@ -71,6 +85,11 @@ _WEI_PER_NATIVE = Decimal(10**18)
 # pricing liquidity floor only a misconfigured floor (PRICE_MIN_LIQUIDITY_USD=0) gets there.
 IMPLAUSIBLE_PROFIT_USD = Decimal(10**15)
 _FEE_UNREAD = "per-pair fee not read yet"
+# Relative slack when a float profit bound in USD (float token values) is compared with Decimal USD figures.
+_BOUND_MARGIN = 1e-6
+# Algebra pools recompute their fee from a volatility oracle on the first swap of each block (timestamp); the
+# oracle is not modelled, so the next swap's fee is unknown and a quote could be off: tracked, not traded through.
+UNPREDICTABLE_FEE_FAMILIES = frozenset({ALGEBRA, ALGEBRA_V1})
 
 
 # --------------------------------------------------------------------------- settings
@@ -118,6 +137,18 @@ class ScanPolicy:
         """A block's gas price: base fee + the observed tip, floored (``opportunities.gas``)."""
         floors = GasFloors(min_gas_price_wei, min_priority_fee_wei, self.priority_fee_wei)
         return gas_price_wei(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, floors=floors)
+
+    def gas_price(
+        self,
+        base_fee_wei: int | None,
+        *,
+        observed_tip_wei: int | None = None,
+        min_gas_price_wei: int = 0,
+        min_priority_fee_wei: int = 0,
+    ) -> GasPrice:
+        """``gas_price_wei`` and which figure set it."""
+        floors = GasFloors(min_gas_price_wei, min_priority_fee_wei, self.priority_fee_wei)
+        return gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, floors=floors)
 
 
 # --------------------------------------------------------------------------- market
@@ -169,6 +200,7 @@ class ChainMarket:
         tokens: Mapping[str, TokenRow],
         pools: Iterable[PoolRow] = (),
         block_number: int | None = None,
+        cl_states: Mapping[int, ClStateRead] | None = None,
     ) -> None:
         self.config = config
         self.block_number = block_number
@@ -192,7 +224,11 @@ class ChainMarket:
         self.skipped: dict[str, str] = {}  # pool -> why it is not traded through
         self.fee_read_blocks: dict[str, int | None] = {}  # per-pair-fee pool -> block of its fee's last read
         self.last_gas_price_wei = 0  # the last non-zero gas price evaluated (a 0-priced block falls back to it)
-        self.add_pools(pools)
+        # Concentrated-liquidity pools: address -> family, and -> state (every such pool with a known state).
+        self.cl_families: dict[str, str] = {}
+        self.cl_states: dict[str, V3PoolState] = {}
+        self.cl_windows: dict[str, tuple[int, int] | None] = {}  # tick range each state knows (None: all)
+        self.add_pools(pools, cl_states)
 
     # ---- maintenance
 
@@ -204,7 +240,9 @@ class ChainMarket:
                 if token.decimals is not None:
                     self.prices.set_decimals(key, token.decimals)
 
-    def add_pools(self, pools: Iterable[PoolRow]) -> None:
+    def add_pools(self, pools: Iterable[PoolRow], cl_states: Mapping[int, ClStateRead] | None = None) -> None:
+        """Track pools; a concentrated-liquidity pool needs its state (``cl_states``: pool id -> state)."""
+        cl_states = cl_states or {}
         for row in pools:
             key = _norm(row.address)
             self.max_pool_id = max(self.max_pool_id, row.id)
@@ -215,14 +253,69 @@ class ChainMarket:
             if row.fee_per_pair:
                 self.fee_read_blocks[key] = row.fee_read_block
             t0, t1 = _norm(row.token0), _norm(row.token1)
-            self.prices.add_pool(PoolReserves(key, t0, t1, row.reserve0, row.reserve1))
+            state = None
+            reserve0, reserve1 = row.reserve0, row.reserve1
+            if row.venue in CL_FAMILIES:
+                self.cl_families[key] = row.venue
+                read = cl_states.get(row.id)
+                if read is None:
+                    self.skipped[key] = "no concentrated-liquidity state yet"
+                    continue
+                state = self.cl_states[key] = read.state
+                self.cl_windows[key] = read.window
+                reserve0, reserve1 = virtual_reserves(state)
+            else:
+                # USD prices come from V2 pairs only (their reserves are real depth; see README's known limits).
+                self.prices.add_pool(PoolReserves(key, t0, t1, reserve0, reserve1))
             reason = self._skip_reason(row, t0, t1)
             if reason:
                 self.skipped[key] = reason
                 continue
-            self.graph.add_pool(Pool(key, row.dex, t0, t1, row.reserve0, row.reserve1, int(row.fee_bps or 0)))
+            self.graph.add_pool(
+                Pool(
+                    key,
+                    row.dex,
+                    t0,
+                    t1,
+                    reserve0,
+                    reserve1,
+                    int(row.fee_bps or 0),
+                    state=state,
+                    venue=row.venue,
+                    window=self.cl_windows.get(key),
+                )
+            )
+
+    def add_cl_states(self, states: Iterable[tuple[int, ClStateRead]]) -> None:
+        """States read for pools the market holds without one (their rows were loaded before the read)."""
+        by_id = {pk: address for address, pk in self.pool_ids.items()}
+        for pk, state in states:
+            address = by_id.get(pk)
+            if address is None or address in self.cl_states:
+                continue
+            row = self.rows.pop(address)
+            self.skipped.pop(address, None)
+            self.add_pools([row], {pk: state})
+
+    def apply_cl_event(self, address: str, event: object) -> bool:
+        """Apply a concentrated-liquidity pool's event to its state; True if a tracked state changed.
+
+        The graph sees the new state through ``cl_refresh`` once the block's events are applied.
+        """
+        state = self.cl_states.get(address)
+        return state is not None and state.apply_event(event)
+
+    def cl_refresh(self, address: str) -> bool:
+        """After a block's events: the pool's virtual reserves and rates from its state; True if tradable."""
+        state = self.cl_states[address]
+        if address not in self.graph:
+            return False
+        self.graph.update_state(address, state)
+        return True
 
     def _skip_reason(self, row: PoolRow, t0: str, t1: str) -> str:
+        if row.venue in UNPREDICTABLE_FEE_FAMILIES:
+            return f"{row.venue}: dynamic fee of the next block not modelled"
         if row.fee_bps is None:
             return "unknown DEX fee"
         if row.fee_per_pair and row.fee_read_block is None:
@@ -241,8 +334,8 @@ class ChainMarket:
         """Apply a Sync; True if a tradable pool's reserves changed."""
         key = _norm(address)
         row = self.rows.get(key)
-        if row is None:
-            return False
+        if row is None or key in self.cl_families:
+            return False  # untracked, or a V3-style pool (no Sync; getReserves of one reads as empty)
         self.prices.update_reserves(key, reserve0, reserve1)
         if key not in self.graph:
             if self.skipped.get(key) == _FEE_UNREAD:  # joins the graph with these reserves once its fee is read
@@ -316,7 +409,8 @@ class ChainMarket:
             return []
         token_value = _LazyTokenValues(self.prices)
         native_usd = self.prices.native_price_usd()
-        gas_price = self.block_gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, policy=policy)
+        block_gas = self.block_gas_price(base_fee_wei=base_fee_wei, observed_tip_wei=observed_tip_wei, policy=policy)
+        gas_price = block_gas.wei
         results = self.graph.scan(changed, token_value=token_value)
         drafts: list[OpportunityDraft] = []
         gas_cost_cache: dict[int, tuple[Decimal, Decimal] | None] = {}
@@ -355,7 +449,17 @@ class ChainMarket:
             best_net = net(result)
             if len(result.cycle.hops) > 2:
                 # scan ranks by gross profit; a 2-hop cycle's lower gas can make it the better net trade.
-                for alternative in self._two_hop_results(address, token_value):
+                # Only a cycle whose profit bound, net of its gas, could beat the best is simulated.
+                two_hop_gas = gas_cost(2)  # None: no 2-hop cycle has a net figure to compare
+                for rotated in self._two_hop_paths(address, token_value) if two_hop_gas is not None else ():
+                    if best_net is not None and two_hop_gas is not None:
+                        floor = float(best_net[0] + two_hop_gas[1])
+                        bound_usd = self.graph.profit_bound(rotated) * token_value[self.graph.path_start(rotated)]
+                        if floor > 0 and bound_usd * (1 + _BOUND_MARGIN) < floor * (1 - _BOUND_MARGIN):
+                            continue
+                    alternative = self.graph.result(rotated)
+                    if alternative is None:
+                        continue
                     alternative_net = net(alternative)
                     if alternative_net is not None and (best_net is None or alternative_net[0] > best_net[0]):
                         best, best_net = alternative, alternative_net
@@ -383,44 +487,49 @@ class ChainMarket:
                     reserve0=pool.reserve0,
                     reserve1=pool.reserve1,
                     start_token=self._spelling(best.cycle.start_token),
+                    venues=best.cycle.venues,
                     amount_in=best.amount_in,
                     amount_out=best.amount_out,
                     profit_raw=best.profit,
                     gas_estimate=policy.gas_units(len(best.cycle.hops)),
                     gas_cost_usd=gas_usd,
+                    gas_price_wei=gas_price,
+                    gas_price_source=block_gas.source.value,
                     path_pools=tuple(self.rows[p].address for p in best.cycle.pools),
                     path_tokens=tuple(self._spelling(t) for t in best.cycle.tokens),
                 )
             )
         return drafts
 
-    def block_gas_price(self, *, base_fee_wei: int | None, observed_tip_wei: int | None, policy: ScanPolicy) -> int:
-        """The block's gas price (``opportunities.gas``); a 0 falls back to the last non-zero one seen."""
-        price = policy.gas_price_wei(
+    def block_gas_price(
+        self, *, base_fee_wei: int | None, observed_tip_wei: int | None, policy: ScanPolicy
+    ) -> GasPrice:
+        """The block's gas price and its source (``opportunities.gas``); 0 falls back to the last non-zero one seen."""
+        price = policy.gas_price(
             base_fee_wei,
             observed_tip_wei=observed_tip_wei,
             min_gas_price_wei=self.config.min_gas_price_wei,
             min_priority_fee_wei=self.config.min_priority_fee_wei,
         )
-        if price == 0:
-            return self.last_gas_price_wei
-        self.last_gas_price_wei = price
+        if price.wei == 0:
+            return GasPrice(self.last_gas_price_wei, GasPriceSource.LAST_SEEN) if self.last_gas_price_wei else price
+        self.last_gas_price_wei = price.wei
         return price
 
-    def _two_hop_results(self, address: str, token_value: Mapping[str, float]) -> list[CycleResult]:
-        found = []
-        for path in self.graph.cycle_paths(address):
+    def _two_hop_paths(self, address: str, token_value: Mapping[str, float]) -> list[tuple[tuple[str, bool], ...]]:
+        """The 2-hop cycles through a pool (not through an empty pair), each from each start token with a value."""
+        graph = self.graph
+        found: list[tuple[tuple[str, bool], ...]] = []
+        for path in graph.cycle_paths(address):
             if len(path) != 2 or any(
-                self.graph.pool(step[0]).reserve0 <= 0 or self.graph.pool(step[0]).reserve1 <= 0 for step in path
+                graph.pool(step[0]).state is None
+                and (graph.pool(step[0]).reserve0 <= 0 or graph.pool(step[0]).reserve1 <= 0)
+                for step in path
             ):
-                continue  # not a 2-hop cycle, or through an empty pool
+                continue  # not a 2-hop cycle, or through an empty pair
             for rotated in (path, path[::-1]):
-                cycle = self.graph.path_cycle(rotated)
-                if token_value.get(cycle.start_token, 0) <= 0:
-                    continue
-                result = best_cycle_input(cycle)
-                if result is not None:
-                    found.append(result)
+                if token_value.get(graph.path_start(rotated), 0) > 0:
+                    found.append(rotated)
         return found
 
     def pool_name(self, address: str) -> str:
@@ -448,21 +557,25 @@ class _LazyTokenValues(Mapping[str, float]):
         self._prices = prices
         self._values: dict[str, float] = {}
 
-    def __getitem__(self, token: str) -> float:
+    def _value(self, token: str) -> float:
         value = self._values.get(token)
         if value is None:
             price = self._prices.price_usd(token)
             decimals = self._prices.decimals.get(token)
             value = self._values[token] = 0.0 if price is None or decimals is None else float(price) / 10**decimals
+        return value
+
+    def __getitem__(self, token: str) -> float:
+        value = self._value(token)
         if value <= 0:
             raise KeyError(token)
         return value
 
     def get(self, token: str, default: Any = None) -> Any:  # type: ignore[override]
-        try:
-            return self[token]
-        except KeyError:
-            return default
+        value = self._values.get(token)  # the scan asks for every start token: no exception, one call on a hit
+        if value is None:
+            value = self._value(token)
+        return value if value > 0 else default
 
     def __iter__(self) -> Any:
         return iter(k for k, v in self._values.items() if v > 0)
@@ -484,6 +597,7 @@ def market_load(*, config: MarketConfig, block_number: int | None, client: Any |
         tokens=scanner_tokens(chain_id=config.chain_id),
         pools=scanner_pools(chain_id=config.chain_id),
         block_number=block_number,
+        cl_states=scanner_cl_states(chain_id=config.chain_id),
     )
 
 
@@ -517,7 +631,7 @@ def market_at(*, config: MarketConfig, block_number: int, client: Any | None = N
             new_pools = scanner_pools(chain_id=config.chain_id, after_id=market.max_pool_id)
             if new_pools:
                 market.add_tokens(scanner_tokens(chain_id=config.chain_id))
-                market.add_pools(new_pools)
+                market.add_pools(new_pools, scanner_cl_states(chain_id=config.chain_id, after_id=market.max_pool_id))
         return market
 
 
@@ -540,6 +654,7 @@ class BlockSyncs:
     base_fee_per_gas: int | None
     syncs: tuple[SyncUpdate, ...]
     priority_fee_wei: int | None = None  # the block's observed tip (eth_feeHistory percentile); None: not read
+    cl_events: tuple[tuple[str, object], ...] = ()  # (pool, decoded event) of V3-style pools, in log order
 
 
 def market_scan_blocks(
@@ -553,6 +668,8 @@ def market_scan_blocks(
         # Unknown while moving: a failure half-way leaves a market that is rebuilt, never silently stale.
         market.block_number = None
         changed = [s.pool for s in block.syncs if market.apply_sync(s.pool, s.reserve0, s.reserve1)]
+        cl_changed = [pool for pool, event in block.cl_events if market.apply_cl_event(pool, event)]
+        changed += [pool for pool in dict.fromkeys(cl_changed) if market.cl_refresh(pool)]
         drafts.extend(
             market.evaluate(
                 changed,
@@ -578,6 +695,7 @@ class PoolFetch:
     market: ChainMarket  # at the batch's parent block
     unread: list[tuple[int, str, tuple[int, int]]]  # (pool id, address, reserves at the parent) of pools never read
     fees: dict[str, int | None] = dataclasses.field(default_factory=dict)  # per-pair fees read at the last block
+    cl_missing: list[tuple[int, ClStateRead]] = dataclasses.field(default_factory=list)  # states read at the parent
 
 
 @dataclass
@@ -590,6 +708,8 @@ class PoolPlan:
     reserves: list[ReserveUpdate]  # each pool's last Sync of the batch (live batches only)
     pool_ids: Mapping[str, int]
     fees: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (pool id, fee_bps) read at the last block
+    cl_missing: list[tuple[int, ClStateRead]] = dataclasses.field(default_factory=list)
+    cl_states: list[tuple[int, V3PoolState, int]] = dataclasses.field(default_factory=list)  # (id, state, block)
 
 
 class PoolScanner:
@@ -615,6 +735,7 @@ class PoolScanner:
         self._client = client
         self.policy = policy or ScanPolicy.from_settings()
         self._history: ChainMarket | None = None  # the backfill's own market (non-live batches)
+        self._listed_registered = False
 
     @property
     def config(self) -> Any:
@@ -633,7 +754,7 @@ class PoolScanner:
         return self._client
 
     def topics(self) -> list[list[str]]:
-        return [[SYNC_TOPIC, PAIR_CREATED_TOPIC]]
+        return [[SYNC_TOPIC, PAIR_CREATED_TOPIC, *cl_topics()]]
 
     def fetch(self, batch: Any) -> PoolFetch:
         """Every read of the batch, outside the scanning transaction.
@@ -646,26 +767,35 @@ class PoolScanner:
         """
         self._config = batch.chain
         self._client = self._client or batch.client
-        per_block = sync_updates_by_block(batch.logs)
-        blocks = blocks_from_syncs(batch.headers, per_block, tips=self._block_tips(per_block))
         market_config = MarketConfig.from_chain_config(batch.chain)
         parent = batch.from_block - 1
+        if not self._listed_registered:  # the registry's V3 pools, once per scanner (a query when all are known)
+            cl_pool_register_listed(config=batch.chain, client=self.client)
+            self._listed_registered = True
         self._pools_discover(batch)
         if not batch.live:
             market = self._history_market(market_config, at_block=parent)
+            blocks = blocks_from_logs(batch.headers, batch.logs, market.cl_families, tips_fetch=self._block_tips)
             fees = self._fees_due(market, at_block=batch.to_block)
-            return PoolFetch(blocks=blocks, market=market, unread=[], fees=fees)
+            created = _cl_created_states(batch, market, at_block=parent)
+            return PoolFetch(blocks=blocks, market=market, unread=[], fees=fees, cl_missing=created)
         unread = pool_reserves_read_unread(chain_id=self.chain_id, client=self.client, block=parent)
+        cl_missing = cl_states_read_missing(chain_id=self.chain_id, client=self.client, block=parent)
         market = market_at(config=market_config, block_number=parent, client=self.client)
+        # A pool the cached market held before it existed (a registry entry read as "not deployed") starts from
+        # its factory's state when its creation log comes, as in a backfill; its state row was just inserted.
+        cl_missing += _cl_created_states(batch, market, at_block=parent)
+        blocks = blocks_from_logs(batch.headers, batch.logs, market.cl_families, tips_fetch=self._block_tips)
         fees = self._fees_due(market, at_block=batch.to_block)
-        return PoolFetch(blocks=blocks, market=market, unread=unread, fees=fees)
+        return PoolFetch(blocks=blocks, market=market, unread=unread, fees=fees, cl_missing=cl_missing)
 
-    def _block_tips(self, per_block: Mapping[int, Any]) -> dict[int, int]:
-        """The observed tip of each block with a Sync (one ``eth_feeHistory`` for the batch; none without Syncs)."""
-        if not per_block:
+    def _block_tips(self, blocks: Sequence[int]) -> dict[int, int]:
+        """The observed tip of each block with a Sync or a V3-style pool's event (one ``eth_feeHistory`` for the
+        batch; none without either)."""
+        if not blocks:
             return {}
         percentile = self.policy.priority_fee_percentile
-        return block_tips_fetch(client=self.client, blocks=list(per_block), percentile=percentile)
+        return block_tips_fetch(client=self.client, blocks=list(blocks), percentile=percentile)
 
     def _fees_due(self, market: ChainMarket, *, at_block: int) -> dict[str, int | None]:
         """Per-pair fees (Biswap) never read or due for a re-read (``chains.fees``), read at ``at_block``."""
@@ -682,6 +812,7 @@ class PoolScanner:
         for _, address, (reserve0, reserve1) in fetched.unread:
             market.apply_sync(address, reserve0, reserve1)  # pools the market held as empty
         fees = market.apply_fees(fetched.fees, block=batch.to_block)
+        market.add_cl_states(fetched.cl_missing)
         drafts = market_scan_blocks(market, fetched.blocks, policy=self.policy)
         if not batch.live:  # history: detected when its block was made, so it sorts among the rows of its time
             times = {h.number: datetime.fromtimestamp(h.timestamp, tz=UTC) for h in batch.headers}
@@ -691,6 +822,14 @@ class PoolScanner:
             if batch.live
             else []
         )
+        cl_states: list[tuple[int, V3PoolState, int]] = []
+        if batch.live:
+            last_event = {pool: b.number for b in fetched.blocks for pool, _ in b.cl_events}
+            cl_states = [
+                (market.pool_ids[pool], market.cl_states[pool].copy(), block)
+                for pool, block in last_event.items()
+                if pool in market.cl_states
+            ]
         return PoolPlan(
             drafts=drafts,
             parent=batch.from_block - 1,
@@ -698,6 +837,8 @@ class PoolScanner:
             reserves=reserves,
             pool_ids=market.pool_ids,
             fees=fees if batch.live else [],
+            cl_missing=fetched.cl_missing,
+            cl_states=cl_states,
         )
 
     def write(self, batch: Any, plan: PoolPlan) -> int:
@@ -706,6 +847,8 @@ class PoolScanner:
             pool_reserves_write_read(rows=plan.unread, block=plan.parent)
             pool_reserves_store(chain_id=self.chain_id, updates=plan.reserves, pool_ids=plan.pool_ids)
             pool_fees_write(rows=plan.fees, block=batch.to_block)
+            cl_states_insert(rows=plan.cl_missing, block=plan.parent)
+            cl_states_store(rows=plan.cl_states)
         return len(opportunity_record_many(drafts=plan.drafts, broadcast=batch.live))
 
     def _pools_discover(self, batch: Any) -> list[Any]:
@@ -715,9 +858,11 @@ class PoolScanner:
         and each token is probed for a fee on transfer with the new pool as the
         holder. The pools start with no reserves; ``fetch`` reads them.
         """
-        if not any(log.topic0 == PAIR_CREATED_TOPIC for log in batch.logs):
+        creation_topics = {PAIR_CREATED_TOPIC, *(CL_FAMILIES[d.family].creation_topic for d in batch.chain.cl_dexes)}
+        if not any(log.topic0 in creation_topics for log in batch.logs):
             return []
         created = pool_register_created(config=batch.chain, client=self.client, logs=batch.logs)
+        created += cl_pool_register_created(config=batch.chain, client=self.client, logs=batch.logs)
         if created:
             holders = {token.address: pool.address for pool in created for token in (pool.token0, pool.token1)}
             token_metadata_refresh(chain_id=self.chain_id, client=self.client, tokens=list(holders), holders=holders)
@@ -734,30 +879,86 @@ class PoolScanner:
             market = ChainMarket(config=market_config, tokens={}, block_number=at_block)
         rows = scanner_pools(chain_id=self.chain_id, after_id=market.max_pool_id)
         if rows:
-            reserves = pool_reserves_fetch(client=self.client, pools=[row.address for row in rows], block=at_block)
+            v2_rows = [row for row in rows if row.venue not in CL_FAMILIES]
+            cl_rows = [row for row in rows if row.venue in CL_FAMILIES]
+            reserves = pool_reserves_fetch(client=self.client, pools=[row.address for row in v2_rows], block=at_block)
+            reads = cl_state_read(client=self.client, pools=[(r.address, r.venue) for r in cl_rows], block=at_block)
             market.add_tokens(scanner_tokens(chain_id=self.chain_id))
             market.add_pools(  # per-pair fees are read again at at_block (fee_read_block None): history's, not today's
-                dataclasses.replace(row, reserve0=r[0], reserve1=r[1], last_block=at_block, fee_read_block=None)
-                for row in rows
-                for r in [reserves[row.address] or (0, 0)]
+                [
+                    dataclasses.replace(row, reserve0=r[0], reserve1=r[1], last_block=at_block, fee_read_block=None)
+                    for row in v2_rows
+                    for r in [reserves[row.address] or (0, 0)]
+                ]
+                + cl_rows,
+                {row.id: read for row in cl_rows if (read := reads.get(row.address)) is not None},
             )
         self._history = market
         return market
 
-    def rollback_fetch(self, chain_id: int, from_block: int) -> list[tuple[int, str, tuple[int, int]]]:
-        """Pools last synced in an orphaned block: their reserves at the common ancestor (one Multicall3 batch)."""
-        return pool_reserves_read_touched(chain_id=chain_id, client=self.client, from_block=from_block)
+    def rollback_fetch(self, chain_id: int, from_block: int) -> PoolRollback:
+        """Pools changed in an orphaned block: their reserves (V2) and states (V3-style) at the common ancestor."""
+        return PoolRollback(
+            reserves=pool_reserves_read_touched(chain_id=chain_id, client=self.client, from_block=from_block),
+            cl_states=cl_states_read_touched(chain_id=chain_id, client=self.client, from_block=from_block),
+        )
 
-    def rollback(self, chain_id: int, from_block: int, fetched: list[tuple[int, str, tuple[int, int]]]) -> None:
-        """Forget blocks >= from_block: their opportunities, and the reserves they set; the market is rebuilt."""
+    def rollback(self, chain_id: int, from_block: int, fetched: PoolRollback) -> None:
+        """Forget blocks >= from_block: their opportunities, and the reserves and states they set; the market is
+        rebuilt."""
         market_forget(chain_id)
         removed = opportunity_delete_from_block(chain_id=chain_id, from_block=from_block)
-        pool_reserves_write_read(rows=fetched, block=max(from_block - 1, 0))
+        pool_reserves_write_read(rows=fetched.reserves, block=max(from_block - 1, 0))
         pool_fees_forget_from(chain_id=chain_id, from_block=from_block)  # per-pair fees read on the orphaned fork
+        ancestor = max(from_block - 1, 0)
+        cl_states_store(
+            rows=[(pk, read.state, ancestor) for pk, read in fetched.cl_states],
+            forward_only=False,
+            windows={pk: read.window for pk, read in fetched.cl_states},
+        )
         logger.warning(
-            "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves re-read",
-            chain_id, from_block, removed, len(fetched),
+            "chain %s: reorg from block %d: %d opportunities removed, %d pools' reserves and %d states re-read",
+            chain_id, from_block, removed, len(fetched.reserves), len(fetched.cl_states),
         )  # fmt: skip
+
+
+def _cl_created_states(batch: Any, market: ChainMarket, *, at_block: int) -> list[tuple[int, ClStateRead]]:
+    """V3-style pools the market holds without a state (not deployed at its block: a backfill's first block, or a
+    registry pool the live market loaded before its creation) whose creation log is in this batch start as their
+    factory created them; their events follow. Pure."""
+    out = []
+    for info in cl_pools_created(batch.chain, batch.logs):
+        key = _norm(info.address)
+        pk = market.pool_ids.get(key)
+        if pk is None or key in market.cl_states or (info.block_number or 0) <= at_block:
+            continue
+        state = CL_FAMILIES[info.family].new_state(fee=info.fee, tick_spacing=info.tick_spacing)
+        out.append((pk, ClStateRead(state, None)))
+    return out
+
+
+@dataclass
+class PoolRollback:
+    reserves: list[tuple[int, str, tuple[int, int]]]
+    cl_states: list[tuple[int, ClStateRead]]
+
+
+def blocks_from_logs(
+    headers: Sequence[Any],
+    logs: Sequence[Any],
+    cl_families: Mapping[str, str],
+    *,
+    tips_fetch: Callable[[Sequence[int]], Mapping[int, int]] | None = None,
+) -> list[BlockSyncs]:
+    """The batch's blocks with their Syncs and their V3-style pools' events (``cl_families``: address -> family),
+    and, with ``tips_fetch``, the observed tip of each block that has either (``opportunities.gas``)."""
+    per_block = sync_updates_by_block(logs)
+    events = cl_events_by_block(logs, cl_families) if cl_families else {}
+    tips = tips_fetch(sorted(set(per_block) | set(events))) if tips_fetch is not None else None
+    blocks = blocks_from_syncs(headers, per_block, tips=tips)
+    if not events:
+        return blocks
+    return [dataclasses.replace(b, cl_events=tuple(events.get(b.number, ()))) for b in blocks]
 
 
 def blocks_from_syncs(

@@ -29,4 +29,9 @@ def opportunity_data(opportunity: Opportunity) -> dict[str, Any]:
         "captured": opportunity.captured,
         "captured_by": opportunity.captured_by,
         "capture_tx_hash": opportunity.capture_tx_hash,
+        # Additive to the spec (docs/protocol.md): each hop's protocol family, in swap order.
+        "venues": list(opportunity.venues or []),
+        # Additive too: the gas price the cost is at (wei) and what set it (opportunities.gas.GasPriceSource).
+        "gas_price_wei": None if opportunity.gas_price_wei is None else int(opportunity.gas_price_wei),
+        "gas_price_source": opportunity.gas_price_source or None,
     }

@@ -40,8 +40,11 @@ class OpportunityDraft:
     profit_raw: int
     gas_estimate: int
     gas_cost_usd: Decimal
+    gas_price_wei: int | None = None  # the block's gas price the cost was computed at (opportunities.gas)
+    gas_price_source: str = ""  # opportunities.gas.GasPriceSource; "" unknown (rows from before the field)
     path_pools: tuple[str, ...] = field(default=())
     path_tokens: tuple[str, ...] = field(default=())
+    venues: tuple[str, ...] = field(default=())  # each hop's protocol family (dexes.families)
     detected_at: datetime | None = None  # None: now (live); a backfill gives the block's time, so history sorts right
 
     def as_model(self) -> Opportunity:
@@ -59,12 +62,15 @@ class OpportunityDraft:
             block_hash=self.block_hash,
             path_pools=list(self.path_pools),
             path_tokens=list(self.path_tokens),
+            venues=list(self.venues),
             start_token=self.start_token,
             amount_in=self.amount_in,
             amount_out=self.amount_out,
             profit_raw=self.profit_raw,
             gas_estimate=self.gas_estimate,
             gas_cost_usd=self.gas_cost_usd.quantize(_USD_PLACES),
+            gas_price_wei=self.gas_price_wei,
+            gas_price_source=self.gas_price_source,
             **({"detected_at": self.detected_at} if self.detected_at is not None else {}),
         )
 

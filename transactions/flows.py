@@ -2,7 +2,8 @@
 
 What the arbitrageur gained is measured, not inferred from swap amounts: the net
 of every token moving into and out of the *searcher* (the transaction's sender
-and the contract it called) — ERC-20 ``Transfer`` logs, the wrapped native
+and the contract it called, or the sender alone when that contract is a router
+or aggregator working for it: ``searchers_of``) — ERC-20 ``Transfer`` logs, the wrapped native
 token's ``Deposit``/``Withdrawal``, and native coin moved by calls when a call
 trace is available (native is counted as the wrapped native token). That is
 EigenPhi's definition of revenue. What the searcher paid the block's fee
@@ -272,6 +273,28 @@ def native_moves_from_trace(trace: Mapping[str, Any]) -> list[TokenMove]:
 
 
 # ---------------------------------------------------------------------- flows
+
+
+def searchers_of(*, sender: str, contract: str | None, moves: Iterable[TokenMove]) -> tuple[str, ...]:
+    """The searcher's addresses: the transaction's sender and the contract it called.
+
+    Except when that contract spent the sender's own tokens and paid it back in
+    this transaction (a token moved from the sender to the contract, and one
+    from the contract to the sender, in the logs): then the contract is a router
+    or aggregator working for the sender, whose gain is what reached the sender;
+    what the contract kept (an aggregator's fee, positive slippage) is not the
+    sender's. Native coin sent with the call does not count (bots fund their
+    own contract's builder tips that way).
+    """
+    if not contract or contract == sender:
+        return (sender,)
+    pulled = paid_back = False
+    for move in moves:
+        if move.token == NATIVE:
+            continue
+        pulled = pulled or (move.sender == sender and move.recipient == contract)
+        paid_back = paid_back or (move.sender == contract and move.recipient == sender)
+    return (sender,) if pulled and paid_back else (sender, contract)
 
 
 def searcher_flows(

@@ -68,6 +68,7 @@ from transactions.flows import (
     hop_from_log,
     moves_from_logs,
     native_moves_from_trace,
+    searchers_of,
     token_cycle_possible,
 )
 from transactions.services import (
@@ -286,10 +287,11 @@ class ArbitrageMonitor:
         native_moves: Sequence[TokenMove] | None,
     ) -> TxArbitrage | None:
         """The cycles and flows of one landed transaction (pure, on its receipt's logs)."""
+        moves = moves_from_logs(receipt.logs, wrapped_native=self.config.wrapped_native)
         return arbitrage_find(
             hops=hops,
-            moves=moves_from_logs(receipt.logs, wrapped_native=self.config.wrapped_native),
-            searchers=[a for a in (receipt.from_address, receipt.to_address) if a],
+            moves=moves,
+            searchers=searchers_of(sender=receipt.from_address, contract=receipt.to_address, moves=moves),
             fee_recipient=fee_recipient,
             native_moves=native_moves,
             wrapped_native=self.config.wrapped_native,

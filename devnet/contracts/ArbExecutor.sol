@@ -23,6 +23,18 @@ interface IV3FlashLike {
 interface ITokenLike {
     function balanceOf(address owner) external view returns (uint256);
     function transfer(address to, uint256 value) external returns (bool);
+    function approve(address spender, uint256 value) external returns (bool);
+}
+
+interface IAggregatorLike {
+    function swap(
+        ArbExecutor.Hop[] calldata hops,
+        address tokenIn,
+        uint256 amountIn,
+        uint256 minOut,
+        uint16 feeBps,
+        address recipient
+    ) external returns (uint256);
 }
 
 /// @title Arbitrage executor, shaped like the contracts real V2 arbitrage bots use.
@@ -156,6 +168,36 @@ contract ArbExecutor {
         require(afterBal >= before + route.minProfit, "ARB: unprofitable");
         profit = afterBal - before;
         emit CycleExecuted(route.tokenIn, route.amountIn, profit, true);
+    }
+
+    /// @notice A route whose hops from `aggFrom` on are one call to an
+    /// aggregator (DevAggregator.swap, output back to this contract): the
+    /// executor runs hops 0..aggFrom-1 itself, approves the aggregator for
+    /// what it holds and lets it route the rest (it may take `aggFeeBps` of
+    /// its input). `profit` is what the executor kept.
+    function executeAggregated(Route calldata route, address aggregator, uint256 aggFrom, uint16 aggFeeBps)
+        external
+        onlyOwner
+        returns (uint256 profit)
+    {
+        uint256 n = route.hops.length;
+        require(!route.flash && n >= 2 && aggFrom < n && route.amountIn > 0, "ARB: bad route");
+        uint256 before = ITokenLike(route.tokenIn).balanceOf(address(this));
+        Hop[] memory hops = route.hops;
+        (address token, uint256 amount) = (route.tokenIn, route.amountIn);
+        for (uint256 i; i < aggFrom; i++) {
+            (token, amount) = _hop(hops[i], token, amount);
+        }
+        Hop[] memory rest = new Hop[](n - aggFrom);
+        for (uint256 i = aggFrom; i < n; i++) {
+            rest[i - aggFrom] = hops[i];
+        }
+        require(ITokenLike(token).approve(aggregator, amount), "ARB: approve");
+        IAggregatorLike(aggregator).swap(rest, token, amount, 0, aggFeeBps, address(this));
+        uint256 afterBal = ITokenLike(route.tokenIn).balanceOf(address(this));
+        require(afterBal >= before + route.minProfit, "ARB: unprofitable");
+        profit = afterBal - before;
+        emit CycleExecuted(route.tokenIn, route.amountIn, profit, false);
     }
 
     /// @notice Several routes, then builder payments: `coinbaseWei` of native

@@ -45,6 +45,12 @@ class AlgebraPoolState(V3PoolState):
     def uninitialized(cls, *, fee: int = BASE_FEE, tick_spacing: int = INITIAL_TICK_SPACING) -> AlgebraPoolState:
         return cls(sqrt_price_x96=0, tick=0, liquidity=0, fee=fee, tick_spacing=tick_spacing)
 
+    def copy(self) -> V3PoolState:
+        clone = V3PoolState.copy(self)
+        assert isinstance(clone, AlgebraPoolState)
+        clone.sorted_ticks = list(self.sorted_ticks)
+        return clone
+
     def apply_event(self, event: object) -> bool:
         if isinstance(event, FeeEvent):
             self.fee = event.fee

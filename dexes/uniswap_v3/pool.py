@@ -87,6 +87,8 @@ class V3PoolState:
     tick_spacing: int
     ticks: dict[int, TickInfo] = field(default_factory=dict)
     tick_bitmap: dict[int, int] = field(default_factory=dict)
+    # Bumped by every change of ``ticks`` (Mint, Burn): lets search code keep what it derived from them across Swaps.
+    ticks_version: int = field(default=0, compare=False, repr=False)
 
     # ----- construction -------------------------------------------------------------------------
 
@@ -118,7 +120,11 @@ class V3PoolState:
         return state
 
     def copy(self) -> V3PoolState:
-        return copy.deepcopy(self)
+        """An independent copy: the containers and each tick copied (a deep copy costs ~10× more)."""
+        clone = copy.copy(self)
+        clone.ticks = {index: TickInfo(info.liquidity_gross, info.liquidity_net) for index, info in self.ticks.items()}
+        clone.tick_bitmap = dict(self.tick_bitmap)
+        return clone
 
     @property
     def initialized(self) -> bool:
@@ -169,6 +175,7 @@ class V3PoolState:
             self.liquidity = add_delta(self.liquidity, delta)
 
     def _update_tick(self, tick: int, delta: int, *, upper: bool) -> None:
+        self.ticks_version += 1
         info = self.ticks.get(tick)
         gross_before = info.liquidity_gross if info else 0
         gross_after = add_delta(gross_before, delta)

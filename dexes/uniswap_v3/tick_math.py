@@ -11,6 +11,7 @@ Algebra's TickMath uses the same constants and bounds (checked on chain).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 MIN_TICK = -887272
 MAX_TICK = 887272
@@ -49,8 +50,12 @@ class TickOutOfRangeError(ValueError):
     """A tick or price outside the contracts' bounds ('T' / 'R' reverts)."""
 
 
+@lru_cache(maxsize=1 << 16)
 def get_sqrt_ratio_at_tick(tick: int) -> int:
-    """sqrt(1.0001^tick) as a Q64.96, rounded up like TickMath.getSqrtRatioAtTick."""
+    """sqrt(1.0001^tick) as a Q64.96, rounded up like TickMath.getSqrtRatioAtTick.
+
+    Memoised (a pure function of the tick; swaps step to the same initialized ticks block after block).
+    """
     abs_tick = -tick if tick < 0 else tick
     if abs_tick > MAX_TICK:
         raise TickOutOfRangeError(f"tick {tick} outside [{MIN_TICK}, {MAX_TICK}]")

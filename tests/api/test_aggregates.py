@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.db import transaction
@@ -11,7 +12,7 @@ from django.db.models import Q
 
 from api.addresses import checksum
 from api.aggregates import aggregates_rebuild
-from api.models import BotBucket, ChainBucket, PoolBucket, TokenBucket
+from api.models import BotBucket, ChainBucket, ContractBucket, PoolBucket, TokenBucket
 from chains.signals import detections_written
 from opportunities.models import Opportunity
 from opportunities.services import opportunity_delete_from_block
@@ -23,6 +24,7 @@ from transactions.services import transactions_rollback
 pytestmark = pytest.mark.django_db
 
 BOT_A, BOT_B = checksum("0x" + "a1" * 20), checksum("0x" + "b2" * 20)
+CONTRACT_A, CONTRACT_B = checksum("0x" + "ca" * 20), checksum("0x" + "cb" * 20)
 
 
 def snapshot() -> dict[str, list[tuple]]:
@@ -53,6 +55,7 @@ def snapshot() -> dict[str, list[tuple]]:
             ),
         ),
         "bot": rows(BotBucket, "sender", ("tx_count", "gross_usd", "gas_usd", "net_usd", "builder_native")),
+        "contract": rows(ContractBucket, "contract", ("tx_count", "gross_usd", "gas_usd", "net_usd", "builder_native")),
         "pool": rows(PoolBucket, "pool", ("tx_count", "tx_gross_usd", "opp_count", "opp_profit_usd")),
         "token": rows(TokenBucket, "token", ("tx_count", "tx_gross_usd")),
     }
@@ -60,9 +63,9 @@ def snapshot() -> dict[str, list[tuple]]:
 
 def test_written_transactions_are_counted_once_per_hour_day_bot_pool_and_token() -> None:
     ChainFactory()
-    record_tx(n=1, sender=BOT_A, coinbase_wei=10**16)
-    record_tx(n=2, sender=BOT_A, at=T0 + timedelta(minutes=50))  # next hour, same day
-    record_tx(n=3, sender=BOT_B, pools=("0x" + "01" * 20, "0x" + "03" * 20, "0x" + "01" * 20))
+    record_tx(n=1, sender=BOT_A, coinbase_wei=10**16, contract=CONTRACT_A)
+    record_tx(n=2, sender=BOT_A, at=T0 + timedelta(minutes=50))  # next hour, same day; no contract recorded
+    record_tx(n=3, sender=BOT_B, pools=("0x" + "01" * 20, "0x" + "03" * 20, "0x" + "01" * 20), contract=CONTRACT_A)
     hour = ChainBucket.objects.get(chain_id=56, span="h", start=T0.replace(minute=0))
     assert hour.tx_count == 2
     # net = gross - gas - builder payment (0.01 BNB = $6 for n=1)
@@ -71,6 +74,10 @@ def test_written_transactions_are_counted_once_per_hour_day_bot_pool_and_token()
     day = ChainBucket.objects.get(chain_id=56, span="d", start=T0.replace(hour=0, minute=0))
     assert (day.tx_count, day.net_usd) == (3, Decimal("22.2"))
     assert BotBucket.objects.get(span="d", sender=BOT_A).tx_count == 2
+    # Two senders into one contract: one contract row; a transaction without a contract counts for none.
+    contract = ContractBucket.objects.get(span="d", contract=CONTRACT_A)
+    assert (contract.tx_count, contract.net_usd, contract.builder_native) == (2, Decimal("12.8"), Decimal("0.01"))
+    assert ContractBucket.objects.filter(contract="").count() == 0
     # A pool twice in one transaction counts once for it.
     assert PoolBucket.objects.get(span="d", pool="0x" + "01" * 20).tx_count == 3
     assert TokenBucket.objects.get(span="d", token=WBNB).tx_count == 3
@@ -106,7 +113,7 @@ def test_a_failing_write_leaves_no_aggregate_behind() -> None:
     finally:
         detections_written.disconnect(dispatch_uid="test-explode")
     assert not ArbitrageTransaction.objects.exists()
-    assert snapshot() == {"chain": [], "bot": [], "pool": [], "token": []}
+    assert snapshot() == {"chain": [], "bot": [], "contract": [], "pool": [], "token": []}
 
 
 def test_reorg_subtracts_what_it_removes_and_captures_are_recounted() -> None:
@@ -156,10 +163,11 @@ def test_incremental_aggregates_equal_a_rebuild_from_the_rows() -> None:
             profit=(i + 1) * 10**18,
             coinbase_wei=i * 10**15 if i % 3 else None,
             chain_id=56 if i % 4 else 137,
+            contract=(CONTRACT_A, CONTRACT_B, "")[i % 3],
         )
         record_opportunity(pool=pool, block=2000 + i * 10 - 1, profit_usd=str(i + 0.5))
     incremental = snapshot()
-    assert incremental["bot"] and incremental["pool"] and incremental["token"]
+    assert incremental["bot"] and incremental["contract"] and incremental["pool"] and incremental["token"]
     assert _rebuilt() == incremental
 
 
@@ -180,10 +188,17 @@ def test_rolling_windows_follow_writes_and_roll_forward_like_a_rebuild() -> None
     windows_reset(now=now)  # built (empty) before the writes: the writes must add themselves
     pool = PoolFactory(address="0x" + "01" * 20)
     for i in range(10):
-        record_tx(n=i, sender=(BOT_A, BOT_B)[i % 2], block=3000 + 10 * i, at=T0 + timedelta(hours=7 * i))
+        record_tx(
+            n=i,
+            sender=(BOT_A, BOT_B)[i % 2],
+            block=3000 + 10 * i,
+            at=T0 + timedelta(hours=7 * i),
+            contract=(CONTRACT_A, CONTRACT_B, "")[i % 3],
+        )
         record_opportunity(pool=pool, block=3000 + 10 * i + 5)
     incremental = windows_snapshot()
     assert {row[0] for row in incremental} == {"1d", "7d", "30d"}
+    assert {row[1] for row in incremental} == {"bot", "contract", "pool", "token"}
     sid = transaction.savepoint()
     windows_reset(now=now)
     assert windows_snapshot() == incremental
@@ -195,3 +210,21 @@ def test_rolling_windows_follow_writes_and_roll_forward_like_a_rebuild() -> None
     windows_reset(now=later)
     assert windows_snapshot() == rolled
     assert rolled != incremental
+
+
+def test_the_command_rebuilds_buckets_and_side_tables_apart() -> None:
+    from django.core.management import call_command
+
+    from api.models import TransactionPool
+
+    ChainFactory()
+    for i in range(3):
+        record_tx(n=i, sender=BOT_A, contract=CONTRACT_A, at=T0 + timedelta(hours=i))
+    incremental = snapshot()
+    links = set(TransactionPool.objects.values_list("pool", "transaction_id"))
+    ContractBucket.objects.all().delete()
+    TransactionPool.objects.all().delete()
+    call_command("aggregates_rebuild", "--buckets-only", stdout=StringIO())
+    assert snapshot() == incremental and not TransactionPool.objects.exists()
+    call_command("aggregates_rebuild", "--links-only", stdout=StringIO())
+    assert set(TransactionPool.objects.values_list("pool", "transaction_id")) == links

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.django_db
 BOT_A, BOT_B = checksum("0x" + "a1" * 20), checksum("0x" + "b2" * 20)
 NOW = datetime.now(UTC)
 UNKNOWN_POOL = "0x" + "03" * 20
+# Both bots send some of their transactions into one contract (C1); tx 4 was stored without its contract.
+C1, C2 = checksum("0x" + "c1" * 20), checksum("0x" + "c2" * 20)
 
 
 def get(client: Client, url: str, status: int = 200) -> Any:
@@ -50,6 +52,7 @@ def market() -> dict[str, Any]:
             at=NOW - timedelta(minutes=5),
             profit=30 * 10**18,
             coinbase_wei=10**16,
+            contract=C1,
             pools=(market_pool, UNKNOWN_POOL),
         ),
         record_tx(
@@ -58,6 +61,7 @@ def market() -> dict[str, Any]:
             block=1100,
             at=NOW - timedelta(days=3),
             profit=5 * 10**18,
+            contract=C2,
             pools=(other.address, pool.address, other.address),
         ),
         record_tx(
@@ -66,6 +70,7 @@ def market() -> dict[str, Any]:
             block=1200,
             at=NOW - timedelta(hours=3),
             profit=20 * 10**18,
+            contract=C1,
             pools=(pool.address, UNKNOWN_POOL),
         ),
         record_tx(
@@ -111,6 +116,8 @@ def test_details_add_the_cycle_with_raw_amounts_as_strings(client: Client, marke
     [
         ("sender=" + BOT_A, {1, 2}),
         ("sender=" + BOT_B.lower(), {3, 4}),
+        ("contract=" + C1.lower(), {1, 3}),
+        ("contract=" + C2, {2}),
         ("pool=" + "0x" + "01" * 20, {1, 2, 3}),
         ("pool=" + "0x" + "02" * 20, {2, 4}),
         ("token=" + WBNB, {1, 2, 3, 4}),
@@ -210,6 +217,25 @@ def test_leaderboards(client: Client, market: dict[str, Any]) -> None:
     hour = get(client, "/api/v1/leaderboard/?period=1h&chain_id=56")
     assert [b["sender"] for b in hour["bots"]] == [BOT_A]
     assert get(client, "/api/v1/leaderboard/?period=30d&chain_id=137")["bots"] == []
+
+
+def test_leaderboard_by_contract_joins_the_senders_of_one_contract(client: Client, market: dict[str, Any]) -> None:
+    month = get(client, "/api/v1/leaderboard/?period=30d")
+    # By sender BOT_B leads (tx 4 alone is $99.4); by contract, C1 holds both bots' transactions 1 and 3, and
+    # tx 4 (no contract recorded) counts for no contract.
+    assert [(c["contract_address"], c["transaction_count"]) for c in month["contracts"]] == [(C1, 2), (C2, 1)]
+    assert month["contracts"][0]["profit_net_usd"] == pytest.approx(23.4 + 19.4)
+    assert month["contracts"][0]["builder_payments_native"] == pytest.approx(0.01)
+    assert month["contracts"][1]["profit_net_usd"] == pytest.approx(4.4)
+    hour = get(client, "/api/v1/leaderboard/?period=1h&chain_id=56")
+    assert [(c["contract_address"], c["transaction_count"]) for c in hour["contracts"]] == [(C1, 1)]
+    day = get(client, "/api/v1/leaderboard/?period=1d&limit=1")
+    assert [c["contract_address"] for c in day["contracts"]] == [C1]
+    assert get(client, "/api/v1/leaderboard/?period=7d&chain_id=137")["contracts"] == []
+    contract = get(client, f"/api/v1/search/?q={C1.lower()}")
+    assert contract["kind"] == "bot" and contract["totals"] == []
+    assert contract["contract_totals"][0]["transaction_count"] == 2
+    assert {int(t["tx_hash"], 16) for t in contract["contract_transactions"]} == {1, 3}
 
 
 def test_search_recognises_what_it_is_given(client: Client, market: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ through writes and reorgs, equal a rebuild, and the lists read through them page
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,7 +27,9 @@ POOL_A, POOL_B, POOL_C = ("0x" + f"{n:02d}" * 20 for n in (1, 2, 3))
 
 def links() -> dict[str, set[tuple[Any, ...]]]:
     return {
-        "tx": set(TransactionPool.objects.values_list("pool", "detected_at", "transaction_id")),
+        "tx": set(
+            TransactionPool.objects.values_list("pool", "detected_at", "transaction_id", "profit_net_usd", "swap_count")
+        ),
         "opp": set(OpportunityToken.objects.values_list("token", "detected_at", "opportunity_id")),
     }
 
@@ -34,7 +37,11 @@ def links() -> dict[str, set[tuple[Any, ...]]]:
 def expected_links() -> dict[str, set[tuple[Any, ...]]]:
     """What the rows say the links must be."""
     return {
-        "tx": {(p, t.detected_at, t.pk) for t in ArbitrageTransaction.objects.all() for p in t.pools_involved},
+        "tx": {
+            (p, t.detected_at, t.pk, t.profit_net_usd, t.swap_count)
+            for t in ArbitrageTransaction.objects.all()
+            for p in t.pools_involved
+        },
         "opp": {
             (token.address, o.detected_at, o.pk)
             for o in Opportunity.objects.select_related("pool__token0", "pool__token1")
@@ -116,6 +123,10 @@ def test_pool_and_token_lists_page_newest_first_through_the_side_tables(client: 
     # Combined with filters on the transaction itself, in both directions of the cursor.
     rich = walk(client, f"/api/v1/transactions/?pool={POOL_B}&min_profit=4&chain_id=56&page_size=2")
     assert [t["id"] for t in rich] == [t.pk for t in newest if t.profit_net_usd >= 4]
+    # The profit and swap filters also test the link's copies (its covering index on PostgreSQL).
+    window = walk(client, f"/api/v1/transactions/?pool={POOL_B}&max_profit=6.4&min_swaps=2&max_swaps=2&page_size=2")
+    assert [t["id"] for t in window] == [t.pk for t in newest if t.profit_net_usd <= Decimal("6.4")]
+    assert walk(client, f"/api/v1/transactions/?pool={POOL_B}&min_swaps=3") == []
     first = client.get(f"/api/v1/transactions/?pool={POOL_B}&page_size=3").json()
     second = client.get(first["next"]).json()
     assert client.get(second["previous"]).json()["results"] == first["results"]

@@ -14,6 +14,7 @@ from tests.factories import ChainFactory, PoolFactory, TokenFactory
 
 pytestmark = pytest.mark.django_db
 BOT = checksum("0x" + "a1" * 20)
+CONTRACT = checksum("0x" + "c1" * 20)
 
 
 @pytest.fixture
@@ -23,7 +24,14 @@ def tx() -> Any:
     wbnb = TokenFactory(chain=chain, address=WBNB, symbol="WBNB")
     pool = PoolFactory(chain=chain, address="0x" + "01" * 20, token0=usdt, token1=wbnb, dex__name="PancakeSwap V2")
     record_opportunity(pool=pool, block=998)
-    return record_tx(n=7, sender=BOT, block=1000, pools=(pool.address, "0x" + "02" * 20), coinbase_wei=3 * 10**17 + 1)
+    return record_tx(
+        n=7,
+        sender=BOT,
+        block=1000,
+        pools=(pool.address, "0x" + "02" * 20),
+        coinbase_wei=3 * 10**17 + 1,
+        contract=CONTRACT,
+    )
 
 
 def test_home_has_filters_stats_leaderboards_and_the_initial_rows(client: Client, tx: Any) -> None:
@@ -31,6 +39,7 @@ def test_home_has_filters_stats_leaderboards_and_the_initial_rows(client: Client
     assert 'name="min_profit"' in html and 'value="1.0"' in html
     assert '<script id="stream-filters" type="application/json">{"chain_id": 56, "min_profit": 1.0}</script>' in html
     assert "Top bots by net profit" in html and BOT in html
+    assert "Top bot contracts by net profit" in html and f'<a href="/bot/{CONTRACT}"><code title="{CONTRACT}">' in html
     assert re.search(r'<svg class="profit-chart"', html)
 
 
@@ -55,6 +64,9 @@ def test_bot_and_pool_pages(client: Client, tx: Any) -> None:
     bot = client.get(f"/bot/{BOT.lower()}").content.decode()
     assert tx.tx_hash[:18] in bot or tx.tx_hash[:17] in bot
     assert f"https://bscscan.com/address/{BOT}" in bot
+    assert 'id="contract-totals"' not in bot
+    contract = client.get(f"/bot/{CONTRACT}").content.decode()  # the contract: every sender's totals into it
+    assert 'id="contract-totals"' in contract and tx.tx_hash[:17] in contract
     pool = client.get("/pool/" + "0x" + "01" * 20).content.decode()
     assert "USDT-WBNB" in pool and "PancakeSwap V2" in pool and "captured by" in pool
     assert client.get("/bot/not-an-address").status_code == 404

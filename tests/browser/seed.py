@@ -45,6 +45,8 @@ def market() -> dict[str, object]:
     from api.addresses import checksum
 
     bots = [checksum(b) for b in bots]
+    # Bots A1 and B2 are two keys of one searcher (one contract); C3 runs its own.
+    contracts = [checksum("0x" + "C0" * 20), checksum("0x" + "C0" * 20), checksum("0x" + "CC" * 20)]
     txs = []
     for i in range(24):
         txs.append(
@@ -57,6 +59,7 @@ def market() -> dict[str, object]:
                 tokens=(USDT, WBNB, USDT),
                 profit=(5 + (i * 7) % 40) * 10**18,
                 coinbase_wei=(i + 1) * 10**15 if i % 4 == 0 else None,
+                contract=contracts[i % 3],
             )
         )
         record_opportunity(pool=p1 if i % 2 else p2, block=50_000 + i * 40 + 20, profit_usd=str(3 + i))

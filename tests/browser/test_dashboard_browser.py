@@ -24,12 +24,15 @@ def test_the_page_loads_with_stats_chart_and_leaderboards(page: Any, site: dict[
     box = chart.bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 60
     assert page.locator("#board-bots tbody tr").count() == 3
+    # Ranked by contract, the two senders of one contract are one row.
+    assert page.locator("#board-contracts tbody tr").count() == 2
     assert page.locator("#board-pools tbody tr").first.inner_text().count("USDT-WBNB") == 1
     assert page.locator("#transactions tr").count() == 24
     assert page.locator("#opportunities tr").count() == 24
     page.set_viewport_size({"width": 1200, "height": 760})
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-viewport.png"))  # the README's picture (docs/dashboard.png)
+    page.locator("div.boards").screenshot(path=str(ARTIFACTS / "dashboard-leaderboards.png"))
 
 
 def test_live_rows_arrive_over_the_websocket_with_exact_big_integers(page: Any, site: dict[str, Any]) -> None:

@@ -154,3 +154,41 @@ def test_builder_payments_and_tax_routes_are_recorded(devnet_56_fresh: Devnet) -
     taxed = [a for a in arbs if a["tax_token"]]
     assert taxed, "no tax-token route landed"
     assert not any(detectable_by_v2(a) for a in taxed)
+
+
+def test_aggregator_routes_hold_tokens_in_the_aggregator_and_pay_the_searcher(devnet_56_fresh: Devnet) -> None:
+    net = devnet_56_fresh
+    agg = net.manifest["aggregator"]
+    result = net.simulate(60, seed=5, aggregator_probability=0.8)
+    lines = [line for line in result.truth if line["kind"] == "arbitrage" and line["aggregator"]]
+    assert {line["via"] for line in lines} == {"executor", "aggregator"}
+    assert {line["aggregator"] for line in lines} == {agg["address"], agg["keeping"]}
+    for line in lines:
+        receipt = net.chain.receipt(line["tx_hash"])
+        assert receipt is not None and int(receipt["status"], 16) == 1
+        aggregator, searcher = line["aggregator"], line["to"] if line["via"] == "executor" else line["from"]
+        if line["via"] == "aggregator":
+            assert line["from"] == agg["user"] and line["to"] == aggregator and line["aggregator_from"] == 0
+        moves = [
+            (lg["address"], "0x" + lg["topics"][1][-40:], "0x" + lg["topics"][2][-40:], int(lg["data"], 16))
+            for lg in receipt["logs"]
+            if lg["topics"] and lg["topics"][0] == CANONICAL["Transfer"]
+        ]
+        moves = [(to_checksum_address(t), to_checksum_address(a), to_checksum_address(b), v) for t, a, b, v in moves]
+        # The aggregator pulled its input from the searcher, the last pool paid the aggregator, which
+        # forwarded the start token to the searcher.
+        entry = cycle_token = line["tokens"][line["aggregator_from"]]
+        assert any(t == entry and a == searcher and b == aggregator for t, a, b, _ in moves)
+        assert any(t == line["start_token"] and a == line["pools"][-1] and b == aggregator for t, a, b, _ in moves)
+        assert any(t == line["start_token"] and a == aggregator and b == searcher for t, a, b, _ in moves)
+        # Its fee went to the collector, or nowhere (kept).
+        to_collector = sum(
+            v for t, a, b, v in moves if t == cycle_token and a == aggregator and b == agg["fee_collector"]
+        )
+        if line["aggregator_keeps_fee"]:
+            assert to_collector == 0
+        else:
+            assert to_collector == int(line["aggregator_fee"])
+    assert any(int(line["aggregator_fee"]) > 0 for line in lines)
+    decoys = [line for line in result.truth if line["kind"] == "decoy" and line["decoy"] == "aggregator_route"]
+    assert decoys and all(line["to"] in (agg["address"], agg["keeping"]) for line in decoys)

@@ -71,8 +71,11 @@ def test_opportunity_data_equals_the_spec_example() -> None:
     )
     opportunity.refresh_from_db()
     data = opportunity_data(opportunity)
-    assert list(data) == list(SPEC_OPPORTUNITY)  # same fields, same order
-    assert data == _expected(SPEC_OPPORTUNITY, opportunity.pk)
+    # The spec's fields in the spec's order, then the documented additive ones (docs/protocol.md).
+    assert list(data) == [*SPEC_OPPORTUNITY, "venues", "gas_price_wei", "gas_price_source"]
+    assert {k: v for k, v in data.items() if k in SPEC_OPPORTUNITY} == _expected(SPEC_OPPORTUNITY, opportunity.pk)
+    assert data["venues"] == []  # a row without hop venues (stored before the field existed)
+    assert data["gas_price_wei"] is None and data["gas_price_source"] is None  # likewise: unknown, not 0
     assert json.loads(json.dumps(data)) == data  # JSON-safe, reserves stay exact ints
 
 

@@ -12,6 +12,7 @@ from chains.config import ChainConfig
 from chains.models import Pool
 from chains.pricing import PoolReserves, PriceBook
 from devnet.arbmath import PoolInfo, best_trade, enumerate_cycles
+from devnet.markets import HOP_KIND, V2
 from devnet.rpc import abi
 from evm.abis import GET_RESERVES
 from evm.rpc import Call, ChainClient
@@ -65,6 +66,28 @@ def reserves_at(client: ChainClient, pools: list[str], block: int) -> dict[str, 
     }
 
 
+def cl_pools_changed_at(net: Any, client: ChainClient, block: int) -> set[str]:
+    """The manifest's concentrated-liquidity pools with a Swap, Mint, Burn or (Algebra) Fee log in ``block``."""
+    from dexes.families import CL_FAMILIES
+
+    pools = {p["address"].lower(): p for p in net.manifest.get("cl_pools") or []}
+    topics = {t for p in pools.values() for t in CL_FAMILIES[p["family"]].event_topics}
+    logs = client.get_logs(block, block, topics=[sorted(topics)])
+    return {pools[log.address.lower()]["address"] for log in logs if log.address.lower() in pools}
+
+
+def cl_states_at(client: ChainClient, pools: list[dict[str, Any]], block: int) -> dict[str, tuple[int, int, int]]:
+    """(sqrtPriceX96, tick, liquidity) of each manifest concentrated-liquidity pool on chain at ``block``."""
+    from chains.v3pools import cl_state_read
+
+    states = cl_state_read(client=client, pools=[(p["address"], p["family"]) for p in pools], block=block)
+    return {
+        address: (read.state.sqrt_price_x96, read.state.tick, read.state.liquidity)
+        for address, read in states.items()
+        if read is not None
+    }
+
+
 def balance(net: Any, token: str, owner: str) -> int:
     return int.from_bytes(net.chain.call(token, abi("DevToken").balanceOf.encode(owner)), "big")
 
@@ -85,6 +108,14 @@ def fund_executor_with_non_base_tokens(net: Any) -> None:
 def execute_calldata(net: Any, opportunity: Opportunity) -> str:
     # Each pool's fee as stored (its own where read, else its DEX's): what the scanner priced the cycle at.
     fees = {p.address.lower(): p.swap_fee_bps for p in Pool.objects.select_related("dex") if p.dex}
+    if any(venue != V2 for venue in opportunity.venues):
+        # A route over any family: the executor calls each pool's own swap (V3 callbacks pay it).
+        hops = [
+            (pool, HOP_KIND[venue], fees[pool.lower()] if venue == V2 else 0)
+            for pool, venue in zip(opportunity.path_pools, opportunity.venues, strict=True)
+        ]
+        route = (hops, opportunity.start_token, int(opportunity.amount_in), 0, False)
+        return abi("ArbExecutor").executeRoute.encode(route)
     return abi("ArbExecutor").executeCycle.encode(
         list(opportunity.path_pools),
         [fees[p.lower()] for p in opportunity.path_pools],

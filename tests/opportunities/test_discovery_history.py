@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from chains.config import ChainConfig
-from chains.models import Pool, Token
+from chains.models import ConcentratedPoolState, Pool, Token
+from chains.v3pools import cl_state_from_values, cl_state_read
 from devnet.rpc import abi
 from evm.rpc import ChainClient
 from opportunities.models import Opportunity
@@ -145,3 +146,37 @@ def test_backfill_of_a_range_never_scanned_stores_what_the_live_scanner_would(
     assert report.to_block == head
     assert {row for row in opportunity_rows(56) if row[1] >= first} == backfilled
     assert {row for row in rescan_from_scratch(config, client) if row[1] >= first} == backfilled
+
+
+def test_a_v3_state_read_on_chain_holds_every_tick_the_events_built(
+    net: Any, config: ChainConfig, client: ChainClient
+) -> None:
+    """A backfill's market starts from states read on chain; the live scanner's were built from the pools'
+    creation and events. They must be the same state, ticks far from the price included (the devnet's
+    widest positions are ±50 % around it: 16 bitmap words away at tick spacing 1), or a backfill would
+    judge a cycle crossing them differently from the live scan."""
+    net.simulate(4, seed=33, **SIM)
+    scan_to_head(config, client)
+    head = net.block_number()
+    stored = {
+        state.pool.address: state
+        for state in ConcentratedPoolState.objects.select_related("pool__dex").filter(pool__chain_id=56)
+    }
+    assert stored and all(state.block_number <= head for state in stored.values())
+    read = cl_state_read(client=client, pools=[(a, s.pool.dex.family) for a, s in stored.items()], block=head)
+    spacing_one = 0
+    for address, state in stored.items():
+        on_chain = read[address]
+        assert on_chain is not None and on_chain.window is None  # every initialized tick, not a window
+        built = cl_state_from_values(
+            family=state.pool.dex.family, sqrt_price_x96=int(state.sqrt_price_x96), tick=state.tick,
+            liquidity=int(state.liquidity), fee=state.fee, tick_spacing=state.tick_spacing, ticks=state.ticks,
+        )  # fmt: skip
+        assert on_chain.state.sqrt_price_x96 == built.sqrt_price_x96 and on_chain.state.tick == built.tick
+        assert on_chain.state.liquidity == built.liquidity
+        assert {t: (i.liquidity_gross, i.liquidity_net) for t, i in on_chain.state.ticks.items()} == {
+            t: (i.liquidity_gross, i.liquidity_net) for t, i in built.ticks.items()
+        }
+        far = [t for t in built.ticks if abs(t // built.tick_spacing - built.tick // built.tick_spacing) > 2 * 256]
+        spacing_one += bool(far)
+    assert spacing_one, "no pool has initialized ticks beyond ±2 bitmap words: the test shows nothing"

@@ -13,7 +13,7 @@ from chains.config import chain_config_parse
 from dexes.uniswap_v2.pair_fee import swap_fee_bps_decode
 from dexes.uniswap_v2.swap_math import get_amount_out
 from evm.rpc import header_from_json
-from opportunities.gas import GasFloors, fee_history_tips, gas_price_wei
+from opportunities.gas import GasFloors, GasPrice, GasPriceSource, fee_history_tips, gas_price, gas_price_wei
 from opportunities.scanner import ChainMarket, MarketConfig, ScanPolicy
 from opportunities.selectors import PoolRow
 from tests.opportunities.test_market import CONFIG, A, U, W, token_rows
@@ -60,6 +60,37 @@ def test_the_operators_tip_is_a_floor_on_the_observed_tip() -> None:
     assert gas_price_wei(base_fee_wei=GWEI, observed_tip_wei=5 * GWEI, floors=floors) == 6 * GWEI
     policy = ScanPolicy(Decimal(0), priority_fee_wei=3 * GWEI)
     assert policy.gas_price_wei(GWEI, observed_tip_wei=GWEI, min_gas_price_wei=10 * GWEI) == 10 * GWEI
+
+
+def test_each_gas_price_names_the_figure_that_set_it() -> None:
+    def priced(base: int | None, tip: int | None, floors: GasFloors) -> tuple[int, str]:
+        price = gas_price(base_fee_wei=base, observed_tip_wei=tip, floors=floors)
+        return price.wei, price.source.value
+
+    # BSC: the observed tip when it clears the minimum gas price, else the registry's floor.
+    assert priced(0, 1 * GWEI, BSC_FLOORS) == (GWEI, "observed")
+    assert priced(0, 0, BSC_FLOORS) == (50_000_000, "registry_floor")
+    assert priced(0, None, BSC_FLOORS) == (50_000_000, "registry_floor")
+    # Polygon: the registry's 25 gwei tip floor, or the observed tip above it (a tie is the observed tip).
+    assert priced(30 * GWEI, 10 * GWEI, POLYGON_FLOORS) == (55 * GWEI, "registry_floor")
+    assert priced(30 * GWEI, 40 * GWEI, POLYGON_FLOORS) == (70 * GWEI, "observed")
+    assert priced(30 * GWEI, 25 * GWEI, POLYGON_FLOORS) == (55 * GWEI, "observed")
+    # The operator's GAS_PRIORITY_FEE_WEI.
+    assert priced(GWEI, GWEI, GasFloors(configured_tip_wei=3 * GWEI)) == (4 * GWEI, "configured_floor")
+    # No eth_feeHistory answer and no floor: the base fee alone; an observed 0 tip is still observed.
+    assert priced(20 * GWEI, None, GasFloors()) == (20 * GWEI, "base_fee")
+    assert priced(20 * GWEI, 0, GasFloors()) == (20 * GWEI, "observed")
+
+    # A block priced 0 (no base fee, no floor, nothing paid) takes the last price the scanner saw, and says so.
+    market = ChainMarket(config=CONFIG, tokens={})
+    policy = ScanPolicy(Decimal(0))
+    assert market.block_gas_price(base_fee_wei=0, observed_tip_wei=0, policy=policy) == GasPrice(
+        0, GasPriceSource.OBSERVED
+    )
+    assert market.block_gas_price(base_fee_wei=0, observed_tip_wei=2 * GWEI, policy=policy).source == "observed"
+    assert market.block_gas_price(base_fee_wei=0, observed_tip_wei=0, policy=policy) == GasPrice(
+        2 * GWEI, GasPriceSource.LAST_SEEN
+    )
 
 
 def test_fee_history_reply_maps_each_block_to_its_tip() -> None:

@@ -3,6 +3,7 @@ priced at what the block's transactions paid, never below the registry's floors.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +47,12 @@ def router_swap(net: Any, dex: str, path: list[str], amount: int, *, gas_price: 
     return net.chain.send(sender, router, data, gas=400_000, gas_price=gas_price)
 
 
+def v2_only(config: ChainConfig) -> ChainConfig:
+    """The chain without its concentrated-liquidity DEXes: every cycle is V2, so ``cycle_profit_at_fees`` (the
+    V2 contracts' maths) can price it. With them, the best cycle through a Biswap pair may cross a V3 pool."""
+    return dataclasses.replace(config, cl_dexes=(), cl_pools=())
+
+
 def mine_and_scan(net: Any, config: ChainConfig, client: ChainClient) -> int:
     net.mine()
     scan_to_head(config, client)
@@ -82,6 +89,7 @@ def implied_gas_price_wei(opportunity: Opportunity) -> Decimal:
 def test_a_cycle_through_a_10_bps_biswap_pair_is_found_and_pays_exactly(
     net: Any, config: ChainConfig, client: ChainClient
 ) -> None:
+    config = v2_only(config)
     scan_to_head(config, client)
     pair = v2_pool(net, "Biswap", "USDT", "BUSD")
     assert pair["fee_bps"] == 10 and pair["fee_off_default"]
@@ -112,6 +120,7 @@ def test_a_cycle_through_a_10_bps_biswap_pair_is_found_and_pays_exactly(
 def test_a_fee_changed_on_chain_is_read_again_once_the_refresh_interval_has_passed(
     net: Any, config: ChainConfig, client: ChainClient, settings: Any
 ) -> None:
+    config = v2_only(config)
     settings.POOL_FEE_REFRESH_SECONDS = 3600
     scan_to_head(config, client)
     pair = v2_pool(net, "Biswap", "USDT", "BUSD")["address"]
@@ -150,12 +159,14 @@ def test_bsc_gas_is_what_the_block_paid_and_an_unpaid_block_costs_the_minimum_ga
     router_swap(net, "PancakeSwap V2", ["USDT", "WBNB"], 300_000 * 10**18, gas_price=7 * GWEI)
     paid = opportunity_through(pool, mine_and_scan(net, config, client))
     assert abs(implied_gas_price_wei(paid) / (7 * GWEI) - 1) < Decimal("0.0001")
+    assert (paid.gas_price_wei, paid.gas_price_source) == (7 * GWEI, "observed")  # the figure names its source
 
     # Every transaction of the block paid nothing (a system-transaction-like block): priced at the floor, never 0.
     router_swap(net, "PancakeSwap V2", ["USDT", "WBNB"], 300_000 * 10**18, gas_price=0)
     unpaid = opportunity_through(pool, mine_and_scan(net, config, client))
     assert unpaid.gas_cost_usd > 0
     assert abs(implied_gas_price_wei(unpaid) / 50_000_000 - 1) < Decimal("0.001")
+    assert (unpaid.gas_price_wei, unpaid.gas_price_source) == (50_000_000, "registry_floor")
 
 
 def test_polygon_gas_tip_is_never_below_the_minimum_priority_fee(devnet_137_fresh: Any) -> None:
@@ -173,6 +184,7 @@ def test_polygon_gas_tip_is_never_below_the_minimum_priority_fee(devnet_137_fres
         expected = head_base_fee + 25 * GWEI  # a 1 gwei tip paid, a 25 gwei tip priced
         # gas_cost_usd is ~$0.0015 here, stored to 6 decimals: 3e-4 relative at worst.
         assert abs(implied_gas_price_wei(opportunity) / expected - 1) < Decimal("0.001")
+        assert (opportunity.gas_price_wei, opportunity.gas_price_source) == (expected, "registry_floor")
     finally:
         client.close()
 

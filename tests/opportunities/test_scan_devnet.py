@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chains.config import ChainConfig
-from chains.models import Pool, ScanCursor, ScannedBlock
+from chains.models import ConcentratedPoolState, Pool, ScanCursor, ScannedBlock
 from chains.pools import pool_reserves_rollback
 from evm.rpc import ChainClient, RpcError
 from opportunities import services
@@ -41,6 +41,7 @@ def rescan_from_scratch(config: ChainConfig, client: ChainClient) -> set[tuple[A
     ScanCursor.objects.filter(chain_id=chain_id, kind="pools").delete()
     ScannedBlock.objects.filter(chain_id=chain_id, kind="pools").delete()
     Pool.objects.filter(chain_id=chain_id).update(reserve0=0, reserve1=0, last_block=None)
+    ConcentratedPoolState.objects.filter(pool__chain_id=chain_id).delete()  # rebuilt from the pools' events
     market_forget()
     scan_to_head(config, client)
     return opportunity_rows(chain_id)

@@ -46,6 +46,9 @@ async def test_sigterm_sends_what_was_queued_then_the_notice_and_1001_and_frees_
     key = f"test:ws:{uuid.uuid4().hex}"
     server = launch(
         kind,
+        # The slow reader meets the server's keepalive pings only behind ~9 MB: under load that can take
+        # longer than the default pong timeout (daphne's 30 s), after which the server drops it.
+        args=tuple(servers.ping_args(kind, 20, 300)),
         WS_LEASE_KEY=key,
         WS_SEND_TIMEOUT_SECONDS="120",  # the slow client is slow, not stuck: it reads everything after the signal
         WS_SHUTDOWN_GRACE_SECONDS="120",

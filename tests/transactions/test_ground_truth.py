@@ -27,7 +27,7 @@ from transactions.models import ArbitrageTransaction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db]
 
-BLOCKS = int(os.environ.get("GROUND_TRUTH_BLOCKS", "300"))
+BLOCKS = int(os.environ.get("GROUND_TRUTH_BLOCKS", "500"))
 
 
 def _truth_by_tx(truth: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -87,15 +87,24 @@ def test_ground_truth_recall_precision_wei_exact(
             assert cycle.tokens == line["tokens"]
             assert cycle.venues == line["families"]
             assert [h["pool"] for h in cycle.hops] == line["pools"]
-            assert cycle.start_amount == int(line["start_amount"])
+            # An aggregator running the whole cycle takes its fee from the start amount before the first
+            # pool: the cycle's amounts are the pools', the truth's the searcher's (the profits below match).
+            outside = int(line.get("aggregator_fee") or 0) if line.get("aggregator_from") == 0 else 0
+            assert cycle.start_amount == int(line["start_amount"]) - outside
             if not loan:  # a flash loan's fee is paid outside the cycle: the truth's profit is net of it
                 assert cycle.end_amount == int(line["end_amount"]), tx_hash
-                assert cycle.profit_raw == int(line["profit"]) > 0
+                assert cycle.profit_raw == int(line["profit"]) + outside > 0
             assert cycle.profitable
             shapes[f"{line['hops']}-hop"] += 1
             shapes["flash"] += bool(line["flash"])
             shapes["v2+v3"] += not line["v2_only"]
             shapes["tax token"] += bool(line["tax_token"])
+            if line.get("aggregator"):  # hops from aggregator_from on ran inside the aggregator
+                shapes["aggregator, executor" if line["via"] == "executor" else "aggregator, own account"] += 1
+                shapes["aggregator fee"] += int(line["aggregator_fee"]) > 0
+                shapes["aggregator keeps its fee"] += line["aggregator_keeps_fee"] and int(line["aggregator_fee"]) > 0
+                shapes["aggregator fee on the start token"] += outside > 0
+                shapes["aggregator mid-cycle"] += line["aggregator_from"] > 0
         shapes["flash loan"] += loan
         shapes["two-cycle tx"] += len(tx_lines) == 2
         shapes["two start tokens"] += len({x["start_token"] for x in tx_lines}) == 2
@@ -134,15 +143,21 @@ def test_ground_truth_recall_precision_wei_exact(
         reference = sum(Decimal(v) / 10 ** decimals[t] * usd[t] for t, v in expected.items())
         assert abs(tx.profit_gross_usd - reference) <= reference * Decimal("0.5") + Decimal("0.01")
 
-    for shape in ("v2+v3", "tax token", "flash", "two-cycle tx", "builder native", "builder token"):
+    kinds = ("v2+v3", "tax token", "flash", "two-cycle tx", "builder native", "builder token", "two start tokens")
+    kinds += ("aggregator, executor", "aggregator, own account", "aggregator fee", "aggregator mid-cycle")
+    kinds += ("aggregator keeps its fee", "aggregator fee on the start token")
+    for shape in kinds:
         assert shapes[shape] > 0, f"the simulator ran no {shape} arbitrage: {dict(shapes)}"
     batches = [x for x in decoys.values() if x.get("decoy") == "batch_swaps" and x["status"]]
     assert batches, "the simulator should send batch transactions of unrelated swaps"
+    routed = [x for x in decoys.values() if x.get("decoy") == "aggregator_route" and x["status"]]
+    assert routed, "the simulator should send non-cyclic trades through the aggregator"
 
     with capsys.disabled():
         print(
             f"\nground truth chain 56: {BLOCKS} blocks {first}-{last}, {len(truth)} arbitrage txs, "
             f"{sum(len(v) for v in truth.values())} cycles, {len(decoys)} decoy/reverted txs "
-            f"({len(losing)} losing round trips stored as losses); recall 100%, precision 100%, "
+            f"({len(losing)} losing round trips stored as losses, {len(batches)} batches of unrelated swaps, "
+            f"{len(routed)} non-cyclic aggregator trades); recall 100%, precision 100%, "
             f"profits, gas and builder payments wei-exact; shapes {dict(shapes)}"
         )

@@ -24,6 +24,7 @@ from transactions.flows import (
     hop_from_log,
     moves_from_logs,
     native_moves_from_trace,
+    searchers_of,
     token_cycle_possible,
 )
 
@@ -203,6 +204,70 @@ def test_aggregator_forwarding_between_hops_keeps_the_chain() -> None:
     tx.v2(P2, WBNB, got, USDT, 612, EXECUTOR)
     arb = tx.find()
     assert arb is not None and arb.cycles[0].pools == (P1, P2) and arb.gains == {USDT: 12}
+
+
+def test_aggregator_run_mid_cycle_with_a_fee_keeps_the_chain_and_the_executors_exact_gain() -> None:
+    # The executor does hop 1, then hands WBNB to an aggregator (transferFrom), which sends its fee to a
+    # collector, pays P2 (whose output goes straight to the pair P3), and forwards P3's output back.
+    collector = _checksum(0xF0)
+    tx = Tx()
+    tx.transfer(USDT, EXECUTOR, P1, 600)
+    got = tx.v2(P1, USDT, 600, WBNB, 1_000, EXECUTOR)
+    tx.transfer(WBNB, EXECUTOR, AGGREGATOR, got)
+    tx.transfer(WBNB, AGGREGATOR, collector, 1)
+    tx.transfer(WBNB, AGGREGATOR, P2, got - 1)
+    tx.v2(P2, WBNB, got - 1, CAKE, 50, P3)
+    out = tx.v2(P3, CAKE, 50, USDT, 611, AGGREGATOR)
+    tx.transfer(USDT, AGGREGATOR, EXECUTOR, out)
+    arb = tx.find()
+    assert arb is not None and [c.pools for c in arb.cycles] == [(P1, P2, P3)]
+    assert arb.cycles[0].profit == 11 and arb.gains == {USDT: 11}
+
+
+def test_an_account_sending_a_whole_cycle_through_an_aggregator_gains_what_came_back() -> None:
+    # No contract of its own: the account calls the aggregator (the contract it called, so on the
+    # searcher's side); the fee it sends to its collector leaves that side and is a cost.
+    collector = _checksum(0xF0)
+    tx = Tx()
+    tx.transfer(USDT, USER, AGGREGATOR, 600)
+    tx.transfer(USDT, AGGREGATOR, collector, 3)
+    tx.transfer(USDT, AGGREGATOR, P1, 597)
+    got = tx.v2(P1, USDT, 597, WBNB, 10, AGGREGATOR)
+    tx.transfer(WBNB, AGGREGATOR, P2, got)
+    out = tx.v2(P2, WBNB, got, USDT, 612, AGGREGATOR)
+    tx.transfer(USDT, AGGREGATOR, USER, out)
+    searchers = searchers_of(sender=USER, contract=AGGREGATOR, moves=tx.moves)
+    assert searchers == (USER,)  # the aggregator spent the account's tokens and paid it back: it works for it
+    arb = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=searchers, wrapped_native=WBNB)
+    assert arb is not None and arb.cycles[0].pools == (P1, P2)
+    assert arb.gains == {USDT: 12}  # 612 back for 600 paid: the fee is counted
+    assert arb.cycles[0].profit == 15  # the pools' side: the fee was taken before the first pool
+
+
+def test_a_fee_the_aggregator_keeps_is_not_the_accounts_gain() -> None:
+    tx = Tx()
+    tx.transfer(USDT, USER, AGGREGATOR, 600)  # the aggregator keeps 3 of it in its own balance
+    tx.transfer(USDT, AGGREGATOR, P1, 597)
+    got = tx.v2(P1, USDT, 597, WBNB, 10, P2)  # pair to pair
+    out = tx.v2(P2, WBNB, got, USDT, 612, AGGREGATOR)
+    tx.transfer(USDT, AGGREGATOR, USER, out)
+    searchers = searchers_of(sender=USER, contract=AGGREGATOR, moves=tx.moves)
+    arb = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=searchers, wrapped_native=WBNB)
+    assert arb is not None and arb.gains == {USDT: 12}
+    # Counting the aggregator as the searcher's would have credited its fee: 612 - 597.
+    both = arbitrage_find(hops=tx.hops, moves=tx.moves, searchers=[USER, AGGREGATOR], wrapped_native=WBNB)
+    assert both is not None and both.gains == {USDT: 15}
+
+
+def test_a_bots_own_contract_stays_on_the_searchers_side() -> None:
+    # The executor holds its own capital; native coin the bot sends with the call (a builder tip) is not a pull.
+    moves = [
+        TokenMove(0, NATIVE, BOT, EXECUTOR, 10**17),
+        TokenMove(1, USDT, EXECUTOR, P1, 600),
+        TokenMove(2, USDT, P2, EXECUTOR, 612),
+    ]
+    assert searchers_of(sender=BOT, contract=EXECUTOR, moves=moves) == (BOT, EXECUTOR)
+    assert searchers_of(sender=BOT, contract=None, moves=moves) == (BOT,)
 
 
 def test_builder_payments_native_from_the_trace_and_wrapped_from_the_logs() -> None:
