@@ -49,6 +49,7 @@ TYPES = {"opportunities": "opportunity", "transactions": "transaction"}
 @pytest.fixture
 async def hub(settings: Any) -> AsyncIterator[None]:
     settings.WS_LEASE_KEY = f"test:ws:connections:{uuid.uuid4().hex}"
+    settings.WS_HISTORY_KEY = f"test:ws:history:{uuid.uuid4().hex}"  # its own numbering on a shared Redis
     settings.WS_HEARTBEAT_SECONDS = 300.0
     await close_hub()
     yield
@@ -111,6 +112,9 @@ async def test_a_reorg_removes_the_orphaned_rows_and_tells_the_clients(
     clients: list[WebsocketCommunicator] = []
     try:
         await asyncio.to_thread(scan_to_head, config, client, monitor)  # registry, chains, reserves
+        # Its notifications are sent before any client listens (else the tail of them, still on its way,
+        # would reach the clients between their subscribe replies).
+        assert await asyncio.to_thread(broadcast_flush, 10)
         await database_sync_to_async(ChainFactory)(chain_id=137, name="Polygon", native_symbol="POL")
         configured_chain_ids_cache_clear()
         everyone = await listen(opportunities={}, transactions={})
