@@ -56,6 +56,7 @@ class _Publisher:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
+        self.redis_url = settings.REDIS_URL  # a publisher serves one Redis (see _get_publisher)
         # Gap detection per publisher (streaming.fanout._check_sequence): its own count per group,
         # taken at submit time, so an event that never reached Redis still leaves a gap.
         self.publisher_id = f"{socket.gethostname()}:{self.pid}:{uuid.uuid4().hex[:8]}"
@@ -164,9 +165,11 @@ _publisher_lock = threading.Lock()
 def _get_publisher() -> _Publisher:
     global _publisher
     publisher = _publisher
-    if publisher is None or publisher.pid != os.getpid():  # new process after fork (Celery prefork)
+    # A new one in a new process after fork (Celery prefork), or when REDIS_URL was changed (tests that
+    # run a private Redis): the old one keeps sending what it queued to its own Redis.
+    if publisher is None or publisher.pid != os.getpid() or publisher.redis_url != settings.REDIS_URL:
         with _publisher_lock:
-            if _publisher is None or _publisher.pid != os.getpid():
+            if _publisher is None or _publisher.pid != os.getpid() or _publisher.redis_url != settings.REDIS_URL:
                 _publisher = _Publisher()
             publisher = _publisher
     return publisher
