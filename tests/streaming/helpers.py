@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -51,3 +52,36 @@ def transaction(
         "tokens_involved": ["0x" + "11" * 20, "0x" + "12" * 20],
         "detected_at": "2025-11-16T16:54:43.123456Z",
     }
+
+
+class ClientRecorder:
+    """Runs a ``StreamClient``'s ``messages()`` in a task and keeps every message; ``until`` waits for a state."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.received: list[Any] = []
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> ClientRecorder:
+        self._task = asyncio.create_task(self._consume())
+        return self
+
+    async def _consume(self) -> None:
+        async for message in self.client.messages():
+            self.received.append(message)
+            self._changed.set()
+
+    async def until(self, predicate: Any) -> None:
+        async with asyncio.timeout(60):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def of(self, kind: type) -> list[Any]:
+        return [m for m in self.received if isinstance(m, kind)]
+
+    async def stop(self) -> None:
+        await self.client.close()
+        if self._task is not None:
+            self._task.cancel()

@@ -20,7 +20,7 @@ from streaming.client import (
     should_reconnect,
 )
 from tests.streaming import servers
-from tests.streaming.helpers import opportunity
+from tests.streaming.helpers import ClientRecorder, opportunity
 from tests.streaming.test_integration import collect, open_client, request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -74,45 +74,27 @@ async def test_the_python_client_reconnects_and_resumes_without_gap_or_duplicate
     server = launch("uvicorn", **env)
     client = StreamClient(server.url, origin=server.origin, backoff_first=0.05, backoff_max=0.5)
     client.subscribe("opportunities", chain_id=56)
-    received: list[Message] = []
-    changed = asyncio.Event()
-
-    async def consume() -> None:
-        async for message in client.messages():
-            received.append(message)
-            if isinstance(message, Notification | Subscribed):
-                changed.set()
-
-    async def until(predicate: Any) -> None:
-        async with asyncio.timeout(60):
-            while not predicate():
-                changed.clear()
-                await changed.wait()
-
-    def notifications() -> list[Notification]:
-        return [m for m in received if isinstance(m, Notification)]
+    recorder = ClientRecorder(client).start()
 
     def publish(names: list[str]) -> Any:
         events = [("opportunity", opportunity(pool_name=name)) for name in names]
         return asyncio.to_thread(servers.publish, database_url, events, **env)
 
-    task = asyncio.create_task(consume())
     try:
-        await until(lambda: any(isinstance(m, Subscribed) for m in received))
+        await recorder.until(lambda: recorder.of(Subscribed))
         await publish(["a", "b"])
-        await until(lambda: len(notifications()) == 2)
+        await recorder.until(lambda: len(recorder.of(Notification)) == 2)
         server.stop()  # the fault: the web process goes away under a connected client
         await publish(["c", "d", "e"])  # published while no server is up
         launch("uvicorn", port=server.port, **env)
-        await until(lambda: sum(isinstance(m, Subscribed) for m in received) == 2)
+        await recorder.until(lambda: len(recorder.of(Subscribed)) == 2)
         await publish(["f"])
-        await until(lambda: len(notifications()) == 6)
+        await recorder.until(lambda: len(recorder.of(Notification)) == 6)
     finally:
-        await client.close()
-        task.cancel()
-    resumed = [m for m in received if isinstance(m, Subscribed)][1]
+        await recorder.stop()
+    resumed = recorder.of(Subscribed)[1]
     assert (resumed.recovered, resumed.seq) == (True, 5)
-    assert [(n.seq, n.data["pool_name"]) for n in notifications()] == list(enumerate("abcdef", start=1))
+    assert [(n.seq, n.data["pool_name"]) for n in recorder.of(Notification)] == list(enumerate("abcdef", start=1))
     assert client.connections == 2
 
 
@@ -127,31 +109,17 @@ async def test_the_python_client_resumes_even_before_its_first_notification(
     await asyncio.to_thread(servers.publish, database_url, before, **env)
     client = StreamClient(server.url, origin=server.origin, backoff_first=0.05, backoff_max=0.5)
     client.subscribe("opportunities", chain_id=56)
-    received: list[Message] = []
-    changed = asyncio.Event()
-
-    async def consume() -> None:
-        async for message in client.messages():
-            received.append(message)
-            changed.set()
-
-    async def until(predicate: Any) -> None:
-        async with asyncio.timeout(60):
-            while not predicate():
-                changed.clear()
-                await changed.wait()
-
-    task = asyncio.create_task(consume())
+    recorder = ClientRecorder(client).start()
     try:
-        await until(lambda: any(isinstance(m, Subscribed) for m in received))
+        await recorder.until(lambda: recorder.of(Subscribed))
         server.stop()  # the fault: the connection goes before any notification came
         missed = [("opportunity", opportunity(pool_name=name)) for name in ("x", "y")]
         await asyncio.to_thread(servers.publish, database_url, missed, **env)
         launch("uvicorn", port=server.port, **env)
-        await until(lambda: sum(isinstance(m, Notification) for m in received) == 2)
+        await recorder.until(lambda: len(recorder.of(Notification)) == 2)
     finally:
-        await client.close()
-        task.cancel()
+        await recorder.stop()
+    received = recorder.received
     first, resumed = [m for m in received if isinstance(m, Subscribed)]
     assert (first.recovered, first.seq) == (True, published_before)  # the position, nothing replayed
     assert (resumed.recovered, resumed.seq) == (True, published_before + 2)
