@@ -19,10 +19,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
-from streaming.client import Error, Message, Notification, StreamClient, Subscribed
+from streaming.client import Error, Notification, StreamClient, Subscribed
 from streaming.fanout import SHUTDOWN_NOTICE
 from tests.streaming import servers
-from tests.streaming.helpers import opportunity
+from tests.streaming.helpers import ClientRecorder, opportunity
 from tests.streaming.test_faults import (
     REDIS_URL,
     TIMEOUT,
@@ -130,41 +130,25 @@ async def test_the_python_client_rides_a_deploy_told_closed_with_1001_and_resume
     server = launch("daphne", **env)
     client = StreamClient(server.url, origin=server.origin, backoff_first=0.05, backoff_max=0.5)
     client.subscribe("opportunities", chain_id=56)
-    received: list[Message] = []
-    changed = asyncio.Event()
-
-    async def consume() -> None:
-        async for message in client.messages():
-            received.append(message)
-            changed.set()
-
-    async def wait_until(predicate: Any) -> None:
-        async with asyncio.timeout(60):
-            while not predicate():
-                changed.clear()
-                await changed.wait()
-
-    def notifications() -> list[Notification]:
-        return [m for m in received if isinstance(m, Notification)]
+    recorder = ClientRecorder(client).start()
 
     def publish(names: list[str]) -> Any:
         events = [("opportunity", opportunity(pool_name=name)) for name in names]
         return asyncio.to_thread(servers.publish, database_url, events, **env)
 
-    task = asyncio.create_task(consume())
     try:
-        await wait_until(lambda: any(isinstance(m, Subscribed) for m in received))
+        await recorder.until(lambda: recorder.of(Subscribed))
         await publish(["a", "b"])
-        await wait_until(lambda: len(notifications()) == 2)
+        await recorder.until(lambda: len(recorder.of(Notification)) == 2)
         server.stop()  # SIGTERM: the old process goes
         await publish(["c", "d"])  # the deploy's gap
         launch("daphne", port=server.port, **env)  # the new process
-        await wait_until(lambda: sum(isinstance(m, Subscribed) for m in received) == 2)
+        await recorder.until(lambda: len(recorder.of(Subscribed)) == 2)
         await publish(["e"])
-        await wait_until(lambda: len(notifications()) == 5)
+        await recorder.until(lambda: len(recorder.of(Notification)) == 5)
     finally:
-        await client.close()
-        task.cancel()
+        await recorder.stop()
+    received = recorder.received
     assert Error(SHUTDOWN_NOTICE) in received
     assert client.closes[0] == (1001, "Server shutting down")
-    assert [(n.seq, n.data["pool_name"]) for n in notifications()] == list(enumerate("abcde", start=1))
+    assert [(n.seq, n.data["pool_name"]) for n in recorder.of(Notification)] == list(enumerate("abcde", start=1))
